@@ -7,20 +7,27 @@ namespace SharpOptim.Optimizers;
 /// The registry of SharpOptim optimizers: name, paper, float32 state bytes per parameter with the catalog's
 /// defaults, and a factory that takes hyperparameters by their PyTorch names ("lr", "weight_decay", with "betas"
 /// split into "beta1" and "beta2"; booleans as 0 or 1). Catalog defaults equal the classes' defaults except SGD,
-/// which the catalog gives momentum 0.9 and lr 0.01. Muon's entry routes by shape only (matrices to Muon, the rest to
+/// which the catalog gives momentum 0.9 and lr 0.01. Muon's entry routes by shape and, given named parameters, by name (matrices to Muon, embeddings, heads and the rest to
 /// its Adam, which holds 8 bytes per parameter); its state figure is for matrices.
 /// </summary>
 public static class OptimizerCatalog
 {
     /// <summary>One registered optimizer.</summary>
     public sealed record Entry(string Name, string Paper, int StateBytesPerParameter, bool HasFusedPath,
-        Func<IEnumerable<Parameter>, Hyperparameters, OptimizerBase> Factory)
+        Func<IReadOnlyList<(string Name, Parameter Parameter)>, Hyperparameters, OptimizerBase> Factory)
     {
-        /// <summary>Creates the optimizer; an unknown hyperparameter name is an error listing the valid ones.</summary>
-        public OptimizerBase Create(IEnumerable<Parameter> parameters, IReadOnlyDictionary<string, double> hyperparameters)
+        /// <summary>Creates the optimizer over unnamed parameters (named "param0", "param1", ...: optimizers that
+        /// route by name then route by shape alone); an unknown hyperparameter name is an error listing the valid ones.</summary>
+        public OptimizerBase Create(IEnumerable<Parameter> parameters, IReadOnlyDictionary<string, double> hyperparameters) =>
+            Create(parameters.Select((p, i) => (FormattableString.Invariant($"param{i}"), p)), hyperparameters);
+
+        /// <summary>Creates the optimizer over named parameters (as <c>module.named_parameters()</c> gives them), so
+        /// that name-based routing (Muon, Adam-mini, MoFO) sees the model's real names; an unknown hyperparameter
+        /// name is an error listing the valid ones.</summary>
+        public OptimizerBase Create(IEnumerable<(string Name, Parameter Parameter)> parameters, IReadOnlyDictionary<string, double> hyperparameters)
         {
             var h = new Hyperparameters(hyperparameters);
-            var opt = Factory(parameters, h);
+            var opt = Factory(parameters.ToList(), h);
             var unknown = hyperparameters.Keys.Where(k => !h.Requested.Contains(k)).ToList();
             if (unknown.Count == 0) return opt;
             opt.Dispose();
@@ -57,46 +64,46 @@ public static class OptimizerCatalog
     public static IReadOnlyList<Entry> All { get; } = new Entry[]
     {
         new("sgd", "Robbins & Monro 1951; Polyak 1964 (momentum); Sutskever et al., ICML 2013 (Nesterov)", 4, true,
-            (ps, h) => new SGD(ps, h.Get("lr", 0.01), h.Get("momentum", 0.9), h.Get("dampening", 0), h.Get("weight_decay", 0),
+            (ps, h) => new SGD(ps.Select(x => x.Parameter), h.Get("lr", 0.01), h.Get("momentum", 0.9), h.Get("dampening", 0), h.Get("weight_decay", 0),
                 h.Flag("nesterov", false), h.Flag("maximize", false))),
         new("adam", "Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015 (arXiv:1412.6980)", 8, true,
-            (ps, h) => new Adam(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8),
+            (ps, h) => new Adam(ps.Select(x => x.Parameter), h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8),
                 h.Get("weight_decay", 0), h.Flag("amsgrad", false), h.Flag("maximize", false))),
         new("adamw", "Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019 (arXiv:1711.05101)", 8, true,
-            (ps, h) => new AdamW(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8),
+            (ps, h) => new AdamW(ps.Select(x => x.Parameter), h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8),
                 h.Get("weight_decay", 1e-2), h.Flag("amsgrad", false), h.Flag("maximize", false))),
         new("adagrad", "Duchi, Hazan & Singer, Adaptive Subgradient Methods for Online Learning and Stochastic Optimization, JMLR 2011", 4, true,
-            (ps, h) => new Adagrad(ps, h.Get("lr", 1e-2), h.Get("lr_decay", 0), h.Get("weight_decay", 0),
+            (ps, h) => new Adagrad(ps.Select(x => x.Parameter), h.Get("lr", 1e-2), h.Get("lr_decay", 0), h.Get("weight_decay", 0),
                 h.Get("initial_accumulator_value", 0), h.Get("eps", 1e-10), h.Flag("maximize", false))),
         new("rmsprop", "Tieleman & Hinton, Lecture 6.5 RMSprop, 2012; Graves 2013 (centered, arXiv:1308.0850)", 4, true,
-            (ps, h) => new RMSprop(ps, h.Get("lr", 1e-2), h.Get("alpha", 0.99), h.Get("eps", 1e-8), h.Get("weight_decay", 0),
+            (ps, h) => new RMSprop(ps.Select(x => x.Parameter), h.Get("lr", 1e-2), h.Get("alpha", 0.99), h.Get("eps", 1e-8), h.Get("weight_decay", 0),
                 h.Get("momentum", 0), h.Flag("centered", false), h.Flag("maximize", false))),
         new("diffgrad", "Dubey et al., diffGrad: An Optimization Method for Convolutional Neural Networks, IEEE TNNLS 2020 (arXiv:1909.11015)", 12, true,
-            (ps, h) => new DiffGrad(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8),
+            (ps, h) => new DiffGrad(ps.Select(x => x.Parameter), h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8),
                 h.Get("weight_decay", 0), h.Flag("maximize", false))),
         new("lion", "Chen et al., Symbolic Discovery of Optimization Algorithms, NeurIPS 2023 (arXiv:2302.06675)", 4, true,
-            (ps, h) => new Lion(ps, h.Get("lr", 1e-4), h.Get("beta1", 0.9), h.Get("beta2", 0.99), h.Get("weight_decay", 0),
+            (ps, h) => new Lion(ps.Select(x => x.Parameter), h.Get("lr", 1e-4), h.Get("beta1", 0.9), h.Get("beta2", 0.99), h.Get("weight_decay", 0),
                 h.Flag("maximize", false))),
         new("sophia", "Liu et al., Sophia: A Scalable Stochastic Second-order Optimizer for Language Model Pre-training, ICLR 2024 (arXiv:2305.14342)", 8, true,
-            (ps, h) => new Sophia(ps, h.Get("lr", 1e-4), h.Get("beta1", 0.965), h.Get("beta2", 0.99), h.Get("rho", 0.04),
+            (ps, h) => new Sophia(ps.Select(x => x.Parameter), h.Get("lr", 1e-4), h.Get("beta1", 0.965), h.Get("beta2", 0.99), h.Get("rho", 0.04),
                 h.Get("weight_decay", 0.1), h.Flag("hutchinson", false) ? SophiaEstimator.Hutchinson : SophiaEstimator.GaussNewtonBartlett,
                 (long)h.Get("batch_size", 5120), h.Get("eps", 1e-15), h.Flag("maximize", false))),
         new("mofo", "Chen et al., MoFO: Momentum-Filtered Optimizer for Mitigating Forgetting in LLM Fine-Tuning, 2024 (arXiv:2407.20999)", 8, true,
-            (ps, h) => new MoFO(ps.Select((p, i) => ($"param{i}", p)), h.Get("lr", 1e-5), h.Get("beta1", 0.9), h.Get("beta2", 0.999),
+            (ps, h) => new MoFO(ps, h.Get("lr", 1e-5), h.Get("beta1", 0.9), h.Get("beta2", 0.999),
                 h.Get("eps", 1e-8), h.Get("weight_decay", 0.1), h.Get("fraction", 0.03))),
         new("muon", "Jordan et al., Muon: An optimizer for hidden layers in neural networks, 2024 (kellerjordan.github.io/posts/muon)", 4, false,
-            (ps, h) => new Muon(ps.Select((p, i) => ($"param{i}", p)), h.Get("lr", 0.02), h.Get("momentum", 0.95), h.Get("weight_decay", 0),
+            (ps, h) => new Muon(ps, h.Get("lr", 0.02), h.Get("momentum", 0.95), h.Get("weight_decay", 0),
                 h.Flag("nesterov", true), (long)h.Get("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
                 h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0))),
         new("auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (code ryyzn9/AuON)", 4, false,
-            (ps, h) => new AuON(ps, h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5))),
+            (ps, h) => new AuON(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5))),
         new("hybrid-auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (Hybrid-AuON)", 4, false,
-            (ps, h) => AuON.Hybrid(ps, h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5),
+            (ps, h) => AuON.Hybrid(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5),
                 (long)h.Get("ns_steps", 1))),
         new("signsgd", "Bernstein et al., signSGD: Compressed Optimisation for Non-Convex Problems, ICML 2018 (arXiv:1802.04434)", 0, true,
-            (ps, h) => new SignSGD(ps, h.Get("lr", 1e-3), h.Get("weight_decay", 0), h.Flag("maximize", false))),
+            (ps, h) => new SignSGD(ps.Select(x => x.Parameter), h.Get("lr", 1e-3), h.Get("weight_decay", 0), h.Flag("maximize", false))),
         new("signum", "Bernstein et al., signSGD: Compressed Optimisation for Non-Convex Problems, ICML 2018 (arXiv:1802.04434)", 4, true,
-            (ps, h) => new Signum(ps, h.Get("lr", 1e-3), h.Get("momentum", 0.9), h.Get("weight_decay", 0), h.Flag("maximize", false))),
+            (ps, h) => new Signum(ps.Select(x => x.Parameter), h.Get("lr", 1e-3), h.Get("momentum", 0.9), h.Get("weight_decay", 0), h.Flag("maximize", false))),
     };
 
     /// <summary>The entry with this name; the error lists the valid names.</summary>
