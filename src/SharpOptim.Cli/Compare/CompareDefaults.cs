@@ -1,0 +1,38 @@
+namespace SharpOptim.Cli.Compare;
+
+/// <summary>
+/// The hyperparameters <c>sharpoptim compare</c> uses unless <c>--opt</c> overrides them: the catalog's defaults
+/// with learning rates set for training small models from scratch (the catalog keeps the papers' defaults, some of
+/// which are for fine-tuning, e.g. MoFO's 1e-5). Chosen once on digits, not tuned per task.
+/// </summary>
+public static class CompareDefaults
+{
+    /// <summary>The optimizers compared when --optimizers is not given.</summary>
+    public const string Optimizers = "adamw,lion,sgd,muon,sophia";
+
+    private static readonly Dictionary<string, Dictionary<string, double>> Table = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["sgd"] = new() { ["lr"] = 0.05 },
+        ["adam"] = new() { ["lr"] = 2e-3 },
+        ["adamw"] = new() { ["lr"] = 2e-3 },
+        ["adagrad"] = new() { ["lr"] = 0.05 },
+        ["rmsprop"] = new() { ["lr"] = 1e-3 },
+        ["diffgrad"] = new() { ["lr"] = 2e-3 },
+        ["lion"] = new() { ["lr"] = 1e-3 },
+        ["signsgd"] = new() { ["lr"] = 1e-3 },
+        ["signum"] = new() { ["lr"] = 1e-3 },
+        ["sophia"] = new() { ["lr"] = 1e-3, ["rho"] = 0.05, ["weight_decay"] = 0.01 },
+        ["mofo"] = new() { ["lr"] = 2e-3, ["fraction"] = 0.1, ["weight_decay"] = 0.01 },
+        ["muon"] = new() { ["lr"] = 0.02, ["adam_lr"] = 2e-3 },
+        ["auon"] = new() { ["lr"] = 0.05 },
+        ["hybrid-auon"] = new() { ["lr"] = 0.05 },
+    };
+
+    /// <summary>The defaults for <paramref name="optimizer"/> (empty: the catalog's own), with <paramref name="overrides"/> applied.</summary>
+    public static Dictionary<string, double> For(string optimizer, IReadOnlyDictionary<string, double>? overrides = null)
+    {
+        var h = Table.TryGetValue(optimizer, out var d) ? new Dictionary<string, double>(d) : new Dictionary<string, double>();
+        if (overrides is not null) foreach (var (k, v) in overrides) h[k] = v;
+        return h;
+    }
+}

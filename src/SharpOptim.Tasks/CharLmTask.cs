@@ -1,0 +1,99 @@
+using SharpOptim.Tasks.Data;
+using SharpOptim.Tasks.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpOptim.Tasks;
+
+/// <summary>
+/// Character-level language modelling: a <see cref="CharTransformer"/> predicts the next character of
+/// <see cref="TextCorpus.Fortunes"/>. A training batch is <see cref="BatchSize"/> windows of
+/// <see cref="BlockSize"/>+1 characters at seeded random offsets in the training text; the test split is scored on
+/// every non-overlapping window of the held-out text (loss in nats per character, next-character accuracy).
+/// </summary>
+public sealed class CharLmTask : TrainingTask
+{
+    private readonly Lazy<TextCorpus> _corpus;
+
+    /// <summary>The task with the given model size (defaults: 4 layers, width 128, 4 heads, context 64).</summary>
+    public CharLmTask(int layers = 4, int dim = 128, int heads = 4, int blockSize = 64, int batchSize = 32, Func<TextCorpus>? corpus = null)
+    {
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be positive.");
+        Layers = layers;
+        Dim = dim;
+        Heads = heads;
+        BlockSize = blockSize;
+        BatchSize = batchSize;
+        _corpus = new Lazy<TextCorpus>(corpus ?? TextCorpus.Fortunes);
+    }
+
+    /// <inheritdoc />
+    public override string Name => "charlm";
+    /// <inheritdoc />
+    public override string Description => FormattableString.Invariant($"character-level GPT ({Layers} layers, width {Dim}, {Heads} heads, context {BlockSize}) on Debian fortunes text (259k/29k chars)");
+    /// <inheritdoc />
+    public override int BatchSize { get; }
+    /// <inheritdoc />
+    public override int LossTermsPerBatch => BatchSize * BlockSize;
+    /// <summary>Transformer blocks.</summary>
+    public int Layers { get; }
+    /// <summary>Model width (what Adam-mini calls dim).</summary>
+    public int Dim { get; }
+    /// <summary>Attention heads (and key/value heads).</summary>
+    public int Heads { get; }
+    /// <summary>Characters of context.</summary>
+    public int BlockSize { get; }
+    /// <summary>The text.</summary>
+    public TextCorpus Corpus => _corpus.Value;
+
+    /// <inheritdoc />
+    public override TaskRun Start(int seed) =>
+        new Run(this, new CharTransformer(Corpus.Vocabulary.Count, BlockSize, Dim, Heads, Layers), seed);
+
+    private sealed class Run(CharLmTask task, CharTransformer model, int seed) : TaskRun
+    {
+        private readonly Random _rng = new(seed);
+
+        public override nn.Module Model => model;
+
+        public override (Tensor Logits, Tensor Targets) Forward()
+        {
+            model.train();
+            int b = task.BatchSize, t = task.BlockSize;
+            var train = task.Corpus.Train;
+            var x = new long[b * t];
+            var y = new long[b * t];
+            for (int i = 0; i < b; i++)
+            {
+                int start = _rng.Next(train.Length - t - 1);
+                Array.Copy(train, start, x, i * t, t);
+                Array.Copy(train, start + 1, y, i * t, t);
+            }
+            using var xs = tensor(x).view(b, t);
+            var logits = model.forward(xs);
+            return (logits.view(b * t, -1), tensor(y));
+        }
+
+        public override Evaluation Evaluate()
+        {
+            model.eval();
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var test = task.Corpus.Test;
+            int t = task.BlockSize, windows = (test.Length - 1) / t;
+            var x = tensor(test[..(windows * t)]).view(windows, t);
+            var y = tensor(test[1..(windows * t + 1)]);
+            double loss = 0, correct = 0;
+            const int chunk = 64;
+            for (int w = 0; w < windows; w += chunk)
+            {
+                int n = Math.Min(chunk, windows - w);
+                var logits = model.forward(x[w..(w + n)]).view(n * t, -1);
+                var target = y[(w * t)..((w + n) * t)];
+                loss += nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum).item<float>();
+                correct += logits.argmax(1).eq(target).sum().item<long>();
+            }
+            return new Evaluation(loss / (windows * t), correct / (windows * t));
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using SharpOptim.Tasks.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpOptim.Tasks;
+
+/// <summary>A classifier trained with cross-entropy on a <see cref="ClassificationData"/> set.</summary>
+public sealed class ClassificationTask : TrainingTask
+{
+    private readonly Func<ClassificationData> _load;
+    private readonly Func<ClassificationData, nn.Module<Tensor, Tensor>> _model;
+    private ClassificationData? _data;
+
+    /// <summary>A task over data loaded on first use, with a model built per run.</summary>
+    public ClassificationTask(string name, string description, int batchSize, Func<ClassificationData> load,
+        Func<ClassificationData, nn.Module<Tensor, Tensor>> model)
+    {
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be positive.");
+        Name = name;
+        Description = description;
+        BatchSize = batchSize;
+        _load = load;
+        _model = model;
+    }
+
+    /// <inheritdoc />
+    public override string Name { get; }
+    /// <inheritdoc />
+    public override string Description { get; }
+    /// <inheritdoc />
+    public override int BatchSize { get; }
+
+    /// <summary>The data set (loaded on first use).</summary>
+    public ClassificationData Data => _data ??= _load();
+
+    /// <inheritdoc />
+    public override TaskRun Start(int seed) => new Run(this, _model(Data), seed);
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _data?.Dispose();
+    }
+
+    private sealed class Run(ClassificationTask task, nn.Module<Tensor, Tensor> model, int seed) : TaskRun
+    {
+        private readonly BatchOrder _batches = new((int)task.Data.TrainX.shape[0], Math.Min(task.BatchSize, (int)task.Data.TrainX.shape[0]), seed);
+
+        public override nn.Module Model => model;
+
+        public override (Tensor Logits, Tensor Targets) Forward()
+        {
+            model.train();
+            using var idx = tensor(_batches.Next());
+            var x = task.Data.TrainX.index_select(0, idx);
+            return (model.forward(x), task.Data.TrainY.index_select(0, idx));
+        }
+
+        public override Evaluation Evaluate()
+        {
+            model.eval();
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var logits = model.forward(task.Data.TestX);
+            double loss = nn.functional.cross_entropy(logits, task.Data.TestY).item<float>();
+            double acc = logits.argmax(1).eq(task.Data.TestY).to_type(ScalarType.Float64).mean().item<double>();
+            return new Evaluation(loss, acc);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpOptim.Tasks.Models;
+
+/// <summary>
+/// A small GPT-style decoder (Radford et al., 2019; layout of Karpathy's nanoGPT): token and learned position
+/// embeddings, pre-LayerNorm blocks of causal multi-head self-attention and a 4x GELU MLP, a final LayerNorm and an
+/// untied output layer. Parameter names follow the Llama/GPT conventions that Adam-mini's partitioning and Muon's
+/// routing match on: <c>wte</c>, <c>wpe</c>, <c>blocks.{i}.attn.{q,k,v,o}_proj</c> (no bias),
+/// <c>blocks.{i}.mlp.{fc,proj}</c>, <c>blocks.{i}.ln1/ln2</c>, <c>ln_f</c>, <c>lm_head</c> (no bias).
+/// Input: token ids [batch, time]; output: logits [batch, time, vocabulary].
+/// </summary>
+public sealed class CharTransformer : nn.Module<Tensor, Tensor>
+{
+    private readonly Embedding wte, wpe;
+    private readonly ModuleList<Block> blocks = new();
+    private readonly LayerNorm ln_f;
+    private readonly Linear lm_head;
+
+    /// <summary>Builds the model; <paramref name="dim"/> must divide evenly into <paramref name="heads"/>.</summary>
+    public CharTransformer(int vocabulary, int blockSize, int dim, int heads, int layers) : base("CharTransformer")
+    {
+        if (vocabulary <= 0 || blockSize <= 0 || dim <= 0 || heads <= 0 || layers <= 0 || dim % heads != 0)
+            throw new ArgumentException(FormattableString.Invariant($"CharTransformer: vocabulary {vocabulary}, block size {blockSize}, dim {dim}, heads {heads}, layers {layers}: all must be positive and dim divisible by heads."));
+        Vocabulary = vocabulary;
+        BlockSize = blockSize;
+        Dim = dim;
+        Heads = heads;
+        Layers = layers;
+        wte = nn.Embedding(vocabulary, dim);
+        wpe = nn.Embedding(blockSize, dim);
+        for (int i = 0; i < layers; i++) blocks.Add(new Block(dim, heads, blockSize));
+        ln_f = nn.LayerNorm(dim);
+        lm_head = nn.Linear(dim, vocabulary, hasBias: false);
+        RegisterComponents();
+        using (no_grad())
+        {
+            // GPT-2's initialisation: N(0, 0.02) for embeddings and weights, residual projections scaled by 1/sqrt(2L).
+            foreach (var (name, p) in named_parameters())
+            {
+                if (name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("ln", StringComparison.Ordinal)) continue;
+                double std = name.EndsWith("o_proj.weight", StringComparison.Ordinal) || name.EndsWith("mlp.proj.weight", StringComparison.Ordinal)
+                    ? 0.02 / Math.Sqrt(2.0 * layers) : 0.02;
+                nn.init.normal_(p, 0, std);
+            }
+        }
+    }
+
+    /// <summary>Vocabulary size.</summary>
+    public int Vocabulary { get; }
+    /// <summary>Longest sequence (context) the model takes.</summary>
+    public int BlockSize { get; }
+    /// <summary>Model (embedding) width.</summary>
+    public int Dim { get; }
+    /// <summary>Attention heads per layer (key/value heads are the same number).</summary>
+    public int Heads { get; }
+    /// <summary>Transformer blocks.</summary>
+    public int Layers { get; }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor tokens)
+    {
+        long t = tokens.shape[1];
+        if (t > BlockSize) throw new ArgumentException(FormattableString.Invariant($"sequence length {t} exceeds the block size {BlockSize}."), nameof(tokens));
+        using var scope = NewDisposeScope();
+        using var pos = arange(t, dtype: ScalarType.Int64, device: tokens.device);
+        var x = wte.forward(tokens) + wpe.forward(pos);
+        foreach (var b in blocks) x = b.forward(x);
+        return lm_head.forward(ln_f.forward(x)).MoveToOuterDisposeScope();
+    }
+
+    private sealed class Block : nn.Module<Tensor, Tensor>
+    {
+        private readonly LayerNorm ln1, ln2;
+        private readonly CausalSelfAttention attn;
+        private readonly FeedForward mlp;
+
+        public Block(int dim, int heads, int blockSize) : base("Block")
+        {
+            ln1 = nn.LayerNorm(dim);
+            attn = new CausalSelfAttention(dim, heads, blockSize);
+            ln2 = nn.LayerNorm(dim);
+            mlp = new FeedForward(dim);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            x = x + attn.forward(ln1.forward(x));
+            return x + mlp.forward(ln2.forward(x));
+        }
+    }
+
+    private sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear q_proj, k_proj, v_proj, o_proj;
+        private readonly int _heads;
+        private readonly Tensor _mask;
+
+        public CausalSelfAttention(int dim, int heads, int blockSize) : base("CausalSelfAttention")
+        {
+            q_proj = nn.Linear(dim, dim, hasBias: false);
+            k_proj = nn.Linear(dim, dim, hasBias: false);
+            v_proj = nn.Linear(dim, dim, hasBias: false);
+            o_proj = nn.Linear(dim, dim, hasBias: false);
+            _heads = heads;
+            // True above the diagonal: the future positions a query may not attend to (a buffer, so it follows .to()).
+            _mask = ones(blockSize, blockSize, dtype: ScalarType.Bool).tril().logical_not();
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            long b = x.shape[0], t = x.shape[1], c = x.shape[2], d = c / _heads;
+            var q = q_proj.forward(x).view(b, t, _heads, d).transpose(1, 2);
+            var k = k_proj.forward(x).view(b, t, _heads, d).transpose(1, 2);
+            var v = v_proj.forward(x).view(b, t, _heads, d).transpose(1, 2);
+            var att = q.matmul(k.transpose(-2, -1)).mul(1.0 / Math.Sqrt(d));
+            att = att.masked_fill(_mask[..(int)t, ..(int)t], double.NegativeInfinity).softmax(-1);
+            var y = att.matmul(v).transpose(1, 2).contiguous().view(b, t, c);
+            return o_proj.forward(y);
+        }
+    }
+
+    private sealed class FeedForward : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear fc, proj;
+
+        public FeedForward(int dim) : base("FeedForward")
+        {
+            fc = nn.Linear(dim, 4 * dim);
+            proj = nn.Linear(4 * dim, dim);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => proj.forward(nn.functional.gelu(fc.forward(x)));
+    }
+}

@@ -1,0 +1,47 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpOptim.Tasks;
+
+/// <summary>
+/// One training run of a <see cref="TrainingTask"/>: its model and its own stream of training batches.
+/// A step is <c>opt.zero_grad(); var (logits, targets) = run.Forward(); cross_entropy(logits, targets).backward();
+/// opt.step();</c> — <see cref="TrainLoss"/> does the middle part.
+/// </summary>
+public abstract class TaskRun : IDisposable
+{
+    /// <summary>The model being trained.</summary>
+    public abstract nn.Module Model { get; }
+
+    /// <summary>The model's parameters with their module-path names (for name-based routing in Muon, Adam-mini).</summary>
+    public IReadOnlyList<(string Name, Parameter Parameter)> NamedParameters =>
+        Model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
+
+    /// <summary>Draws the next training batch and runs the model on it (in training mode): logits [n, classes]
+    /// and integer targets [n].</summary>
+    public abstract (Tensor Logits, Tensor Targets) Forward();
+
+    /// <summary>The mean cross-entropy of the next training batch, with its graph (call backward on it).</summary>
+    public Tensor TrainLoss()
+    {
+        var (logits, targets) = Forward();
+        return nn.functional.cross_entropy(logits, targets);
+    }
+
+    /// <summary>Loss and accuracy on the task's held-out split (evaluation mode, no graph).</summary>
+    public abstract Evaluation Evaluate();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the model.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing) Model.Dispose();
+    }
+}
