@@ -29,8 +29,10 @@ public static class CompareCommand
     /// <summary>Steps per run for each task when --steps is not given.</summary>
     public static int DefaultSteps(string task) => task switch { "charlm" => 300, "logreg" => 300, _ => 500 };
 
-    /// <summary>Runs the command; <paramref name="cancel"/> plays the part of Ctrl-C (the console's handler is added too).</summary>
-    public static int Run(Options o, IReadOnlyList<string> args, TextWriter stdout, CancellationToken cancel = default)
+    /// <summary>Runs the command; <paramref name="cancel"/> plays the part of Ctrl-C (the console's handler is added too);
+    /// <paramref name="runFinished"/> is told of each run as it ends.</summary>
+    public static int Run(Options o, IReadOnlyList<string> args, TextWriter stdout, CancellationToken cancel = default,
+        Action<RunRecord>? runFinished = null)
     {
         string taskName = o.String("task", "digits");
         if (!TaskCatalog.Names.Contains(taskName))
@@ -100,6 +102,7 @@ public static class CompareCommand
                                 if (p.Step % 10 == 0 || p.Step == steps) bar.Description = Label(s.Name, seed, p.Loss);
                             });
                             comparison.Runs.Add(record);
+                            runFinished?.Invoke(record);
                             bar.Description = Label(s.Name, seed, record.Result.FinalTrainLoss) + (record.Result.Completed ? "" : " [grey](stopped)[/]");
                             bar.StopTask();
                         }
@@ -112,6 +115,7 @@ public static class CompareCommand
                     {
                         var record = TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, null);
                         comparison.Runs.Add(record);
+                        runFinished?.Invoke(record);
                         var r = record.Result;
                         stdout.WriteLine(FormattableString.Invariant($"  {s.Name,-12} seed {seed}: {r.Steps} steps{(r.Completed ? "" : " (stopped)")}, train loss {r.FinalTrainLoss:F4}, test loss {r.TestLoss:F4}, accuracy {100 * r.TestAccuracy:F1}%, {r.WallSeconds:F2} s"));
                     }

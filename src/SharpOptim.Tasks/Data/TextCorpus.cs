@@ -35,7 +35,7 @@ public sealed class TextCorpus
     public long[] Test { get; }
 
     /// <summary>
-    /// Four files of Debian's <c>fortunes</c> package (literature, wisdom, science, humorists; 287,649 characters,
+    /// Four files of Debian's <c>fortunes</c> package (literature, wisdom, science, humorists; 287,648 characters,
     /// BSD licence), embedded from data/fortunes with their source and checksums.
     /// </summary>
     public static TextCorpus Fortunes() =>

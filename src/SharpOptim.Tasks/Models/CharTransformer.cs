@@ -73,8 +73,10 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
 
     private sealed class Block : nn.Module<Tensor, Tensor>
     {
-        private readonly LayerNorm ln1, ln2;
+        // Declaration order is registration order, hence the order of named_parameters().
+        private readonly LayerNorm ln1;
         private readonly CausalSelfAttention attn;
+        private readonly LayerNorm ln2;
         private readonly FeedForward mlp;
 
         public Block(int dim, int heads, int blockSize) : base("Block")
