@@ -196,12 +196,15 @@ public static class CompareCommand
             ColorSystem = ColorSystemSupport.Detect,
         });
         if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 160;
-        var table = new Table().Title(FormattableString.Invariant($"{c.Task}: {c.Steps} steps, mean ± std over seeds{(c.Complete ? "" : " (INCOMPLETE)")}"));
-        foreach (var h in new[] { "optimizer", "seeds", "final train loss", "test loss", "test accuracy %", "wall s", "median step ms", "state" })
-            table.AddColumn(new TableColumn(h) { Alignment = h == "optimizer" ? Justify.Left : Justify.Right });
+        var table = new Table().Border(TableBorder.Minimal)
+            .Caption("train loss: mean over the last 5% of steps; step ms: median; state: optimizer state")
+            .Title(FormattableString.Invariant($"{c.Task}: {c.Steps} steps, mean±std over {c.Seeds} seed(s){(c.Complete ? "" : " (INCOMPLETE)")}"));
+        foreach (var h in new[] { "optimizer", "train loss", "test loss", "acc %", "wall s", "step ms", "state" })
+            table.AddColumn(new TableColumn(h) { Alignment = h == "optimizer" ? Justify.Left : Justify.Right, NoWrap = h != "optimizer" });
+        static string Pm(MeanStd m, string f) => ComparisonReport.Pm(m, f).Replace(" ± ", "±", StringComparison.Ordinal);
         foreach (var s in c.Summaries())
-            table.AddRow(s.Optimizer, s.Runs.ToString(CultureInfo.InvariantCulture), ComparisonReport.Pm(s.TrainLoss, "F4"), ComparisonReport.Pm(s.TestLoss, "F4"),
-                ComparisonReport.Pm(new MeanStd(100 * s.TestAccuracy.Mean, 100 * s.TestAccuracy.Std), "F1"), ComparisonReport.Pm(s.WallSeconds, "F2"),
+            table.AddRow(s.Optimizer + (s.Runs == c.Seeds ? "" : FormattableString.Invariant($" ({s.Runs})")), Pm(s.TrainLoss, "F3"), Pm(s.TestLoss, "F3"),
+                Pm(new MeanStd(100 * s.TestAccuracy.Mean, 100 * s.TestAccuracy.Std), "F1"), Pm(s.WallSeconds, "F2"),
                 s.MedianStepMs.ToString("F2", CultureInfo.InvariantCulture), ComparisonReport.Bytes(s.StateBytes));
         console.Write(table);
     }
