@@ -134,6 +134,57 @@ public class TrainingUtilityTests
     }
 
     [Fact]
+    public void LookaheadResumesBitForBitFromItsSavedState()
+    {
+        // 7 steps straight vs 3 steps, save (Lookahead + inner Adam via state_dict), load into fresh objects, 4 steps.
+        static (Parameter P, Optimizers.Adam Inner, Lookahead La) Make()
+        {
+            var p = new Parameter(tensor(new[] { 0.5f, -1f, 2f }));
+            var inner = new Optimizers.Adam(new[] { p }, lr: 0.1);
+            return (p, inner, new Lookahead(inner, k: 3, alpha: 0.4));
+        }
+        static void Steps(Parameter p, Lookahead la, int n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                la.zero_grad();
+                p.pow(2).sum().backward();
+                la.step();
+            }
+        }
+        var (p1, i1, la1) = Make();
+        Steps(p1, la1, 7);
+        var (p2, i2, la2) = Make();
+        Steps(p2, la2, 3);
+        var ms = new MemoryStream();
+        var w = new BinaryWriter(ms);
+        la2.Save(w);
+        p2.Save(w);
+        string innerPath = Path.GetTempFileName();
+        i2.save_state_dict(innerPath);
+        var (p3, i3, la3) = Make();
+        ms.Position = 0;
+        var r = new BinaryReader(ms);
+        la3.Load(r);
+        using (no_grad()) p3.copy_(TensorExtensionMethods.Load(r));
+        i3.load_state_dict(innerPath);
+        File.Delete(innerPath);
+        Assert.Equal(3, la3.InnerSteps);
+        Steps(p3, la3, 4);
+        Assert.Equal(p1.data<float>().ToArray(), p3.data<float>().ToArray());
+        Assert.Equal(la1.SlowWeights[0].data<float>().ToArray(), la3.SlowWeights[0].data<float>().ToArray());
+        // A state for a different k, or a different shape, is refused and changes nothing.
+        ms.Position = 0;
+        var otherK = new Lookahead(new Optimizers.SGD(new[] { new Parameter(zeros(3)) }, lr: 0.1), k: 5, alpha: 0.4);
+        Assert.Contains("k = 3", Assert.Throws<InvalidDataException>(() => otherK.Load(new BinaryReader(ms))).Message);
+        ms.Position = 0;
+        var shaped = new Lookahead(new Optimizers.SGD(new[] { new Parameter(zeros(4)) }, lr: 0.1), k: 3, alpha: 0.4);
+        Assert.Throws<InvalidDataException>(() => shaped.Load(new BinaryReader(ms)));
+        Assert.Equal(new[] { 0f, 0f, 0f, 0f }, shaped.SlowWeights[0].data<float>().ToArray());
+        Assert.Equal(0, shaped.InnerSteps);
+    }
+
+    [Fact]
     public void ParamGroupBuilderSeparatesNoDecayAndAppliesMultipliers()
     {
         manual_seed(1);

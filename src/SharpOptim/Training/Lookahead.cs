@@ -59,6 +59,56 @@ public sealed class Lookahead : torch.optim.Optimizer
         return loss;
     }
 
+    /// <summary>
+    /// Writes Lookahead's own state — k, α, the inner step count and the slow weights — so that a resumed run
+    /// synchronises at the same steps from the same slow weights. The inner optimizer's state is saved separately
+    /// (its own <c>save_state_dict</c> or <see cref="Checkpoints.Checkpoint"/>).
+    /// </summary>
+    public void Save(BinaryWriter w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        w.Write("SharpOptim.Lookahead");
+        w.Write(K);
+        w.Write(Alpha);
+        w.Write(InnerSteps);
+        w.Write(_slow.Count);
+        foreach (var (_, s) in _slow) s.Save(w);
+    }
+
+    /// <summary>Reads what <see cref="Save"/> wrote, checking k, α, count, shapes and dtypes before changing anything.</summary>
+    public void Load(BinaryReader r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        if (r.ReadString() != "SharpOptim.Lookahead") throw new InvalidDataException("Not a Lookahead state.");
+        int k = r.ReadInt32();
+        double alpha = r.ReadDouble();
+        long steps = r.ReadInt64();
+        int count = r.ReadInt32();
+        if (k != K || alpha != Alpha)
+            throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has k = {k}, alpha = {alpha}; this one k = {K}, alpha = {Alpha}."));
+        if (count != _slow.Count || steps < 0)
+            throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has {count} slow tensors and {steps} steps; this one has {_slow.Count} tensors."));
+        var loaded = new List<Tensor>();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var t = TensorExtensionMethods.Load(r);
+                loaded.Add(t);
+                var s = _slow[i].Slow;
+                if (!t.shape.SequenceEqual(s.shape) || t.dtype != s.dtype)
+                    throw new InvalidDataException(FormattableString.Invariant($"Saved slow weight {i} is [{string.Join(", ", t.shape)}] {t.dtype}; the parameter is [{string.Join(", ", s.shape)}] {s.dtype}."));
+            }
+            using var _ = no_grad();
+            for (int i = 0; i < count; i++) _slow[i].Slow.copy_(loaded[i]);
+            InnerSteps = steps;
+        }
+        finally
+        {
+            foreach (var t in loaded) t.Dispose();
+        }
+    }
+
     /// <inheritdoc />
     public override void zero_grad() => _inner.zero_grad();
 
