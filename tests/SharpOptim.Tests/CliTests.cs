@@ -9,7 +9,8 @@ namespace SharpOptim.Tests;
 [Collection("kernel-threads")]
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    /// <summary>Runs the command line in-process, capturing its exit code and both streams.</summary>
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var o = new StringWriter();
         var e = new StringWriter();
