@@ -1,44 +1,31 @@
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-
 namespace SharpOptim.Optimizers;
 
 /// <summary>
-/// The adaptive-memory coefficient shared by <see cref="AdaptiveMomentumSGD"/> and <see cref="AdaptiveMomentumAdamW"/>
-/// (derivation in <see cref="AdaptiveMomentumSGD"/>'s documentation).
+/// The adaptive-memory coefficient of <see cref="AdaptiveMomentumSGD"/> and the 1-D dual it solves (derivation in that
+/// class's documentation).
 /// </summary>
 internal static class AdaptiveMemory
 {
     /// <summary>
-    /// The weight θ ∈ [0, 1] of the gradient plane: the maximizer over [0, 1] of the dual
-    /// D(θ) = −θ (c + a) − θ² q / (2 (1 + λ)), where c = φ − f is the memory plane's height above the loss at the
-    /// current point, a = ⟨g − d, d⟩_M and q = ‖g − d‖²_M. β = 1 − θ. When q = 0 the dual is linear: θ = 1 if
-    /// c + a ≤ 0 (the gradient plane is at least as high), else 0.
+    /// β_t = clip(((1 + λ)⟨g, d⟩ − ⟨d − g, g + λ d⟩) / ‖d − g‖², 0, β_max), and 0 when d = g (the direction is then g
+    /// whatever β is). Arguments are the three inner products over the whole model: ⟨g, d⟩, ‖d − g‖² and ⟨d − g, g + λd⟩.
     /// </summary>
-    public static double Theta(double c, double a, double q, double lambda)
+    public static double Beta(double gDotD, double diffNormSquared, double diffDotGPlusLambdaD, double lambda, double betaMax)
     {
-        double slope = c + a;
-        if (!(q > 0)) return slope <= 0 ? 1 : 0;
-        double theta = -(1 + lambda) * slope / q;
-        return Math.Clamp(theta, 0, 1);
+        if (!(diffNormSquared > 0)) return 0;
+        double beta = ((1 + lambda) * gDotD - diffDotGPlusLambdaD) / diffNormSquared;
+        return double.IsNaN(beta) ? 0 : Math.Clamp(beta, 0, betaMax);
     }
 
-    /// <summary>The dual objective D(θ) (up to a constant), for tests of <see cref="Theta"/>.</summary>
+    /// <summary>
+    /// The dual of the two-plane proximal model (up to a constant and the factor η): D(θ) = −θ (c + a) − θ² q / (2(1 + λ))
+    /// with θ = 1 − β the weight of the gradient plane, c the memory plane's height above the loss at x_t, a = ⟨g − d, d⟩,
+    /// q = ‖g − d‖². For tests of <see cref="Beta"/>.
+    /// </summary>
     public static double Dual(double theta, double c, double a, double q, double lambda) =>
         -theta * (c + a) - theta * theta * q / (2 * (1 + lambda));
 
-    /// <summary>Checks a loss value given to an adaptive-memory optimizer.</summary>
-    public static double RequireLoss(double? loss, string optimizer)
-    {
-        if (loss is not { } f)
-            throw new InvalidOperationException(FormattableString.Invariant(
-                $"{optimizer} needs the mini-batch loss at the current parameters: call step(closure) with a closure that returns the loss, or set CurrentLoss before step()."));
-        if (!double.IsFinite(f))
-            throw new ArgumentException(FormattableString.Invariant($"{optimizer}: the loss is {f:R}; it must be finite."), "loss");
-        return f;
-    }
-
-    /// <summary>Checks the λ hyperparameter (the weight of the proximal term toward the heavy-ball point).</summary>
+    /// <summary>Checks λ (the weight of the proximal term toward the heavy-ball point).</summary>
     public static double RequireLambda(double lambda)
     {
         if (!double.IsFinite(lambda) || lambda < 0)
@@ -46,17 +33,11 @@ internal static class AdaptiveMemory
         return lambda;
     }
 
-    /// <summary>The memory plane's height φ, kept as a 0-dimensional tensor in every parameter's state (NaN before the first step).</summary>
-    public static double ReadPlane(IEnumerable<(OptionsBase Options, Parameter Parameter, ParameterState State)> ps)
+    /// <summary>Checks β_max, the upper clip of β_t, in [0, 1).</summary>
+    public static double RequireBetaMax(double betaMax, string name)
     {
-        foreach (var (_, _, s) in ps)
-            if (s.IsInitialized && s.Step > 0) return s["memory_plane"].to_type(ScalarType.Float64).item<double>();
-        return double.NaN;
-    }
-
-    public static void WritePlane(IEnumerable<(OptionsBase Options, Parameter Parameter, ParameterState State)> ps, double phi)
-    {
-        foreach (var (_, _, s) in ps)
-            if (s.IsInitialized) s["memory_plane"].fill_(phi);
+        if (double.IsNaN(betaMax) || betaMax < 0 || betaMax >= 1)
+            throw new ArgumentException(FormattableString.Invariant($"Invalid {name}: {betaMax:R} (must be in [0, 1))."), name);
+        return betaMax;
     }
 }
