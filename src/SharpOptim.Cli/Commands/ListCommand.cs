@@ -18,6 +18,7 @@ public static class ListCommand
                 name = e.Name,
                 paper = e.Paper,
                 state_bytes_per_param = e.StateBytesPerParameter,
+                state_bytes_per_tensor = e.StateBytesPerTensor,
                 fused = e.HasFusedPath,
             }), new JsonSerializerOptions { WriteIndented = true }));
             return 0;
@@ -25,7 +26,7 @@ public static class ListCommand
         int w = entries.Max(e => e.Name.Length);
         stdout.WriteLine($"{"name".PadRight(w)}  state B/param  fused  paper");
         foreach (var e in entries)
-            stdout.WriteLine($"{e.Name.PadRight(w)}  {e.StateBytesPerParameter,13}  {(e.HasFusedPath ? "yes" : "no"),5}  {e.Paper}");
+            stdout.WriteLine($"{e.Name.PadRight(w)}  {(e.StateBytesPerTensor == 0 ? e.StateBytesPerParameter.ToString(System.Globalization.CultureInfo.InvariantCulture) : FormattableString.Invariant($"{e.StateBytesPerParameter} +{e.StateBytesPerTensor}/tensor")),13}  {(e.HasFusedPath ? "yes" : "no"),5}  {e.Paper}");
         return 0;
     }
 }

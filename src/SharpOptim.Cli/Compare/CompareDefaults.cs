@@ -24,6 +24,8 @@ public static class CompareDefaults
         ["sophia"] = new() { ["lr"] = 1e-3, ["rho"] = 0.05, ["weight_decay"] = 0.01 },
         ["mofo"] = new() { ["lr"] = 2e-3, ["fraction"] = 0.1, ["weight_decay"] = 0.01 },
         ["muon"] = new() { ["lr"] = 0.02, ["adam_lr"] = 2e-3 },
+        ["sgd-adaptive-momentum"] = new() { ["lr"] = 0.05 },
+        ["adamw-adaptive-momentum"] = new() { ["lr"] = 2e-3 },
         ["auon"] = new() { ["lr"] = 0.05 },
         ["hybrid-auon"] = new() { ["lr"] = 0.05 },
     };

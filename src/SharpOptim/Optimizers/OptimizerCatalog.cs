@@ -16,6 +16,10 @@ public static class OptimizerCatalog
     public sealed record Entry(string Name, string Paper, int StateBytesPerParameter, bool HasFusedPath,
         Func<IReadOnlyList<(string Name, Parameter Parameter)>, Hyperparameters, OptimizerBase> Factory)
     {
+        /// <summary>Bytes of state per parameter tensor on top of the per-element figure (scalars an optimizer keeps
+        /// per tensor, such as AdaGradNorm's shared accumulator); 0 for most.</summary>
+        public int StateBytesPerTensor { get; init; }
+
         /// <summary>Creates the optimizer over unnamed parameters (named "param0", "param1", ...: optimizers that
         /// route by name then route by shape alone); an unknown hyperparameter name is an error listing the valid ones.</summary>
         public OptimizerBase Create(IEnumerable<Parameter> parameters, IReadOnlyDictionary<string, double> hyperparameters) =>
@@ -100,6 +104,14 @@ public static class OptimizerCatalog
         new("hybrid-auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (Hybrid-AuON)", 4, false,
             (ps, h) => AuON.Hybrid(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5),
                 (long)h.Get("ns_steps", 1))),
+        new("adagradnorm", "Ward, Wu & Bottou, AdaGrad stepsizes, ICML 2019 (arXiv:1806.01811); the base of AdAdaGrad-Norm, Lau, Liu & Kolar 2024 (arXiv:2402.11215)", 0, false,
+            (ps, h) => new AdaGradNorm(ps.Select(x => x.Parameter), h.Get("lr", 1.0), h.Get("initial_accumulator_value", 1e-2), h.Get("eps", 1e-10),
+                h.Get("weight_decay", 0), h.Flag("maximize", false))) { StateBytesPerTensor = 4 },
+        new("sgd-adaptive-momentum", "Topollai & Choromanska, Adaptive Memory Momentum via a Model-Based Framework for Deep Learning Optimization, 2025 (arXiv:2510.04988)", 4, false,
+            (ps, h) => new AdaptiveMomentumSGD(ps.Select(x => x.Parameter), h.Get("lr", 0.1), h.Get("lambda", 0.1), h.Get("beta_max", 0.9), h.Get("weight_decay", 0))),
+        new("adamw-adaptive-momentum", "Topollai & Choromanska, Adaptive Memory Momentum via a Model-Based Framework for Deep Learning Optimization, 2025 (arXiv:2510.04988)", 8, false,
+            (ps, h) => new AdaptiveMomentumAdamW(ps.Select(x => x.Parameter), h.Get("lr", 1e-3), h.Get("beta1_max", 0.89), h.Get("beta2", 0.999), h.Get("eps", 1e-8),
+                h.Get("weight_decay", 1e-2), h.Get("lambda", 0.1))) { StateBytesPerTensor = 8 },
         new("signsgd", "Bernstein et al., signSGD: Compressed Optimisation for Non-Convex Problems, ICML 2018 (arXiv:1802.04434)", 0, true,
             (ps, h) => new SignSGD(ps.Select(x => x.Parameter), h.Get("lr", 1e-3), h.Get("weight_decay", 0), h.Flag("maximize", false))),
         new("signum", "Bernstein et al., signSGD: Compressed Optimisation for Non-Convex Problems, ICML 2018 (arXiv:1802.04434)", 4, true,
