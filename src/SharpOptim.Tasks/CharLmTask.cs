@@ -35,6 +35,8 @@ public sealed class CharLmTask : TrainingTask
     public override int BatchSize { get; }
     /// <inheritdoc />
     public override int LossTermsPerBatch => BatchSize * BlockSize;
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, double> ArchitectureHints => new Dictionary<string, double> { ["dim"] = Dim, ["n_heads"] = Heads };
     /// <summary>Transformer blocks.</summary>
     public int Layers { get; }
     /// <summary>Model width (what Adam-mini calls dim).</summary>

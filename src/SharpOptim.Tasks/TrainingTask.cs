@@ -21,6 +21,10 @@ public abstract class TrainingTask : IDisposable
     /// (what Sophia's batch-size hyperparameter counts).</summary>
     public virtual int LossTermsPerBatch => BatchSize;
 
+    /// <summary>Architecture facts some optimizers need, by their hyperparameter names (Adam-mini's "dim" and
+    /// "n_heads" for a transformer); empty for models without attention.</summary>
+    public virtual IReadOnlyDictionary<string, double> ArchitectureHints { get; } = new Dictionary<string, double>();
+
     /// <summary>
     /// Starts one training run: builds the model with its parameters drawn from libtorch's global generator
     /// (seeded by the caller), and a batch order drawn from <paramref name="seed"/>.

@@ -61,6 +61,8 @@ public static class CompareCommand
             {
                 var h = CompareDefaults.For(name, overrides.GetValueOrDefault(name));
                 if (name.Equals("sophia", StringComparison.OrdinalIgnoreCase) && !h.ContainsKey("batch_size")) h["batch_size"] = task.LossTermsPerBatch;
+                if (name.Equals("adam-mini", StringComparison.OrdinalIgnoreCase))
+                    foreach (var (k, v) in task.ArchitectureHints) h.TryAdd(k, v);
                 OptimizerCatalog.Get(name).Create(probe.NamedParameters, h).Dispose();
                 settings.Add((name, h, schedule?.Invoke(name)));
             }

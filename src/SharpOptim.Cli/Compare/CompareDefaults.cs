@@ -8,7 +8,7 @@ namespace SharpOptim.Cli.Compare;
 public static class CompareDefaults
 {
     /// <summary>The optimizers compared when --optimizers is not given.</summary>
-    public const string Optimizers = "adamw,lion,sgd,muon,sophia";
+    public const string Optimizers = "adamw,adam-mini,lion,sgd,muon,sophia";
 
     private static readonly Dictionary<string, Dictionary<string, double>> Table = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -24,6 +24,7 @@ public static class CompareDefaults
         ["sophia"] = new() { ["lr"] = 1e-3, ["rho"] = 0.05, ["weight_decay"] = 0.01 },
         ["mofo"] = new() { ["lr"] = 2e-3, ["fraction"] = 0.1, ["weight_decay"] = 0.01 },
         ["muon"] = new() { ["lr"] = 0.02, ["adam_lr"] = 2e-3 },
+        ["adam-mini"] = new() { ["lr"] = 2e-3 },
         ["sgd-adaptive-momentum"] = new() { ["lr"] = 0.05 },
         ["adamw-adaptive-momentum"] = new() { ["lr"] = 2e-3 },
         ["auon"] = new() { ["lr"] = 0.05 },

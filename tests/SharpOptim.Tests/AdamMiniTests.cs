@@ -1,0 +1,171 @@
+using SharpOptim.Checkpoints;
+using SharpOptim.Optimizers;
+using SharpOptim.Tasks;
+using SharpOptim.Tasks.Data;
+using SharpOptim.Tasks.Models;
+using TorchSharp.Modules;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace SharpOptim.Tests;
+
+/// <summary>
+/// Adam-mini against tools/golden/adam_mini.py (a reference of the official step, itself checked bit for bit
+/// against the official Adam_mini 1.1.1 on the same problem), its partition of the task suite's transformer, its
+/// state (at most 51% of AdamW's on that transformer, the exact count asserted), bad input, resume, and digits.
+/// </summary>
+public class AdamMiniTests
+{
+    [Fact]
+    public void MatchesReference()
+    {
+        using var doc = Golden.Load("adam_mini.json");
+        var root = doc.RootElement;
+        int k = root.GetProperty("k").GetInt32();
+        var hp = root.GetProperty("hyper");
+        var ps = root.GetProperty("params").EnumerateArray().Select(b =>
+        {
+            var shape = b.GetProperty("shape").Longs();
+            return (Name: b.GetProperty("name").GetString()!, P: new Parameter(tensor(b.GetProperty("p0").Floats()).reshape(shape)),
+                H: tensor(b.GetProperty("h").Floats()).reshape(shape), Target: tensor(b.GetProperty("target").Floats()).reshape(shape),
+                Noise: Golden.Split(b.GetProperty("noise").Floats(), shape, k), Kind: b.GetProperty("kind").GetString()!,
+                Blocks: b.GetProperty("blocks").GetInt64(),
+                Expected: b.GetProperty("records").EnumerateObject().ToDictionary(x => int.Parse(x.Name), x => x.Value.Floats()),
+                M: b.GetProperty("exp_avg").Floats(), V: b.GetProperty("exp_avg_sq").Floats());
+        }).ToList();
+        using var opt = new AdamMini(ps.Select(b => (b.Name, b.P)), hp.GetProperty("lr").GetDouble(), hp.GetProperty("beta1").GetDouble(),
+            hp.GetProperty("beta2").GetDouble(), hp.GetProperty("eps").GetDouble(), hp.GetProperty("weight_decay").GetDouble(),
+            dim: root.GetProperty("dim").GetInt64(), n_heads: root.GetProperty("n_heads").GetInt64(), n_kv_heads: root.GetProperty("n_kv_heads").GetInt64());
+        foreach (var b in ps)
+        {
+            var (kind, blocks) = opt.Partition[b.Name];
+            Assert.Equal(b.Kind, kind.ToString().ToLowerInvariant());
+            Assert.Equal(b.Blocks, blocks);
+        }
+        for (int t = 0; t < root.GetProperty("steps").GetInt32(); t++)
+        {
+            using (no_grad())
+                foreach (var b in ps) b.P.grad = b.H.mul(b.P.sub(b.Target)).add(b.Noise[t % k]);
+            opt.step();
+            foreach (var b in ps)
+                if (b.Expected.TryGetValue(t + 1, out var want))
+                    Approx.AllClose(want, b.P.data<float>().ToArray(), 1e-5, 1e-6, $"Adam-mini {b.Name} after step {t + 1}");
+        }
+        var states = opt.States.ToDictionary(s => s.Name);
+        foreach (var b in ps)
+        {
+            Approx.AllClose(b.M, states[b.Name]["exp_avg"].data<float>().ToArray(), 1e-5, 1e-6, $"Adam-mini {b.Name} exp_avg");
+            Approx.AllClose(b.V, states[b.Name]["exp_avg_sq"].data<float>().ToArray(), 1e-5, 1e-7, $"Adam-mini {b.Name} exp_avg_sq");
+        }
+        Assert.Equal(ps.Sum(b => 4 * b.P.NumberOfElements + 4 * b.Blocks), opt.StateBytes);
+    }
+
+    [Fact]
+    public void PartitionsTheCharTransformerAndHoldsAboutHalfOfAdamWsState()
+    {
+        const int v = 96, ctx = 64, d = 128, heads = 4, layers = 4;
+        manual_seed(0);
+        using var model = new CharTransformer(v, ctx, d, heads, layers);
+        using var opt = new AdamMini(model.named_parameters(), dim: d, n_heads: heads);
+        var part = opt.Partition;
+        Assert.Equal((AdamMiniBlock.Row, v), part["wte.weight"]);
+        Assert.Equal((AdamMiniBlock.Tensor, 1L), part["wpe.weight"]);   // "wpe" is not among the official embedding names
+        Assert.Equal((AdamMiniBlock.Head, (long)heads), part["blocks.2.attn.q_proj.weight"]);
+        Assert.Equal((AdamMiniBlock.Head, (long)heads), part["blocks.2.attn.k_proj.weight"]);
+        Assert.Equal((AdamMiniBlock.Row, (long)d), part["blocks.2.attn.v_proj.weight"]);
+        Assert.Equal((AdamMiniBlock.Row, (long)d), part["blocks.2.attn.o_proj.weight"]);
+        Assert.Equal((AdamMiniBlock.Row, 4L * d), part["blocks.2.mlp.fc.weight"]);
+        Assert.Equal((AdamMiniBlock.Entry, 4L * d), part["blocks.2.mlp.fc.bias"]);
+        Assert.Equal((AdamMiniBlock.Row, (long)d), part["blocks.2.mlp.proj.weight"]);
+        Assert.Equal((AdamMiniBlock.Tensor, 1L), part["blocks.2.ln1.weight"]);
+        Assert.Equal((AdamMiniBlock.Entry, (long)d), part["ln_f.bias"]);
+        Assert.Equal((AdamMiniBlock.Row, (long)v), part["lm_head.weight"]);
+
+        foreach (var p in model.parameters()) p.grad = ones_like(p);
+        opt.step();
+        // m for every entry (4 B) plus one float per block: worked out by hand from the shapes.
+        long perLayer =
+            4 * (d + 1) + 4 * (d + d)                       // ln1: gain (one block), bias (per entry)
+            + 2 * (4L * d * d + 4 * heads)                  // q, k: per head
+            + 2 * (4L * d * d + 4 * d)                      // v, o: per row
+            + 4 * (d + 1) + 4 * (d + d)                     // ln2
+            + (4L * 4 * d * d + 4 * 4 * d) + 4 * (4 * d + 4 * d)   // fc weight (rows), fc bias (entries)
+            + (4L * 4 * d * d + 4 * d) + 4 * (d + d);       // proj weight (rows), proj bias (entries)
+        long expected = (4L * v * d + 4 * v) + (4L * ctx * d + 4) + layers * perLayer + 4 * (d + 1) + 4 * (d + d) + (4L * v * d + 4 * v);
+        Assert.Equal(expected, opt.StateBytes);
+        long n = model.parameters().Sum(p => p.NumberOfElements);
+        Assert.Equal(824_064, n);
+        Assert.Equal(3_326_376, expected);   // 50.46% of AdamW's 6,592,512 B
+        Assert.True(expected <= 0.51 * 8 * n, $"Adam-mini state {expected} B is {expected / (8.0 * n):P2} of AdamW's {8 * n} B");
+    }
+
+    [Fact]
+    public void BadInputIsRefusedBeforeAnyState()
+    {
+        using var q = new Parameter(randn(8, 8));
+        var noDim = Assert.Throws<ArgumentException>(() => new AdamMini(new[] { ("attn.q_proj.weight", q) }));
+        Assert.Contains("attn.q_proj.weight", noDim.Message);
+        Assert.Contains("dim", noDim.Message);
+        var notMultiple = Assert.Throws<ArgumentException>(() => new AdamMini(new[] { ("attn.q_proj.weight", q) }, dim: 6, n_heads: 4));
+        Assert.Contains("head size", notMultiple.Message);
+        Assert.Contains("n_kv_heads", Assert.Throws<ArgumentException>(() => new AdamMini(new[] { ("w", q) }, dim: 8, n_heads: 4, n_kv_heads: 3)).Message);
+        Assert.Contains("lr", Assert.Throws<ArgumentException>(() => new AdamMini(new[] { ("w", q) }, lr: -1)).Message);
+        Assert.Contains("beta1", Assert.Throws<ArgumentException>(() => new AdamMini(new[] { ("w", q) }, beta1: 1)).Message);
+        Assert.Contains("eps", Assert.Throws<ArgumentException>(() => new AdamMini(new[] { ("w", q) }, eps: -1e-8)).Message);
+        // The override takes precedence over the name rule.
+        using var o = new AdamMini(new[] { ("attn.q_proj.weight", q) }, partition: (_, _) => AdamMiniBlock.Entry);
+        Assert.Equal((AdamMiniBlock.Entry, 64L), o.Partition["attn.q_proj.weight"]);
+    }
+
+    [Fact]
+    public void ResumesBitForBitFromACheckpoint()
+    {
+        string dir = Directory.CreateTempSubdirectory("sharpoptim-adam-mini-").FullName;
+        try
+        {
+            static (CharTransformer M, AdamMini O) Make()
+            {
+                manual_seed(5);
+                var m = new CharTransformer(13, 8, 16, 4, 1);
+                return (m, new AdamMini(m.named_parameters(), lr: 1e-2, weight_decay: 0.1, dim: 16, n_heads: 4));
+            }
+            static void Steps(CharTransformer m, AdamMini o, int from, int n)
+            {
+                for (int s = from; s < from + n; s++)
+                {
+                    o.zero_grad();
+                    var x = arange(8, dtype: ScalarType.Int64).add(s).remainder(13).view(1, 8);
+                    m.forward(x).square().mean().backward();
+                    o.step();
+                }
+            }
+            var (m1, o1) = Make();
+            Steps(m1, o1, 0, 20);
+            var (m2, o2) = Make();
+            Steps(m2, o2, 0, 10);
+            string path = Path.Combine(dir, "am.ckpt");
+            Checkpoint.Save(path, o2, m2);
+            var (m3, o3) = Make();
+            Checkpoint.Load(path, o3, m3);
+            Steps(m3, o3, 10, 10);
+            foreach (var ((n, a), (_, b)) in m1.named_parameters().Zip(m3.named_parameters()))
+                Assert.True(a.data<float>().ToArray().SequenceEqual(b.data<float>().ToArray()), $"{n} differs after resume");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void TrainsAnMlpOnDigits()
+    {
+        manual_seed(3);
+        using var data = Digits.Load();
+        using var model = new Mlp(64, 64, 10);
+        using var opt = new AdamMini(model.named_parameters(), lr: 3e-3);
+        ClassifierTraining.Train(model, opt, data, steps: 300, batchSize: 64, seed: 1);
+        var (_, acc) = ClassifierTraining.Evaluate(model, data);
+        Assert.True(acc >= 0.90, $"Adam-mini test accuracy {acc:P1}");
+    }
+}
