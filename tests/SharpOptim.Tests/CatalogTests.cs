@@ -21,7 +21,8 @@ public class CatalogTests
         using var opt = entry.Create(new[] { p }, new Dictionary<string, double>());
         Assert.Equal(0, opt.StateBytes);
         opt.step();
-        Assert.Equal(entry.StateBytesPerParameter * n + entry.StateBytesPerTensor, opt.StateBytes);
+        Assert.Equal(entry.StateBytesFor(new long[] { 7, 143 }), opt.StateBytes);
+        if (entry.StateBytesOfShape is null) Assert.Equal(entry.StateBytesPerParameter * n + entry.StateBytesPerTensor, opt.StateBytes);
         Assert.Equal(entry.HasFusedPath, opt.HasFusedPath);
         Assert.Equal(entry.HasFusedPath ? 1 : 0, opt.LastFusedCount);
         Assert.False(string.IsNullOrWhiteSpace(entry.Paper));

@@ -26,7 +26,7 @@ public static class ListCommand
         int w = entries.Max(e => e.Name.Length);
         stdout.WriteLine($"{"name".PadRight(w)}  state B/param  fused  paper");
         foreach (var e in entries)
-            stdout.WriteLine($"{e.Name.PadRight(w)}  {(e.StateBytesPerTensor == 0 ? e.StateBytesPerParameter.ToString(System.Globalization.CultureInfo.InvariantCulture) : FormattableString.Invariant($"{e.StateBytesPerParameter} +{e.StateBytesPerTensor}/tensor")),13}  {(e.HasFusedPath ? "yes" : "no"),5}  {e.Paper}");
+            stdout.WriteLine($"{e.Name.PadRight(w)}  {(e.StateBytesOfShape is not null ? "rank-dep." : e.StateBytesPerTensor == 0 ? e.StateBytesPerParameter.ToString(System.Globalization.CultureInfo.InvariantCulture) : FormattableString.Invariant($"{e.StateBytesPerParameter} +{e.StateBytesPerTensor}/tensor")),13}  {(e.HasFusedPath ? "yes" : "no"),5}  {e.Paper}");
         return 0;
     }
 }

@@ -20,6 +20,14 @@ public static class OptimizerCatalog
         /// per tensor, such as AdaGradNorm's shared accumulator); 0 for most.</summary>
         public int StateBytesPerTensor { get; init; }
 
+        /// <summary>For optimizers whose state is not linear in the element count (GaLore's depends on the rank and
+        /// the shape): the float32 state bytes of one parameter of this shape with the catalog's defaults.</summary>
+        public Func<long[], long>? StateBytesOfShape { get; init; }
+
+        /// <summary>The float32 state bytes this entry's optimizer holds for one parameter of the given shape.</summary>
+        public long StateBytesFor(long[] shape) => StateBytesOfShape?.Invoke(shape)
+            ?? StateBytesPerParameter * shape.Aggregate(1L, (a, b) => a * b) + StateBytesPerTensor;
+
         /// <summary>Creates the optimizer over unnamed parameters (named "param0", "param1", ...: optimizers that
         /// route by name then route by shape alone); an unknown hyperparameter name is an error listing the valid ones.</summary>
         public OptimizerBase Create(IEnumerable<Parameter> parameters, IReadOnlyDictionary<string, double> hyperparameters) =>
@@ -102,6 +110,14 @@ public static class OptimizerCatalog
         new("adam-mini", "Zhang et al., Adam-mini: Use Fewer Learning Rates To Gain More, ICLR 2025 (arXiv:2406.16793)", 4, false,
             (ps, h) => new AdamMini(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8), h.Get("weight_decay", 0),
                 (long)h.Get("dim", 0), (long)h.Get("n_heads", 0), (long)h.Get("n_kv_heads", 0))) { StateBytesPerTensor = 4 },
+        new("galore", "Zhao et al., GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection, ICML 2024 (arXiv:2403.03507)", 8, false,
+            (ps, h) => new GaLore(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-6), h.Get("weight_decay", 0),
+                (long)h.Get("rank", 128), (long)h.Get("update_proj_gap", 200), h.Get("scale", 0.25)))
+        {
+            // Hidden matrices: the projector plus two rank-r moments (r = min(128, m, n)); everything else AdamW's 8 B.
+            StateBytesOfShape = s => s.Length != 2 ? 8 * s.Aggregate(1L, (a, b) => a * b)
+                : 4 * (Math.Min(128, Math.Min(s[0], s[1])) * Math.Min(s[0], s[1]) + 2 * Math.Min(128, Math.Min(s[0], s[1])) * Math.Max(s[0], s[1])),
+        },
         new("auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (code ryyzn9/AuON)", 4, false,
             (ps, h) => new AuON(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5))),
         new("hybrid-auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (Hybrid-AuON)", 4, false,
