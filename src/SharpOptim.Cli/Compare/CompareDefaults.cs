@@ -26,6 +26,7 @@ public static class CompareDefaults
         ["muon"] = new() { ["lr"] = 0.02, ["adam_lr"] = 2e-3 },
         ["adam-mini"] = new() { ["lr"] = 2e-3 },
         ["galore"] = new() { ["lr"] = 4e-3, ["rank"] = 16, ["update_proj_gap"] = 50 },
+        ["frugal"] = new() { ["lr"] = 2e-3, ["update_gap"] = 50, ["free_lr_scale"] = 0.5 },
         ["sgd-adaptive-momentum"] = new() { ["lr"] = 0.05 },
         ["adamw-adaptive-momentum"] = new() { ["lr"] = 2e-3 },
         ["auon"] = new() { ["lr"] = 0.05 },

@@ -161,11 +161,15 @@ public sealed class GaLore : OptimizerBase
     /// singular vectors as columns (m × r), each with its largest-magnitude entry made positive. Computed in float32
     /// or float64 (other dtypes are promoted to float32 and the result cast back, as the official code does).
     /// </summary>
-    public static Tensor Projector(Tensor g, long[] shape, bool right)
+    public static Tensor Projector(Tensor g, long[] shape, bool right) => Projector(g, shape, right, float64: false);
+
+    /// <summary>As <see cref="Projector(Tensor, long[], bool)"/>; with <paramref name="float64"/> the SVD runs in
+    /// float64 and the result is rounded to g's dtype (FRUGAL uses this; see its docs).</summary>
+    public static Tensor Projector(Tensor g, long[] shape, bool right, bool float64)
     {
         ArgumentNullException.ThrowIfNull(g);
         using var scope = NewDisposeScope();
-        var a = g.dtype is ScalarType.Float32 or ScalarType.Float64 ? g : g.to_type(ScalarType.Float32);
+        var a = float64 ? g.to_type(ScalarType.Float64) : g.dtype is ScalarType.Float32 or ScalarType.Float64 ? g : g.to_type(ScalarType.Float32);
         var (u, _, vh) = linalg.svd(a, fullMatrices: false);
         Tensor pm;
         if (right)
@@ -180,7 +184,7 @@ public sealed class GaLore : OptimizerBase
             var idx = pm.abs().argmax(0, keepdim: true);
             pm = pm * pm.gather(0, idx).sign();
         }
-        return pm.to_type(g.dtype).MoveToOuterDisposeScope();
+        return pm.to_type(g.dtype).contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>Per parameter: GaLore's state bytes now and what AdamW would hold (8 bytes per float32 entry).</summary>
