@@ -32,6 +32,8 @@ public static class CommandLine
                        --warmup N         untimed steps first (default 3)
                        --repeats N        timed steps; medians are reported (default 15)
                        --json PATH        also write the results as JSON
+          bench drop-muon   Muon vs Drop-Muon on one task: wall-clock, accuracy, time to Muon's accuracy
+                       --task T --steps N --seeds N --lr X --adam-lr X --cache DIR
           plot schedules   one PNG per learning-rate schedule
                        --out DIR          where to write them
                        --steps N          steps drawn (default 1000)
@@ -48,6 +50,8 @@ public static class CommandLine
                     return CompareCommand.Run(Options.Parse(rest, CompareCommand.Flags), args, stdout);
                 case ["data", "fetch", var name, .. var rest]:
                     return DataFetchCommand.Run(name, Options.Parse(rest, DataFetchCommand.Flags), stdout);
+                case ["bench", "drop-muon", .. var rest]:
+                    return BenchDropMuonCommand.Run(Options.Parse(rest, BenchDropMuonCommand.Flags), stdout);
                 case ["bench", "step", .. var rest]:
                     return BenchStepCommand.Run(Options.Parse(rest, BenchStepCommand.Flags), stdout);
                 case ["plot", "schedules", .. var rest]:
