@@ -100,9 +100,10 @@ public static class BenchStepCommand
         stdout.WriteLine(fusedMs is { } f
             ? $"  fused       {f,10:F2} ms  {fusedGbps,7:F1} GB/s  ({bytesPerElement} B/param)"
             : "  fused       (no fused kernel)");
-        stdout.WriteLine($"  portable    {portableMs,10:F2} ms  ({portableMs / speed:F1}x fused)");
+        string vs = fusedMs is null ? "portable" : "fused";
+        stdout.WriteLine(fusedMs is null ? $"  portable    {portableMs,10:F2} ms" : $"  portable    {portableMs,10:F2} ms  ({portableMs / speed:F1}x fused)");
         stdout.WriteLine(torchSharpMs is { } ts
-            ? $"  torchsharp  {ts,10:F2} ms  ({ts / speed:F1}x fused)"
+            ? $"  torchsharp  {ts,10:F2} ms  ({ts / speed:F1}x {vs})"
             : "  torchsharp  (no built-in equivalent)");
         stdout.WriteLine(fusedGbps is { } fg
             ? $"  triad       {triadGbps,10:F1} GB/s  (fused reaches {fg / triadGbps:P0} of it)"
