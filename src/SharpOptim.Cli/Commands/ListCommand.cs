@@ -8,6 +8,16 @@ public static class ListCommand
 {
     public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool> { ["json"] = false };
 
+    /// <summary>Library types that are not catalog optimizers (they wrap one, or are layers), listed for completeness.</summary>
+    public static readonly (string Name, string What, string Paper)[] Extras =
+    {
+        ("Optimizers.DropMuon", "Muon on a random suffix of layers each step (bench drop-muon)", "Gruntkowska et al., Drop-Muon: Update Less, Converge Faster, 2025 (arXiv:2510.02239)"),
+        ("Layers.PCLinear", "polynomially preconditioned linear layer, Merge() to Linear", "PC Layer: Polynomial Weight Preconditioning for Improving LLM Pre-Training (arXiv:2606.06470)"),
+        ("Training.Lookahead", "k steps forward, 1 step back around any optimizer", "Zhang, Lucas, Hinton & Ba, NeurIPS 2019"),
+        ("Training.AdaptiveBatchSize", "AdAdaGrad's norm / coordinate-wise batch-size tests", "Lau, Liu & Kolar, AdAdaGrad, 2024 (arXiv:2402.11215)"),
+        ("Schedules.RefinedSchedule", "schedule refinement from gradient norms", "Defazio et al., When, Why and How Much?, 2023 (arXiv:2310.07831)"),
+    };
+
     public static int Run(Options o, TextWriter stdout)
     {
         var entries = OptimizerCatalog.All;
@@ -27,6 +37,10 @@ public static class ListCommand
         stdout.WriteLine($"{"name".PadRight(w)}  state B/param  fused  paper");
         foreach (var e in entries)
             stdout.WriteLine($"{e.Name.PadRight(w)}  {(e.StateBytesOfShape is not null ? "rank-dep." : e.StateBytesPerTensor == 0 ? e.StateBytesPerParameter.ToString(System.Globalization.CultureInfo.InvariantCulture) : FormattableString.Invariant($"{e.StateBytesPerParameter} +{e.StateBytesPerTensor}/tensor")),13}  {(e.HasFusedPath ? "yes" : "no"),5}  {e.Paper}");
+        stdout.WriteLine();
+        stdout.WriteLine("wrappers and layers (library types, not catalog entries):");
+        foreach (var (name, what, paper) in Extras)
+            stdout.WriteLine($"  {name,-26} {what}; {paper}");
         return 0;
     }
 }
