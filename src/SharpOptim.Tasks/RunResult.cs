@@ -16,6 +16,9 @@ public sealed class RunResult
     public required List<(int Step, double Loss, double Accuracy)> Evaluations { get; init; }
     /// <summary>Whether every requested step ran.</summary>
     public required bool Completed { get; init; }
+    /// <summary>Whether the run stopped because the loss or a gradient became NaN or infinite (the optimizer diverged);
+    /// the curves end at the last finite step.</summary>
+    public bool Diverged { get; init; }
     /// <summary>Optimizer state after the run, in bytes (<c>StateBytes</c> for SharpOptim optimizers).</summary>
     public required long StateBytes { get; init; }
 

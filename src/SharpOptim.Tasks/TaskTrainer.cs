@@ -17,6 +17,7 @@ public readonly record struct StepProgress(int Step, double Loss, double Seconds
 /// backward → (schedule) → step, timing the training work only and evaluating on the held-out split every
 /// <c>evalEvery</c> steps and at the end. Sophia gets its Hessian estimate every 10 steps, as the paper and official
 /// code do (Gauss-Newton-Bartlett from labels sampled from the model, or Hutchinson on the training loss).
+/// A NaN or infinite loss, or an optimizer refusing a non-finite gradient, ends the run as diverged.
 /// </summary>
 public static class TaskTrainer
 {
@@ -39,7 +40,8 @@ public static class TaskTrainer
         var norms = new List<double>(steps);
         var evals = new List<(int, double, double)>();
         var clock = new Stopwatch();
-        for (int s = 0; s < steps && !cancel.IsCancellationRequested; s++)
+        bool diverged = false;
+        for (int s = 0; s < steps && !cancel.IsCancellationRequested && !diverged; s++)
         {
             clock.Start();
             double loss, norm;
@@ -47,16 +49,31 @@ public static class TaskTrainer
             {
                 optimizer.zero_grad();
                 var l = run.TrainLoss();
-                l.backward();
                 loss = l.item<float>();
+                if (!double.IsFinite(loss))
+                {
+                    diverged = true;
+                    clock.Stop();
+                    break;
+                }
+                l.backward();
                 using (no_grad())
                 {
                     var grads = parameters.Where(p => p.grad is not null).Select(p => p.grad!.pow(2).sum()).ToList();
                     norm = grads.Count == 0 ? 0 : Math.Sqrt(stack(grads).sum().item<float>());
                 }
                 driver?.Step();
-                optimizer.step();
-                if (optimizer is Sophia sophia && (s + 1) % SophiaHessianInterval == 0) EstimateHessian(run, sophia);
+                try
+                {
+                    optimizer.step();
+                    if (optimizer is Sophia sophia && (s + 1) % SophiaHessianInterval == 0) EstimateHessian(run, sophia);
+                }
+                catch (NonFiniteGradientException)
+                {
+                    diverged = true;
+                    clock.Stop();
+                    break;
+                }
             }
             clock.Stop();
             losses.Add(loss);
@@ -69,7 +86,7 @@ public static class TaskTrainer
                 evals.Add((s + 1, e.Loss, e.Accuracy));
             }
         }
-        if (losses.Count > 0 && (evals.Count == 0 || evals[^1].Item1 != losses.Count))
+        if (losses.Count > 0 && !diverged && (evals.Count == 0 || evals[^1].Item1 != losses.Count))
         {
             var e = run.Evaluate();
             evals.Add((losses.Count, e.Loss, e.Accuracy));
@@ -77,7 +94,7 @@ public static class TaskTrainer
         return new RunResult
         {
             Losses = losses, Seconds = seconds, GradientNorms = norms, Evaluations = evals,
-            Completed = losses.Count == steps, StateBytes = optimizer is OptimizerBase ob ? ob.StateBytes : 0,
+            Completed = losses.Count == steps && !diverged, Diverged = diverged, StateBytes = optimizer is OptimizerBase ob ? ob.StateBytes : 0,
         };
     }
 

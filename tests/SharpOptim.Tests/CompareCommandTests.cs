@@ -191,6 +191,25 @@ public class CompareCommandTests : IDisposable
     }
 
     [Fact]
+    public void ADivergingOptimizerIsReportedAndTheComparisonGoesOn()
+    {
+        string outDir = Path.Combine(_dir, "diverged");
+        var (code, output, err) = Run("compare", "--optimizers", "sgd,adamw", "--opt", "sgd:lr=1e9", "--steps", "20", "--seeds", "1",
+            "--out", outDir, "--no-progress");
+        Assert.True(code == 0, err);
+        Assert.Contains("diverged", output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")));
+        Assert.True(doc.RootElement.GetProperty("complete").GetBoolean());
+        var runs = doc.RootElement.GetProperty("runs").EnumerateArray().ToList();
+        Assert.True(runs[0].GetProperty("diverged").GetBoolean());
+        Assert.False(runs[0].GetProperty("completed").GetBoolean());
+        Assert.True(runs[0].GetProperty("steps_taken").GetInt32() < 20);
+        Assert.All(runs[0].GetProperty("losses").EnumerateArray(), l => Assert.True(double.IsFinite(l.GetDouble())));
+        Assert.True(runs[1].GetProperty("completed").GetBoolean());
+        Assert.Contains("| sgd (1 diverged) | 0 | — |", File.ReadAllText(Path.Combine(outDir, "report.md")));
+    }
+
+    [Fact]
     public void OverridesParseFlagsAndNumbers()
     {
         var h = CompareCommand.ParseOverrides(new[] { "adamw:lr=3e-4,amsgrad=true", "lion:weight_decay=0.1" }, new[] { "adamw", "lion" });

@@ -105,7 +105,7 @@ public static class CompareCommand
                             });
                             comparison.Runs.Add(record);
                             runFinished?.Invoke(record);
-                            bar.Description = Label(s.Name, seed, record.Result.FinalTrainLoss) + (record.Result.Completed ? "" : " [grey](stopped)[/]");
+                            bar.Description = Label(s.Name, seed, record.Result.FinalTrainLoss) + (record.Result.Diverged ? " [red](diverged)[/]" : record.Result.Completed ? "" : " [grey](stopped)[/]");
                             bar.StopTask();
                         }
                     });
@@ -119,7 +119,7 @@ public static class CompareCommand
                         comparison.Runs.Add(record);
                         runFinished?.Invoke(record);
                         var r = record.Result;
-                        stdout.WriteLine(FormattableString.Invariant($"  {s.Name,-12} seed {seed}: {r.Steps} steps{(r.Completed ? "" : " (stopped)")}, train loss {r.FinalTrainLoss:F4}, test loss {r.TestLoss:F4}, accuracy {100 * r.TestAccuracy:F1}%, {r.WallSeconds:F2} s"));
+                        stdout.WriteLine(FormattableString.Invariant($"  {s.Name,-12} seed {seed}: {r.Steps} steps{(r.Diverged ? " (diverged: non-finite loss or gradient)" : r.Completed ? "" : " (stopped)")}, train loss {r.FinalTrainLoss:F4}, test loss {r.TestLoss:F4}, accuracy {100 * r.TestAccuracy:F1}%, {r.WallSeconds:F2} s"));
                     }
             }
         }
@@ -127,7 +127,8 @@ public static class CompareCommand
         {
             Console.CancelKeyPress -= onCtrlC;
         }
-        comparison.Complete = !interrupt.IsCancellationRequested && comparison.Runs.Count == names.Count * seeds && comparison.Runs.All(r => r.Result.Completed);
+        comparison.Complete = !interrupt.IsCancellationRequested && comparison.Runs.Count == names.Count * seeds
+            && comparison.Runs.All(r => r.Result.Completed || r.Result.Diverged);
         PrintTable(comparison, stdout);
         ComparisonReport.Write(comparison, outDir);
         stdout.WriteLine(FormattableString.Invariant($"wrote {string.Join(", ", ComparisonReport.Files)} to {Path.GetFullPath(outDir)}"));
@@ -205,9 +206,9 @@ public static class CompareCommand
             table.AddColumn(new TableColumn(h) { Alignment = h == "optimizer" ? Justify.Left : Justify.Right, NoWrap = h != "optimizer" });
         static string Pm(MeanStd m, string f) => ComparisonReport.Pm(m, f).Replace(" ± ", "±", StringComparison.Ordinal);
         foreach (var s in c.Summaries())
-            table.AddRow(s.Optimizer + (s.Runs == c.Seeds ? "" : FormattableString.Invariant($" ({s.Runs})")), Pm(s.TrainLoss, "F3"), Pm(s.TestLoss, "F3"),
+            table.AddRow(Markup.Escape(s.Label), Pm(s.TrainLoss, "F3"), Pm(s.TestLoss, "F3"),
                 Pm(new MeanStd(100 * s.TestAccuracy.Mean, 100 * s.TestAccuracy.Std), "F1"), Pm(s.WallSeconds, "F2"),
-                s.MedianStepMs.ToString("F2", CultureInfo.InvariantCulture), ComparisonReport.Bytes(s.StateBytes));
+                double.IsNaN(s.MedianStepMs) ? "—" : s.MedianStepMs.ToString("F2", CultureInfo.InvariantCulture), s.Runs == 0 ? "—" : ComparisonReport.Bytes(s.StateBytes));
         console.Write(table);
     }
 

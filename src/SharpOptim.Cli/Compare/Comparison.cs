@@ -20,7 +20,14 @@ public readonly record struct MeanStd(double Mean, double Std)
 
 /// <summary>One optimizer's figures over its completed seeds.</summary>
 public sealed record OptimizerSummary(string Optimizer, int Runs, MeanStd TrainLoss, MeanStd TestLoss, MeanStd TestAccuracy,
-    MeanStd WallSeconds, double MedianStepMs, long StateBytes);
+    MeanStd WallSeconds, double MedianStepMs, long StateBytes)
+{
+    /// <summary>Runs of this optimizer that diverged (NaN/infinite loss or gradient); not in the figures.</summary>
+    public int Diverged { get; init; }
+
+    /// <summary>The optimizer's name, with the diverged-run count when there is one.</summary>
+    public string Label => Diverged == 0 ? Optimizer : FormattableString.Invariant($"{Optimizer} ({Diverged} diverged)");
+}
 
 /// <summary>Everything one <c>sharpoptim compare</c> invocation produced.</summary>
 public sealed class Comparison
@@ -46,18 +53,21 @@ public sealed class Comparison
     /// <summary>When the comparison started (UTC).</summary>
     public DateTime Started { get; } = DateTime.UtcNow;
 
-    /// <summary>Per-optimizer summaries over completed runs, in the order given (optimizers with none are left out).</summary>
+    /// <summary>Per-optimizer summaries over completed runs, in the order given (optimizers with no completed and no
+    /// diverged run are left out; one whose runs all diverged has NaN figures).</summary>
     public IReadOnlyList<OptimizerSummary> Summaries() => Optimizers
-        .Select(name => (name, runs: Runs.Where(r => r.Optimizer == name && r.Result.Completed).Select(r => r.Result).ToList()))
-        .Where(x => x.runs.Count > 0)
+        .Select(name => (name, runs: Runs.Where(r => r.Optimizer == name && r.Result.Completed).Select(r => r.Result).ToList(),
+            diverged: Runs.Count(r => r.Optimizer == name && r.Result.Diverged)))
+        .Where(x => x.runs.Count > 0 || x.diverged > 0)
         .Select(x => new OptimizerSummary(x.name, x.runs.Count,
             MeanStd.Of(x.runs.Select(r => r.FinalTrainLoss).ToList()), MeanStd.Of(x.runs.Select(r => r.TestLoss).ToList()),
             MeanStd.Of(x.runs.Select(r => r.TestAccuracy).ToList()), MeanStd.Of(x.runs.Select(r => r.WallSeconds).ToList()),
-            Median(x.runs.Select(r => r.MedianStepMs).ToList()), x.runs.Max(r => r.StateBytes)))
+            Median(x.runs.Select(r => r.MedianStepMs).ToList()), x.runs.Count == 0 ? 0 : x.runs.Max(r => r.StateBytes)) { Diverged = x.diverged })
         .ToList();
 
     private static double Median(List<double> xs)
     {
+        if (xs.Count == 0) return double.NaN;
         xs.Sort();
         return xs.Count % 2 == 1 ? xs[xs.Count / 2] : (xs[xs.Count / 2 - 1] + xs[xs.Count / 2]) / 2;
     }

@@ -54,13 +54,13 @@ public static class ComparisonReport
         sb.AppendLine("| optimizer | seeds | final train loss | test loss | test accuracy | wall s | median step ms | state |");
         sb.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var s in c.Summaries())
-            sb.AppendLine(Inv($"| {s.Optimizer} | {s.Runs} | {Pm(s.TrainLoss, "F4")} | {Pm(s.TestLoss, "F4")} | {Pm(new MeanStd(100 * s.TestAccuracy.Mean, 100 * s.TestAccuracy.Std), "F1")} % | {Pm(s.WallSeconds, "F2")} | {s.MedianStepMs:F2} | {Bytes(s.StateBytes)} |"));
+            sb.AppendLine(Inv($"| {s.Label} | {s.Runs} | {Pm(s.TrainLoss, "F4")} | {Pm(s.TestLoss, "F4")} | {Pm(new MeanStd(100 * s.TestAccuracy.Mean, 100 * s.TestAccuracy.Std), "F1")} % | {Pm(s.WallSeconds, "F2")} | {(double.IsNaN(s.MedianStepMs) ? "—" : s.MedianStepMs.ToString("F2", CultureInfo.InvariantCulture))} | {(s.Runs == 0 ? "—" : Bytes(s.StateBytes))} |"));
         return sb.ToString();
     }
 
     /// <summary>"mean ± std" with the given number format.</summary>
-    public static string Pm(MeanStd m, string format) =>
-        m.Mean.ToString(format, CultureInfo.InvariantCulture) + " ± " + m.Std.ToString(format, CultureInfo.InvariantCulture);
+    public static string Pm(MeanStd m, string format) => double.IsNaN(m.Mean) ? "—"
+        : m.Mean.ToString(format, CultureInfo.InvariantCulture) + " ± " + m.Std.ToString(format, CultureInfo.InvariantCulture);
 
     /// <summary>A byte count in B, KB, MB (powers of 1024).</summary>
     public static string Bytes(long b) => b switch
@@ -84,7 +84,7 @@ public static class ComparisonReport
         sb.AppendLine(Inv($"- started {c.Started:yyyy-MM-dd HH:mm} UTC on {Machine()}; SharpOptim {Version(typeof(Optimizers.OptimizerBase).Assembly)}, TorchSharp {Version(typeof(TorchSharp.torch).Assembly)}"));
         sb.AppendLine();
         sb.AppendLine(MarkdownTable(c));
-        sb.AppendLine("Final train loss: mean batch loss over the last 5% of steps. Test figures: the held-out split after the last step. Wall s: training time (evaluation excluded). State: optimizer state after the run.");
+        sb.AppendLine("Seeds: completed runs (diverged ones — NaN or infinite loss or gradient — are counted beside the name and left out of the figures). Final train loss: mean batch loss over the last 5% of steps. Test figures: the held-out split after the last step. Wall s: training time (evaluation excluded). State: optimizer state after the run.");
         sb.AppendLine();
         sb.AppendLine("Hyperparameters (beyond each optimizer's defaults):");
         sb.AppendLine();
@@ -167,6 +167,7 @@ public static class ComparisonReport
             w.WriteStartObject();
             w.WriteString("optimizer", m.Optimizer);
             w.WriteNumber("runs", m.Runs);
+            w.WriteNumber("diverged", m.Diverged);
             foreach (var (n, v) in new[] { ("final_train_loss", m.TrainLoss), ("test_loss", m.TestLoss), ("test_accuracy", m.TestAccuracy), ("wall_seconds", m.WallSeconds) })
             {
                 Number(w, n + "_mean", v.Mean);
@@ -188,6 +189,7 @@ public static class ComparisonReport
             w.WriteEndObject();
             w.WriteNumber("seed", r.Seed);
             w.WriteBoolean("completed", x.Completed);
+            w.WriteBoolean("diverged", x.Diverged);
             w.WriteNumber("steps_taken", x.Steps);
             Number(w, "final_train_loss", x.FinalTrainLoss);
             Number(w, "test_loss", x.TestLoss);
