@@ -45,7 +45,7 @@ public class CliTests
         var (code, output, _) = Run("list");
         Assert.Equal(0, code);
         foreach (var e in OptimizerCatalog.All) Assert.Contains(e.Name, output);
-        Assert.Contains("Optimizers.DropMuon", output);
+        Assert.Contains("drop-muon", output);
         Assert.Contains("arXiv:2510.02239", output);
         Assert.Contains("Layers.PCLinear", output);
         Assert.Contains("rank-dep.", output);   // GaLore's and FRUGAL's state depends on rank and shape

@@ -49,7 +49,7 @@ public class DropMuonTests
                     Approx.AllClose(want, b.P.data<float>().ToArray(), 1e-4, 1e-5, $"Drop-Muon {b.Name} after step {t + 1}");
         }
         var updates = root.GetProperty("params").EnumerateArray().ToDictionary(b => b.GetProperty("name").GetString()!, b => b.GetProperty("updates").GetInt64());
-        foreach (var s in opt.Inner.States) Assert.Equal(updates[s.Name], s.Step);
+        foreach (var s in opt.States) Assert.Equal(updates[s.Name], s.Step);
     }
 
     [Fact]
@@ -119,6 +119,49 @@ public class DropMuonTests
         opt.step();
         foreach (var (n, p) in model.named_parameters())
             Assert.Equal(n.StartsWith("layers.2", StringComparison.Ordinal), !p.data<float>().ToArray().SequenceEqual(before[n].data<float>().ToArray()));
+    }
+
+    [Fact]
+    public void ResumesBitForBitFromACheckpoint()
+    {
+        string dir = Directory.CreateTempSubdirectory("sharpoptim-drop-muon-").FullName;
+        try
+        {
+            static (Mlp M, DropMuon O) Make()
+            {
+                manual_seed(31);
+                var m = new Mlp(16, 12, 12, 4);
+                return (m, new DropMuon(DropMuon.ByModule(m.named_parameters().Select(p => (p.name, p.parameter))), adam_lr: 3e-3, seed: 4));
+            }
+            var x = randn(32, 16);
+            var y = randint(0, 4, 32);
+            void Steps(Mlp m, DropMuon o, int n)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    o.zero_grad();
+                    nn.functional.cross_entropy(m.forward(x), y).backward();
+                    o.step();
+                }
+            }
+            var (m1, o1) = Make();
+            Steps(m1, o1, 16);
+            var (m2, o2) = Make();
+            Steps(m2, o2, 7);
+            string path = Path.Combine(dir, "dm.ckpt");
+            SharpOptim.Checkpoints.Checkpoint.Save(path, o2, m2);
+            var (m3, o3) = Make();
+            SharpOptim.Checkpoints.Checkpoint.Load(path, o3, m3);
+            o3.Resume();
+            Assert.Equal(o2.Start, o3.Start);
+            Steps(m3, o3, 9);
+            foreach (var ((n, a), (_, b)) in m1.named_parameters().Zip(m3.named_parameters()))
+                Assert.True(a.data<float>().ToArray().SequenceEqual(b.data<float>().ToArray()), $"{n} differs after resume");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]

@@ -11,7 +11,6 @@ public static class ListCommand
     /// <summary>Library types that are not catalog optimizers (they wrap one, or are layers), listed for completeness.</summary>
     public static readonly (string Name, string What, string Paper)[] Extras =
     {
-        ("Optimizers.DropMuon", "Muon on a random suffix of layers each step (bench drop-muon)", "Gruntkowska et al., Drop-Muon: Update Less, Converge Faster, 2025 (arXiv:2510.02239)"),
         ("Layers.PCLinear", "polynomially preconditioned linear layer, Merge() to Linear", "PC Layer: Polynomial Weight Preconditioning for Improving LLM Pre-Training (arXiv:2606.06470)"),
         ("Training.Lookahead", "k steps forward, 1 step back around any optimizer", "Zhang, Lucas, Hinton & Ba, NeurIPS 2019"),
         ("Training.AdaptiveBatchSize", "AdAdaGrad's norm / coordinate-wise batch-size tests", "Lau, Liu & Kolar, AdAdaGrad, 2024 (arXiv:2402.11215)"),

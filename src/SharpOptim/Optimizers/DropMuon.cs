@@ -21,8 +21,9 @@ namespace SharpOptim.Optimizers;
 /// inactive layers have <c>requires_grad = false</c>, so the next backward computes no weight gradients for them and
 /// no input gradients below the earliest active layer (what Drop-Muon saves; the forward pass is unchanged). The
 /// next S is drawn at the end of each <see cref="step"/> (and at construction), so an ordinary
-/// zero_grad/forward/backward/step loop needs no change. Save <see cref="Inner"/> with <c>Checkpoint</c>; the draw is
-/// seeded per step index, so a resumed run draws the same layers (call <see cref="Resume"/> with the step count).
+/// zero_grad/forward/backward/step loop needs no change. It is a <see cref="Muon"/> (its state is Muon's), so
+/// <c>Checkpoint</c> saves it; the draw is seeded by the step index, so after loading call <see cref="Resume"/> and
+/// the run continues with the layers the uninterrupted run would have drawn.
 /// </para>
 /// <para>
 /// Deviations and choices: the paper analyses general distributions over subsets; the default here is its
@@ -31,13 +32,12 @@ namespace SharpOptim.Optimizers;
 /// which the paper's method builds on.
 /// </para>
 /// </summary>
-public sealed class DropMuon : optim.Optimizer
+public sealed class DropMuon : Muon
 {
     private readonly List<List<Parameter>> _layers;
     private readonly double[] _cumulative;
     private readonly int _seed;
     private readonly Func<long, int>? _startAt;
-    private long _steps;
 
     /// <summary>
     /// Drop-Muon over <paramref name="layers"/> (each a list of named parameters, in forward order; see
@@ -47,38 +47,41 @@ public sealed class DropMuon : optim.Optimizer
     public DropMuon(IReadOnlyList<IReadOnlyList<(string name, Parameter parameter)>> layers, double lr = 0.02, double momentum = 0.95,
         double weight_decay = 0, bool nesterov = true, long ns_steps = 5, double adam_lr = 3e-4, double adam_beta1 = 0.9,
         double adam_beta2 = 0.95, double adam_eps = 1e-10, double adam_weight_decay = 0, IReadOnlyList<double>? startProbabilities = null,
-        int seed = 0, Func<long, int>? startAt = null) : base(IntPtr.Zero)
+        int seed = 0, Func<long, int>? startAt = null)
+        : base(Checked(layers, startProbabilities).SelectMany(l => l), lr, momentum, weight_decay, nesterov, ns_steps, adam_lr, adam_beta1,
+            adam_beta2, adam_eps, adam_weight_decay)
     {
-        ArgumentNullException.ThrowIfNull(layers);
-        if (layers.Count == 0 || layers.Any(l => l is null || l.Count == 0))
-            throw new ArgumentException("Drop-Muon needs at least one layer, each with at least one parameter.", nameof(layers));
         var probs = startProbabilities?.ToArray() ?? Enumerable.Repeat(1.0 / layers.Count, layers.Count).ToArray();
-        if (probs.Length != layers.Count)
-            throw new ArgumentException(FormattableString.Invariant($"Invalid startProbabilities: {probs.Length} values for {layers.Count} layers."), nameof(startProbabilities));
-        if (probs.Any(p => !(p >= 0) || double.IsInfinity(p)) || Math.Abs(probs.Sum() - 1) > 1e-9)
-            throw new ArgumentException(FormattableString.Invariant($"Invalid startProbabilities: [{string.Join(", ", probs)}] (non-negative, summing to 1)."), nameof(startProbabilities));
         _cumulative = new double[probs.Length];
         double acc = 0;
         for (int i = 0; i < probs.Length; i++) _cumulative[i] = acc += probs[i];
-        Inner = new Muon(layers.SelectMany(l => l), lr, momentum, weight_decay, nesterov, ns_steps, adam_lr, adam_beta1, adam_beta2,
-            adam_eps, adam_weight_decay);
         _layers = layers.Select(l => l.Select(x => x.parameter).ToList()).ToList();
         _seed = seed;
         _startAt = startAt;
         Draw();
     }
 
-    /// <summary>The Muon that performs the updates (its state is Drop-Muon's state; checkpoint it).</summary>
-    public Muon Inner { get; }
+    private static IReadOnlyList<IReadOnlyList<(string name, Parameter parameter)>> Checked(
+        IReadOnlyList<IReadOnlyList<(string name, Parameter parameter)>> layers, IReadOnlyList<double>? startProbabilities)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        if (layers.Count == 0 || layers.Any(l => l is null || l.Count == 0))
+            throw new ArgumentException("Drop-Muon needs at least one layer, each with at least one parameter.", nameof(layers));
+        if (startProbabilities is not null)
+        {
+            if (startProbabilities.Count != layers.Count)
+                throw new ArgumentException(FormattableString.Invariant($"Invalid startProbabilities: {startProbabilities.Count} values for {layers.Count} layers."), nameof(startProbabilities));
+            if (startProbabilities.Any(p => !(p >= 0) || double.IsInfinity(p)) || Math.Abs(startProbabilities.Sum() - 1) > 1e-9)
+                throw new ArgumentException(FormattableString.Invariant($"Invalid startProbabilities: [{string.Join(", ", startProbabilities)}] (non-negative, summing to 1)."), nameof(startProbabilities));
+        }
+        return layers;
+    }
 
     /// <summary>Number of layers b.</summary>
     public int LayerCount => _layers.Count;
 
     /// <summary>The start index s of the current active set {s, …, b−1}.</summary>
     public int Start { get; private set; }
-
-    /// <summary>Steps taken.</summary>
-    public long Steps => _steps;
 
     /// <summary>
     /// Groups named parameters into layers by module: consecutive parameters whose names share everything but the last
@@ -114,18 +117,13 @@ public sealed class DropMuon : optim.Optimizer
         return _cumulative.Length - 1;
     }
 
-    /// <summary>After loading <see cref="Inner"/> from a checkpoint taken after <paramref name="steps"/> steps: continue
-    /// with the layers that step would have drawn.</summary>
-    public void Resume(long steps)
-    {
-        if (steps < 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "steps must be >= 0.");
-        _steps = steps;
-        Draw();
-    }
+    /// <summary>After loading a checkpoint: draws the active layers for the restored step count, as the uninterrupted
+    /// run would have.</summary>
+    public void Resume() => Draw();
 
     private void Draw()
     {
-        Start = StartFor(_steps);
+        Start = StartFor(StepCount);
         for (int i = 0; i < _layers.Count; i++)
             foreach (var p in _layers[i]) p.requires_grad = i >= Start;
     }
@@ -135,8 +133,7 @@ public sealed class DropMuon : optim.Optimizer
     {
         for (int i = 0; i < Start; i++)
             foreach (var p in _layers[i]) p.grad = null;
-        var loss = Inner.step(closure);
-        _steps++;
+        var loss = base.step(closure);
         Draw();
         return loss;
     }
@@ -144,25 +141,16 @@ public sealed class DropMuon : optim.Optimizer
     /// <summary>Zeroes the active layers' gradients and drops the frozen layers' (so they hold no gradient memory).</summary>
     public override void zero_grad()
     {
-        Inner.zero_grad();
+        base.zero_grad();
         for (int i = 0; i < Start; i++)
             foreach (var p in _layers[i]) p.grad = null;
     }
 
     /// <inheritdoc />
-    public override IEnumerable<Parameter> parameters() => Inner.parameters();
-
-    /// <inheritdoc />
-    public override IEnumerable<optim.ILearningRateController> ParamGroups => Inner.ParamGroups;
-
-    /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
         if (disposing)
-        {
             foreach (var l in _layers) foreach (var p in l) p.requires_grad = true;
-            Inner.Dispose();
-        }
         base.Dispose(disposing);
     }
 }

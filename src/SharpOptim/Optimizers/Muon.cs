@@ -28,7 +28,7 @@ namespace SharpOptim.Optimizers;
 /// kernel that is kh/kw). State: 4 bytes per Muon parameter, 8 per Adam parameter (float32).
 /// </para>
 /// </summary>
-public sealed class Muon : OptimizerBase
+public class Muon : OptimizerBase
 {
     /// <summary>Name fragments that send a matrix to the auxiliary Adam.</summary>
     public static readonly string[] AdamNameFragments = { "embed", "lm_head", "head", "wte", "wpe" };

@@ -128,6 +128,10 @@ public static class OptimizerCatalog
                 : 4 * (Math.Min(s[0], s[1]) * Math.Max(1, (long)Math.Round(0.25 * Math.Min(s[0], s[1]), MidpointRounding.AwayFromZero))
                     + 2 * Math.Max(1, (long)Math.Round(0.25 * Math.Min(s[0], s[1]), MidpointRounding.AwayFromZero)) * Math.Max(s[0], s[1])) + 4,
         },
+        new("drop-muon", "Gruntkowska, Maziane, Qu & Richtárik, Drop-Muon: Update Less, Converge Faster, 2025 (arXiv:2510.02239)", 4, false,
+            (ps, h) => new DropMuon(DropMuon.ByModule(ps), h.Get("lr", 0.02), h.Get("momentum", 0.95), h.Get("weight_decay", 0),
+                h.Flag("nesterov", true), (long)h.Get("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
+                h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0), seed: (int)h.Get("seed", 0))),
         new("auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (code ryyzn9/AuON)", 4, false,
             (ps, h) => new AuON(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5))),
         new("hybrid-auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (Hybrid-AuON)", 4, false,
