@@ -23,41 +23,29 @@ public class AdamMiniTests
         var root = doc.RootElement;
         int k = root.GetProperty("k").GetInt32();
         var hp = root.GetProperty("hyper");
-        var ps = root.GetProperty("params").EnumerateArray().Select(b =>
-        {
-            var shape = b.GetProperty("shape").Longs();
-            return (Name: b.GetProperty("name").GetString()!, P: new Parameter(tensor(b.GetProperty("p0").Floats()).reshape(shape)),
-                H: tensor(b.GetProperty("h").Floats()).reshape(shape), Target: tensor(b.GetProperty("target").Floats()).reshape(shape),
-                Noise: Golden.Split(b.GetProperty("noise").Floats(), shape, k), Kind: b.GetProperty("kind").GetString()!,
-                Blocks: b.GetProperty("blocks").GetInt64(),
-                Expected: b.GetProperty("records").EnumerateObject().ToDictionary(x => int.Parse(x.Name), x => x.Value.Floats()),
-                M: b.GetProperty("exp_avg").Floats(), V: b.GetProperty("exp_avg_sq").Floats());
-        }).ToList();
+        var ps = QuadraticFixture.LoadAll(root.GetProperty("params"), k);
         using var opt = new AdamMini(ps.Select(b => (b.Name, b.P)), hp.GetProperty("lr").GetDouble(), hp.GetProperty("beta1").GetDouble(),
             hp.GetProperty("beta2").GetDouble(), hp.GetProperty("eps").GetDouble(), hp.GetProperty("weight_decay").GetDouble(),
             dim: root.GetProperty("dim").GetInt64(), n_heads: root.GetProperty("n_heads").GetInt64(), n_kv_heads: root.GetProperty("n_kv_heads").GetInt64());
         foreach (var b in ps)
         {
             var (kind, blocks) = opt.Partition[b.Name];
-            Assert.Equal(b.Kind, kind.ToString().ToLowerInvariant());
-            Assert.Equal(b.Blocks, blocks);
+            Assert.Equal(b.Json.GetProperty("kind").GetString(), kind.ToString().ToLowerInvariant());
+            Assert.Equal(b.Json.GetProperty("blocks").GetInt64(), blocks);
         }
         for (int t = 0; t < root.GetProperty("steps").GetInt32(); t++)
         {
-            using (no_grad())
-                foreach (var b in ps) b.P.grad = b.H.mul(b.P.sub(b.Target)).add(b.Noise[t % k]);
+            QuadraticFixture.SetGradients(ps, t, k);
             opt.step();
-            foreach (var b in ps)
-                if (b.Expected.TryGetValue(t + 1, out var want))
-                    Approx.AllClose(want, b.P.data<float>().ToArray(), 1e-5, 1e-6, $"Adam-mini {b.Name} after step {t + 1}");
+            QuadraticFixture.CheckRecorded(ps, t + 1, 1e-5, 1e-6, "Adam-mini");
         }
         var states = opt.States.ToDictionary(s => s.Name);
         foreach (var b in ps)
         {
-            Approx.AllClose(b.M, states[b.Name]["exp_avg"].data<float>().ToArray(), 1e-5, 1e-6, $"Adam-mini {b.Name} exp_avg");
-            Approx.AllClose(b.V, states[b.Name]["exp_avg_sq"].data<float>().ToArray(), 1e-5, 1e-7, $"Adam-mini {b.Name} exp_avg_sq");
+            Approx.AllClose(b.Json.GetProperty("exp_avg").Floats(), states[b.Name]["exp_avg"].data<float>().ToArray(), 1e-5, 1e-6, $"Adam-mini {b.Name} exp_avg");
+            Approx.AllClose(b.Json.GetProperty("exp_avg_sq").Floats(), states[b.Name]["exp_avg_sq"].data<float>().ToArray(), 1e-5, 1e-7, $"Adam-mini {b.Name} exp_avg_sq");
         }
-        Assert.Equal(ps.Sum(b => 4 * b.P.NumberOfElements + 4 * b.Blocks), opt.StateBytes);
+        Assert.Equal(ps.Sum(b => 4 * b.P.NumberOfElements + 4 * b.Json.GetProperty("blocks").GetInt64()), opt.StateBytes);
     }
 
     [Fact]
@@ -118,44 +106,8 @@ public class AdamMiniTests
     }
 
     [Fact]
-    public void ResumesBitForBitFromACheckpoint()
-    {
-        string dir = Directory.CreateTempSubdirectory("sharpoptim-adam-mini-").FullName;
-        try
-        {
-            static (CharTransformer M, AdamMini O) Make()
-            {
-                manual_seed(5);
-                var m = new CharTransformer(13, 8, 16, 4, 1);
-                return (m, new AdamMini(m.named_parameters(), lr: 1e-2, weight_decay: 0.1, dim: 16, n_heads: 4));
-            }
-            static void Steps(CharTransformer m, AdamMini o, int from, int n)
-            {
-                for (int s = from; s < from + n; s++)
-                {
-                    o.zero_grad();
-                    var x = arange(8, dtype: ScalarType.Int64).add(s).remainder(13).view(1, 8);
-                    m.forward(x).square().mean().backward();
-                    o.step();
-                }
-            }
-            var (m1, o1) = Make();
-            Steps(m1, o1, 0, 20);
-            var (m2, o2) = Make();
-            Steps(m2, o2, 0, 10);
-            string path = Path.Combine(dir, "am.ckpt");
-            Checkpoint.Save(path, o2, m2);
-            var (m3, o3) = Make();
-            Checkpoint.Load(path, o3, m3);
-            Steps(m3, o3, 10, 10);
-            foreach (var ((n, a), (_, b)) in m1.named_parameters().Zip(m3.named_parameters()))
-                Assert.True(a.data<float>().ToArray().SequenceEqual(b.data<float>().ToArray()), $"{n} differs after resume");
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+    public void ResumesBitForBitFromACheckpoint() =>
+        ResumeCheck.TransformerResumesBitForBit(m => new AdamMini(m.named_parameters(), lr: 1e-2, weight_decay: 0.1, dim: 16, n_heads: 4), total: 20, split: 10);
 
     [Fact]
     public void TrainsAnMlpOnDigits()

@@ -22,16 +22,8 @@ public class DropMuonTests
         int k = root.GetProperty("k").GetInt32();
         var hp = root.GetProperty("hyper");
         var starts = root.GetProperty("starts").EnumerateArray().Select(x => x.GetInt32()).ToArray();
-        var ps = root.GetProperty("params").EnumerateArray().Select(b =>
-        {
-            var shape = b.GetProperty("shape").Longs();
-            return (Layer: b.GetProperty("layer").GetInt32(), Name: b.GetProperty("name").GetString()!,
-                P: new Parameter(tensor(b.GetProperty("p0").Floats()).reshape(shape)),
-                H: tensor(b.GetProperty("h").Floats()).reshape(shape), Target: tensor(b.GetProperty("target").Floats()).reshape(shape),
-                Noise: Golden.Split(b.GetProperty("noise").Floats(), shape, k),
-                Expected: b.GetProperty("records").EnumerateObject().ToDictionary(x => int.Parse(x.Name), x => x.Value.Floats()));
-        }).ToList();
-        var layers = ps.GroupBy(b => b.Layer).OrderBy(g => g.Key)
+        var ps = QuadraticFixture.LoadAll(root.GetProperty("params"), k);
+        var layers = ps.GroupBy(b => b.Json.GetProperty("layer").GetInt32()).OrderBy(g => g.Key)
             .Select(g => (IReadOnlyList<(string, Parameter)>)g.Select(b => (b.Name, b.P)).ToList()).ToList();
         using var opt = new DropMuon(layers, hp.GetProperty("lr").GetDouble(), hp.GetProperty("momentum").GetDouble(),
             hp.GetProperty("weight_decay").GetDouble(), true, hp.GetProperty("ns_steps").GetInt64(), hp.GetProperty("adam_lr").GetDouble(),
@@ -40,13 +32,10 @@ public class DropMuonTests
         for (int t = 0; t < root.GetProperty("steps").GetInt32(); t++)
         {
             Assert.Equal(starts[t], opt.Start);
-            foreach (var b in ps) Assert.Equal(b.Layer >= starts[t], b.P.requires_grad);
-            using (no_grad())
-                foreach (var b in ps) b.P.grad = b.H.mul(b.P.sub(b.Target)).add(b.Noise[t % k]);   // frozen layers too: step must ignore them
+            foreach (var b in ps) Assert.Equal(b.Json.GetProperty("layer").GetInt32() >= starts[t], b.P.requires_grad);
+            QuadraticFixture.SetGradients(ps, t, k);   // frozen layers too: step must ignore them
             opt.step();
-            foreach (var b in ps)
-                if (b.Expected.TryGetValue(t + 1, out var want))
-                    Approx.AllClose(want, b.P.data<float>().ToArray(), 1e-4, 1e-5, $"Drop-Muon {b.Name} after step {t + 1}");
+            QuadraticFixture.CheckRecorded(ps, t + 1, 1e-4, 1e-5, "Drop-Muon");
         }
         var updates = root.GetProperty("params").EnumerateArray().ToDictionary(b => b.GetProperty("name").GetString()!, b => b.GetProperty("updates").GetInt64());
         foreach (var s in opt.States) Assert.Equal(updates[s.Name], s.Step);

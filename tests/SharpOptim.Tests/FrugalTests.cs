@@ -16,16 +16,6 @@ namespace SharpOptim.Tests;
 /// </summary>
 public class FrugalTests
 {
-    private static List<(string Name, Parameter P, Tensor H, Tensor Target, Tensor[] Noise, Dictionary<int, float[]> Expected)> Load(JsonElement arr, int k) =>
-        arr.EnumerateArray().Select(b =>
-        {
-            var shape = b.GetProperty("shape").Longs();
-            return (b.GetProperty("name").GetString()!, new Parameter(tensor(b.GetProperty("p0").Floats()).reshape(shape)),
-                tensor(b.GetProperty("h").Floats()).reshape(shape), tensor(b.GetProperty("target").Floats()).reshape(shape),
-                Golden.Split(b.GetProperty("noise").Floats(), shape, k),
-                b.GetProperty("records").EnumerateObject().ToDictionary(x => int.Parse(x.Name), x => x.Value.Floats()));
-        }).ToList();
-
     [Theory]
     [InlineData("svd")]
     [InlineData("block_mode")]
@@ -36,7 +26,7 @@ public class FrugalTests
         int k = root.GetProperty("k").GetInt32();
         var hp = root.GetProperty("hyper");
         var blocks = root.GetProperty("blocks").EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray();
-        var ps = Load(root.GetProperty(mode), k);
+        var ps = QuadraticFixture.LoadAll(root.GetProperty(mode), k);
         using var opt = new Frugal(ps.Select(b => (b.Name, b.P)), hp.GetProperty("lr").GetDouble(), hp.GetProperty("beta1").GetDouble(),
             hp.GetProperty("beta2").GetDouble(), hp.GetProperty("eps").GetDouble(), hp.GetProperty("weight_decay").GetDouble(),
             hp.GetProperty("density").GetDouble(), hp.GetProperty("update_gap").GetInt64(),
@@ -44,12 +34,9 @@ public class FrugalTests
             select_blocks: r => blocks[r]);
         for (int t = 0; t < root.GetProperty("steps").GetInt32(); t++)
         {
-            using (no_grad())
-                foreach (var b in ps) b.P.grad = b.H.mul(b.P.sub(b.Target)).add(b.Noise[t % k]);
+            QuadraticFixture.SetGradients(ps, t, k);
             opt.step();
-            foreach (var b in ps)
-                if (b.Expected.TryGetValue(t + 1, out var want))
-                    Approx.AllClose(want, b.P.data<float>().ToArray(), 1e-4, 1e-5, $"FRUGAL {mode} {b.Name} after step {t + 1}");
+            QuadraticFixture.CheckRecorded(ps, t + 1, 1e-4, 1e-5, "FRUGAL " + mode);
         }
         // State after the last refresh (r = 2): Svd: a (16x24, rank 4, left): P 16x4 + moments 2x4x24, b (24x16, right):
         // P 4x16 + moments 2x24x4, bias and wte full Adam; each with its 4-byte refresh index. Blocks: only blocks 2 and 0.
@@ -97,44 +84,9 @@ public class FrugalTests
     [Theory]
     [InlineData(FrugalSubspace.Svd)]
     [InlineData(FrugalSubspace.Blocks)]
-    public void ResumesBitForBitAcrossARefresh(FrugalSubspace subspace)
-    {
-        string dir = Directory.CreateTempSubdirectory("sharpoptim-frugal-").FullName;
-        try
-        {
-            (CharTransformer M, Frugal O) Make()
-            {
-                manual_seed(5);
-                var m = new CharTransformer(13, 8, 16, 4, 1);
-                return (m, new Frugal(m.named_parameters(), lr: 1e-2, weight_decay: 0.1, density: 0.25, update_gap: 5, subspace: subspace, seed: 9));
-            }
-            static void Steps(CharTransformer m, Frugal o, int from, int n)
-            {
-                for (int s = from; s < from + n; s++)
-                {
-                    o.zero_grad();
-                    var x = arange(8, dtype: ScalarType.Int64).add(s).remainder(13).view(1, 8);
-                    m.forward(x).square().mean().backward();
-                    o.step();
-                }
-            }
-            var (m1, o1) = Make();
-            Steps(m1, o1, 0, 14);
-            var (m2, o2) = Make();
-            Steps(m2, o2, 0, 7);
-            string path = Path.Combine(dir, "f.ckpt");
-            Checkpoint.Save(path, o2, m2);
-            var (m3, o3) = Make();
-            Checkpoint.Load(path, o3, m3);
-            Steps(m3, o3, 7, 7);
-            foreach (var ((n, a), (_, b)) in m1.named_parameters().Zip(m3.named_parameters()))
-                Assert.True(a.data<float>().ToArray().SequenceEqual(b.data<float>().ToArray()), $"{n} differs after resume");
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+    public void ResumesBitForBitAcrossARefresh(FrugalSubspace subspace) =>
+        ResumeCheck.TransformerResumesBitForBit(m => new Frugal(m.named_parameters(), lr: 1e-2, weight_decay: 0.1, density: 0.25, update_gap: 5,
+            subspace: subspace, seed: 9), total: 14, split: 7);
 
     [Theory]
     [InlineData(FrugalSubspace.Svd)]
