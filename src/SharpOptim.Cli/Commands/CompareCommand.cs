@@ -20,7 +20,7 @@ public static class CompareCommand
     public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool>
     {
         ["task"] = true, ["optimizers"] = true, ["steps"] = true, ["seeds"] = true, ["out"] = true, ["opt"] = true,
-        ["schedule"] = true, ["eval-every"] = true, ["cache"] = true, ["no-progress"] = false,
+        ["schedule"] = true, ["eval-every"] = true, ["cache"] = true, ["no-progress"] = false, ["force"] = false,
     };
 
     /// <summary>Exit code after Ctrl-C (128 + SIGINT, as shells report it).</summary>
@@ -63,11 +63,24 @@ public static class CompareCommand
                 if (name.Equals("sophia", StringComparison.OrdinalIgnoreCase) && !h.ContainsKey("batch_size")) h["batch_size"] = task.LossTermsPerBatch;
                 if (name.Equals("adam-mini", StringComparison.OrdinalIgnoreCase))
                     foreach (var (k, v) in task.ArchitectureHints) h.TryAdd(k, v);
-                OptimizerCatalog.Get(name).Create(probe.NamedParameters, h).Dispose();
+                using (var warm = OptimizerCatalog.Get(name).Create(probe.NamedParameters, h))
+                {
+                    // A few untimed steps, so that JIT and libtorch start-up are not charged to the first timed run.
+                    for (int i = 0; i < 3; i++)
+                    {
+                        using var scope = NewDisposeScope();
+                        warm.zero_grad();
+                        probe.TrainLoss().backward();
+                        try { warm.step(); } catch (NonFiniteGradientException) { break; }
+                    }
+                }
                 settings.Add((name, h, schedule?.Invoke(name)));
             }
         }
-        ComparisonReport.CheckWritable(outDir);
+        ComparisonReport.CheckWritable(outDir, o.Has("force"));
+        if (scheduleText is not null && scheduleText.StartsWith("refined", StringComparison.Ordinal)
+            && Path.GetFullPath(ScheduleSpec.SourcePath(scheduleText) ?? "") == Path.GetFullPath(Path.Combine(outDir, "results.json")))
+            throw new UsageException("--schedule refined reads its gradient norms from the --out directory; choose another --out.");
 
         var comparison = new Comparison
         {
@@ -81,6 +94,7 @@ public static class CompareCommand
             interrupt.Cancel();
         };
         Console.CancelKeyPress += onCtrlC;
+        Exception? failure = null;
         try
         {
             stdout.WriteLine(FormattableString.Invariant($"compare {taskName}: {task.Description}; {names.Count} optimizer(s) x {seeds} seed(s) x {steps} steps"));
@@ -101,7 +115,7 @@ public static class CompareCommand
                             var record = TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, p =>
                             {
                                 bar.Value = p.Step;
-                                if (p.Step % 10 == 0 || p.Step == steps) bar.Description = Label(s.Name, seed, p.Loss);
+                                if (p.Step % 10 == 0 || p.Step == steps) bar.Description = Label(s.Name, seed, p.Loss) + FormattableString.Invariant($"  step {p.Step}/{steps}");
                             });
                             comparison.Runs.Add(record);
                             runFinished?.Invoke(record);
@@ -123,16 +137,26 @@ public static class CompareCommand
                     }
             }
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A run failed (a native libtorch error, out of memory, ...): keep every run that finished.
+            failure = e;
+        }
         finally
         {
             Console.CancelKeyPress -= onCtrlC;
         }
-        comparison.Complete = !interrupt.IsCancellationRequested && comparison.Runs.Count == names.Count * seeds
+        comparison.Complete = failure is null && !interrupt.IsCancellationRequested && comparison.Runs.Count == names.Count * seeds
             && comparison.Runs.All(r => r.Result.Completed || r.Result.Diverged);
         PrintTable(comparison, stdout);
         ComparisonReport.Write(comparison, outDir);
         stdout.WriteLine(FormattableString.Invariant($"wrote {string.Join(", ", ComparisonReport.Files)} to {Path.GetFullPath(outDir)}"));
         if (comparison.Complete) return 0;
+        if (failure is not null)
+        {
+            stdout.WriteLine(FormattableString.Invariant($"a run failed ({failure.GetType().Name}: {failure.Message}); the files hold the runs that finished, marked incomplete."));
+            return 1;
+        }
         stdout.WriteLine("interrupted: the results above cover the runs that finished; the files are marked incomplete.");
         return InterruptedExitCode;
     }
@@ -156,9 +180,12 @@ public static class CompareCommand
         // The same seed gives every optimizer the same initial model and the same batch order.
         manual_seed(1000 + seed);
         using var run = task.Start(seed);
-        using var opt = OptimizerCatalog.Get(s.Name).Create(run.NamedParameters, s.Hyper);
+        var hyper = new Dictionary<string, double>(s.Hyper);
+        // Optimizers with their own random draws (Drop-Muon's layers, FRUGAL's blocks) vary with the run's seed too.
+        if (s.Name is "drop-muon" or "frugal") hyper.TryAdd("seed", seed);
+        using var opt = OptimizerCatalog.Get(s.Name).Create(run.NamedParameters, hyper);
         var result = TaskTrainer.Train(run, opt, steps, s.Schedule, evalEvery, progress, cancel);
-        return new RunRecord(s.Name, s.Hyper, seed, result);
+        return new RunRecord(s.Name, hyper, seed, result);
     }
 
     private static string Label(string name, int seed, double? loss) =>

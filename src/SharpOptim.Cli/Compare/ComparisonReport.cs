@@ -30,9 +30,14 @@ public static class ComparisonReport
         Atomic(Path.Combine(dir, "report.md"), s => { var b = Encoding.UTF8.GetBytes(Markdown(c)); s.Write(b); });
     }
 
-    /// <summary>Checks that <paramref name="dir"/> can be created and written, before any training: a clear error otherwise.</summary>
-    public static void CheckWritable(string dir)
+    /// <summary>Checks that <paramref name="dir"/> can be created and written, before any training: a clear error
+    /// otherwise. A directory that already holds compare results (or a report.md) is refused unless
+    /// <paramref name="overwrite"/>, so an earlier comparison is never replaced by accident.</summary>
+    public static void CheckWritable(string dir, bool overwrite = false)
     {
+        var existing = Files.Where(f => File.Exists(Path.Combine(dir, f))).ToList();
+        if (existing.Count > 0 && !overwrite)
+            throw new UsageException(FormattableString.Invariant($"the output directory '{dir}' already holds {string.Join(", ", existing)}; choose another --out, or give --force to replace them."));
         try
         {
             if (File.Exists(dir)) throw new IOException("it is a file");
@@ -118,8 +123,11 @@ public static class ComparisonReport
         return RuntimeInformation.ProcessArchitecture.ToString();
     }
 
-    private static string Version(Assembly a) =>
-        a.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? a.GetName().Version?.ToString() ?? "?";
+    private static string Version(Assembly a, bool full = false)
+    {
+        string v = a.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? a.GetName().Version?.ToString() ?? "?";
+        return full ? v : v.Split('+')[0];
+    }
 
     private static void Atomic(string path, Action<Stream> write)
     {
@@ -151,7 +159,7 @@ public static class ComparisonReport
         w.WriteString("schedule", c.Schedule);
         w.WriteString("started_utc", c.Started.ToString("O", CultureInfo.InvariantCulture));
         w.WriteStartObject("versions");
-        w.WriteString("sharpoptim", Version(typeof(Optimizers.OptimizerBase).Assembly));
+        w.WriteString("sharpoptim", Version(typeof(Optimizers.OptimizerBase).Assembly, full: true));   // with the source commit
         w.WriteString("torchsharp", Version(typeof(TorchSharp.torch).Assembly));
         w.WriteString("dotnet", RuntimeInformation.FrameworkDescription);
         w.WriteEndObject();
@@ -230,12 +238,12 @@ public static class ComparisonReport
     private static void WriteCsv(Comparison c, Stream s)
     {
         using var tw = new StreamWriter(s, new UTF8Encoding(false), leaveOpen: true);
-        tw.WriteLine("task,optimizer,seed,completed,steps_taken,final_train_loss,test_loss,test_accuracy,wall_seconds,median_step_ms,state_bytes,hyperparameters");
+        tw.WriteLine("task,optimizer,seed,completed,diverged,steps_taken,final_train_loss,test_loss,test_accuracy,wall_seconds,median_step_ms,state_bytes,hyperparameters");
         foreach (var r in c.Runs)
         {
             var x = r.Result;
             string hp = string.Join(";", r.Hyperparameters.Select(kv => Inv($"{kv.Key}={kv.Value}")));
-            tw.WriteLine(Inv($"{c.Task},{r.Optimizer},{r.Seed},{(x.Completed ? "true" : "false")},{x.Steps},{x.FinalTrainLoss:R},{x.TestLoss:R},{x.TestAccuracy:R},{x.WallSeconds:R},{x.MedianStepMs:R},{x.StateBytes},\"{hp}\""));
+            tw.WriteLine(Inv($"{c.Task},{r.Optimizer},{r.Seed},{(x.Completed ? "true" : "false")},{(x.Diverged ? "true" : "false")},{x.Steps},{x.FinalTrainLoss:R},{x.TestLoss:R},{x.TestAccuracy:R},{x.WallSeconds:R},{x.MedianStepMs:R},{x.StateBytes},\"{hp}\""));
         }
     }
 

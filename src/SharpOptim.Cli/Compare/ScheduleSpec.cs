@@ -24,6 +24,14 @@ public static class ScheduleSpec
     /// <summary>The schedule names accepted.</summary>
     public static readonly string[] Names = { "constant", "linear", "cosine", "warmup-cosine", "wsd", "inverse-sqrt", "step", "exponential", "refined" };
 
+    /// <summary>For a "refined:from=..." argument, the results.json it reads; otherwise null.</summary>
+    public static string? SourcePath(string text)
+    {
+        var spec = KeyValueSpec.Parse(text, "schedule");
+        if (spec.Name != "refined" || spec.Values.GetValueOrDefault("from") is not { } path) return null;
+        return Directory.Exists(path) ? Path.Combine(path, "results.json") : path;
+    }
+
     /// <summary>Parses the argument into a factory: optimizer name → its schedule (the same for all but "refined").
     /// Bad names, keys or values are usage errors.</summary>
     public static Func<string, ISchedule> Parse(string text, long steps)
@@ -102,7 +110,7 @@ public static class ScheduleSpec
             {
                 if (!run.GetProperty("completed").GetBoolean()) continue;
                 string name = run.GetProperty("optimizer").GetString()!;
-                var g = run.GetProperty("gradient_norms").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+                var g = run.GetProperty("gradient_norms").EnumerateArray().Select(x => x.ValueKind == JsonValueKind.Number ? x.GetDouble() : double.NaN).ToArray();
                 if (!norms.TryGetValue(name, out var list)) norms[name] = list = new List<double[]>();
                 list.Add(g);
             }
