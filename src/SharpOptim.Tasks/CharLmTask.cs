@@ -58,9 +58,19 @@ public sealed class CharLmTask : TrainingTask
 
         public override nn.Module Model => model;
 
+        private long[]? _x, _y;
+
+        public override (Tensor Logits, Tensor Targets) ForwardLast()
+        {
+            if (_x is null || _y is null) throw new InvalidOperationException("No batch has been drawn yet.");
+            model.train();
+            int b = task.BatchSize, t = task.BlockSize;
+            using var xs = tensor(_x).view(b, t);
+            return (model.forward(xs).view(b * t, -1), tensor(_y));
+        }
+
         public override (Tensor Logits, Tensor Targets) Forward()
         {
-            model.train();
             int b = task.BatchSize, t = task.BlockSize;
             var train = task.Corpus.Train;
             var x = new long[b * t];
@@ -71,9 +81,8 @@ public sealed class CharLmTask : TrainingTask
                 Array.Copy(train, start, x, i * t, t);
                 Array.Copy(train, start + 1, y, i * t, t);
             }
-            using var xs = tensor(x).view(b, t);
-            var logits = model.forward(xs);
-            return (logits.view(b * t, -1), tensor(y));
+            (_x, _y) = (x, y);
+            return ForwardLast();
         }
 
         public override Evaluation Evaluate()

@@ -48,10 +48,19 @@ public sealed class ClassificationTask : TrainingTask
 
         public override nn.Module Model => model;
 
+        private long[]? _last;
+
         public override (Tensor Logits, Tensor Targets) Forward()
         {
+            _last = _batches.Next();
+            return ForwardLast();
+        }
+
+        public override (Tensor Logits, Tensor Targets) ForwardLast()
+        {
+            if (_last is null) throw new InvalidOperationException("No batch has been drawn yet.");
             model.train();
-            using var idx = tensor(_batches.Next());
+            using var idx = tensor(_last);
             var x = task.Data.TrainX.index_select(0, idx);
             return (model.forward(x), task.Data.TrainY.index_select(0, idx));
         }

@@ -22,6 +22,10 @@ public abstract class TaskRun : IDisposable
     /// and integer targets [n].</summary>
     public abstract (Tensor Logits, Tensor Targets) Forward();
 
+    /// <summary>Runs the model again on the batch the last <see cref="Forward"/> drew (for estimators such as Sophia's
+    /// Hessian, which the official code computes on the current batch), without advancing the batch stream.</summary>
+    public abstract (Tensor Logits, Tensor Targets) ForwardLast();
+
     /// <summary>The mean cross-entropy of the next training batch, with its graph (call backward on it).</summary>
     public Tensor TrainLoss()
     {

@@ -104,11 +104,16 @@ public static class TaskTrainer
     {
         if (sophia.Estimator == SophiaEstimator.Hutchinson)
         {
-            sophia.UpdateHessian(run.TrainLoss);
+            sophia.UpdateHessian(() =>
+            {
+                var (l, t) = run.ForwardLast();
+                return nn.functional.cross_entropy(l, t);
+            });
             return;
         }
+        // On the current batch, as the official code does, so every optimizer sees the same batch stream.
         sophia.zero_grad();
-        var (logits, _) = run.Forward();
+        var (logits, _) = run.ForwardLast();
         Sophia.SampledLabelLoss(logits).backward();
         sophia.UpdateHessian();
         sophia.zero_grad();

@@ -121,6 +121,10 @@ public class TaskSuiteTests
         Assert.Equal(new[] { 10, 20, 30, 35 }, r.Evaluations.Select(e => e.Step));
         Assert.Equal(8 * 4810, r.StateBytes);
         Assert.All(r.GradientNorms, n => Assert.True(n > 0 && double.IsFinite(n)));
+        // The Hessian estimates reuse the current batch: Sophia's run has drawn exactly 35 batches, as any other.
+        using var other = task.Start(3);
+        for (int i = 0; i < 35; i++) other.Forward();
+        Assert.Equal(other.Forward().Targets.data<long>().ToArray(), run.Forward().Targets.data<long>().ToArray());
         using var cts = new CancellationTokenSource();
         cts.Cancel();
         var stopped = TaskTrainer.Train(run, opt, steps: 5, cancel: cts.Token);
