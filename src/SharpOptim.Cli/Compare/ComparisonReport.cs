@@ -22,12 +22,12 @@ public static class ComparisonReport
     public static void Write(Comparison c, string dir)
     {
         Directory.CreateDirectory(dir);
-        Atomic(Path.Combine(dir, "results.json"), s => WriteJson(c, s));
-        Atomic(Path.Combine(dir, "results.csv"), s => WriteCsv(c, s));
+        SharpOptim.Checkpoints.AtomicFile.Write(Path.Combine(dir, "results.json"), s => WriteJson(c, s));
+        SharpOptim.Checkpoints.AtomicFile.Write(Path.Combine(dir, "results.csv"), s => WriteCsv(c, s));
         Plot(c, Path.Combine(dir, "loss_vs_step.png"), "training loss (EMA-smoothed) vs step", "step", "training loss", byTime: false, test: false);
         Plot(c, Path.Combine(dir, "loss_vs_time.png"), "training loss (EMA-smoothed) vs wall-clock", "training seconds", "training loss", byTime: true, test: false);
         Plot(c, Path.Combine(dir, "test_loss_vs_step.png"), "held-out loss vs step", "step", "test loss", byTime: false, test: true);
-        Atomic(Path.Combine(dir, "report.md"), s => { var b = Encoding.UTF8.GetBytes(Markdown(c)); s.Write(b); });
+        SharpOptim.Checkpoints.AtomicFile.Write(Path.Combine(dir, "report.md"), s => { var b = Encoding.UTF8.GetBytes(Markdown(c)); s.Write(b); });
     }
 
     /// <summary>Checks that <paramref name="dir"/> can be created and written, before any training: a clear error
@@ -127,17 +127,6 @@ public static class ComparisonReport
     {
         string v = a.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? a.GetName().Version?.ToString() ?? "?";
         return full ? v : v.Split('+')[0];
-    }
-
-    private static void Atomic(string path, Action<Stream> write)
-    {
-        string tmp = path + ".partial";
-        using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            write(f);
-            f.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
     }
 
     private static void Number(Utf8JsonWriter w, string name, double v)

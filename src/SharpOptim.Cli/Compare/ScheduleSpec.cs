@@ -28,9 +28,11 @@ public static class ScheduleSpec
     public static string? SourcePath(string text)
     {
         var spec = KeyValueSpec.Parse(text, "schedule");
-        if (spec.Name != "refined" || spec.Values.GetValueOrDefault("from") is not { } path) return null;
-        return Directory.Exists(path) ? Path.Combine(path, "results.json") : path;
+        return spec.Name == "refined" && spec.Values.GetValueOrDefault("from") is { } path ? ResultsFile(path) : null;
     }
+
+    /// <summary>A results.json path, or the results.json inside a directory.</summary>
+    private static string ResultsFile(string path) => Directory.Exists(path) ? Path.Combine(path, "results.json") : path;
 
     /// <summary>Parses the argument into a factory: optimizer name → its schedule (the same for all but "refined").
     /// Bad names, keys or values are usage errors.</summary>
@@ -98,9 +100,8 @@ public static class ScheduleSpec
 
     private static Func<string, ISchedule> Refined(KeyValueSpec spec, long steps, double tau)
     {
-        string path = spec.Values.GetValueOrDefault("from")
-            ?? throw new UsageException("--schedule refined needs from=PATH, the results.json of an earlier compare run with the same --steps.");
-        if (Directory.Exists(path)) path = Path.Combine(path, "results.json");
+        string path = ResultsFile(spec.Values.GetValueOrDefault("from")
+            ?? throw new UsageException("--schedule refined needs from=PATH, the results.json of an earlier compare run with the same --steps."));
         if (!File.Exists(path)) throw new UsageException(FormattableString.Invariant($"--schedule refined: {path} does not exist."));
         var norms = new Dictionary<string, List<double[]>>(StringComparer.OrdinalIgnoreCase);
         try

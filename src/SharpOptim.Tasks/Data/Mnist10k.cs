@@ -116,13 +116,7 @@ public static class Mnist10k
             if (sha != Sha256)   // checked before anything in the cache is replaced
                 throw new InvalidDataException(FormattableString.Invariant($"the converted MNIST data has SHA-256 {sha}, expected {Sha256}; the cache was left as it was."));
             string target = Path.Combine(dir, FileName);
-            string partial = target + ".partial";
-            using (var f = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                f.Write(converted);
-                f.Flush(flushToDisk: true);
-            }
-            File.Move(partial, target, overwrite: true);
+            SharpOptim.Checkpoints.AtomicFile.Write(target, f => f.Write(converted));
             log.WriteLine(FormattableString.Invariant($"wrote {target} ({converted.Length:N0} bytes, SHA-256 {System.Convert.ToHexStringLower(SHA256.HashData(converted))})"));
             return target;
         }

@@ -131,8 +131,7 @@ public sealed class DropMuon : Muon
     /// <inheritdoc />
     public override Tensor step(Func<Tensor>? closure = null)
     {
-        for (int i = 0; i < Start; i++)
-            foreach (var p in _layers[i]) p.grad = null;
+        DropFrozenGradients();
         var loss = base.step(closure);
         Draw();
         return loss;
@@ -142,6 +141,11 @@ public sealed class DropMuon : Muon
     public override void zero_grad()
     {
         base.zero_grad();
+        DropFrozenGradients();
+    }
+
+    private void DropFrozenGradients()
+    {
         for (int i = 0; i < Start; i++)
             foreach (var p in _layers[i]) p.grad = null;
     }

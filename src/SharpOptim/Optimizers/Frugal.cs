@@ -212,10 +212,6 @@ public sealed class Frugal : OptimizerBase
         else p.add_(free, alpha: -lr);
     }
 
-    /// <summary>Per parameter: FRUGAL's state bytes now and what AdamW would hold.</summary>
-    public IReadOnlyList<(string Name, long Bytes, long AdamWBytes)> MemoryReport() =>
-        States.Select(s => (s.Name, s.Bytes, 2 * s.Parameter.NumberOfElements * s.Parameter.ElementSize)).ToList();
-
     /// <summary>FRUGAL's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
     public sealed class Options : OptionsBase
     {

@@ -23,7 +23,7 @@ namespace SharpOptim.Optimizers;
 /// settings: lr 1e-3, β = (0.9, 0.999), ε = 1e-6, λ = 0, rank 128, update_proj_gap T = 200, scale α = 0.25,
 /// projection "std" (<see cref="GaLoreProjection"/>).
 /// State per GaLore matrix: P plus the two moments in the projected space, 4·(r·n + 2·m·r) bytes for m ≥ n and
-/// 4·(m·r + 2·r·n) for m &lt; n (float32), against AdamW's 8·m·n; <see cref="MemoryReport"/> lists both.
+/// 4·(m·r + 2·r·n) for m &lt; n (float32), against AdamW's 8·m·n; <see cref="OptimizerBase.MemoryReport"/> lists both.
 /// </para>
 /// <para>
 /// Deviations: (1) each singular vector's sign is normalised so that its largest-magnitude entry is positive. SVD signs
@@ -186,10 +186,6 @@ public sealed class GaLore : OptimizerBase
         }
         return pm.to_type(g.dtype).contiguous().MoveToOuterDisposeScope();
     }
-
-    /// <summary>Per parameter: GaLore's state bytes now and what AdamW would hold (8 bytes per float32 entry).</summary>
-    public IReadOnlyList<(string Name, long Bytes, long AdamWBytes)> MemoryReport() =>
-        States.Select(s => (s.Name, s.Bytes, 2 * s.Parameter.NumberOfElements * s.Parameter.ElementSize)).ToList();
 
     /// <summary>GaLore's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
     public sealed class Options : OptionsBase

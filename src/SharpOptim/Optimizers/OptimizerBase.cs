@@ -390,6 +390,12 @@ public abstract class OptimizerBase : OptimizerHelper
         return (Apply, Discard);
     }
 
+    /// <summary>Per parameter: the state bytes this optimizer holds now, and what AdamW would hold for it (two
+    /// moments of the parameter's size) — the figure memory-efficient optimizers (GaLore, FRUGAL, Adam-mini) are
+    /// judged by.</summary>
+    public IReadOnlyList<(string Name, long Bytes, long AdamWBytes)> MemoryReport() =>
+        States.Select(s => (s.Name, s.Bytes, 2 * s.Parameter.NumberOfElements * s.Parameter.ElementSize)).ToList();
+
     /// <summary>True for optimizers whose state tensors need not match their parameter's element count (e.g. factored state).</summary>
     protected virtual bool ShapeFlexibleState => false;
 
