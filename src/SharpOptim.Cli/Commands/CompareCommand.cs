@@ -95,6 +95,13 @@ public static class CompareCommand
         };
         Console.CancelKeyPress += onCtrlC;
         Exception? failure = null;
+        RunRecord Record((string Name, Dictionary<string, double> Hyper, ISchedule? Schedule) s, int seed, Action<StepProgress>? progress)
+        {
+            var record = TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, progress);
+            comparison.Runs.Add(record);
+            runFinished?.Invoke(record);
+            return record;
+        }
         try
         {
             stdout.WriteLine(FormattableString.Invariant($"compare {taskName}: {task.Description}; {names.Count} optimizer(s) x {seeds} seed(s) x {steps} steps"));
@@ -112,13 +119,11 @@ public static class CompareCommand
                         {
                             if (interrupt.IsCancellationRequested) break;
                             bar.StartTask();
-                            var record = TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, p =>
+                            var record = Record(s, seed, p =>
                             {
                                 bar.Value = p.Step;
                                 if (p.Step % 10 == 0 || p.Step == steps) bar.Description = Label(s.Name, seed, p.Loss) + FormattableString.Invariant($"  step {p.Step}/{steps}");
                             });
-                            comparison.Runs.Add(record);
-                            runFinished?.Invoke(record);
                             bar.Description = Label(s.Name, seed, record.Result.FinalTrainLoss) + (record.Result.Diverged ? " [red](diverged)[/]" : record.Result.Completed ? "" : " [grey](stopped)[/]");
                             bar.StopTask();
                         }
@@ -129,10 +134,7 @@ public static class CompareCommand
                 foreach (var s in settings)
                     for (int seed = 0; seed < seeds && !interrupt.IsCancellationRequested; seed++)
                     {
-                        var record = TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, null);
-                        comparison.Runs.Add(record);
-                        runFinished?.Invoke(record);
-                        var r = record.Result;
+                        var r = Record(s, seed, null).Result;
                         stdout.WriteLine(FormattableString.Invariant($"  {s.Name,-12} seed {seed}: {r.Steps} steps{(r.Diverged ? " (diverged: non-finite loss or gradient)" : r.Completed ? "" : " (stopped)")}, train loss {r.FinalTrainLoss:F4}, test loss {r.TestLoss:F4}, accuracy {100 * r.TestAccuracy:F1}%, {r.WallSeconds:F2} s"));
                     }
             }
