@@ -19,6 +19,7 @@ public class CharLmSmokeTests
         new object[] { "muon", new Dictionary<string, double> { ["lr"] = 0.02, ["adam_lr"] = 3e-3 } },
         new object[] { "adam-mini", new Dictionary<string, double> { ["lr"] = 3e-3, ["dim"] = 32, ["n_heads"] = 4 } },
         new object[] { "galore", new Dictionary<string, double> { ["lr"] = 1e-2, ["rank"] = 8, ["update_proj_gap"] = 20 } },
+        new object[] { "lanton", new Dictionary<string, double> { ["lr"] = 0.02, ["sign_lr"] = 3e-3, ["adam_lr"] = 3e-3 } },
         new object[] { "frugal", new Dictionary<string, double> { ["lr"] = 3e-3, ["update_gap"] = 20, ["free_lr_scale"] = 0.3 } },
     };
 

@@ -25,6 +25,7 @@ public static class CompareDefaults
         ["mofo"] = new() { ["lr"] = 2e-3, ["fraction"] = 0.1, ["weight_decay"] = 0.01 },
         ["muon"] = new() { ["lr"] = 0.02, ["adam_lr"] = 2e-3 },
         ["drop-muon"] = new() { ["lr"] = 0.02, ["adam_lr"] = 2e-3 },
+        ["lanton"] = new() { ["lr"] = 0.02, ["sign_lr"] = 1e-3, ["adam_lr"] = 2e-3 },
         ["adam-mini"] = new() { ["lr"] = 2e-3 },
         ["galore"] = new() { ["lr"] = 4e-3, ["rank"] = 16, ["update_proj_gap"] = 50 },
         ["frugal"] = new() { ["lr"] = 2e-3, ["update_gap"] = 50, ["free_lr_scale"] = 0.5 },

@@ -1,0 +1,298 @@
+using System.ComponentModel;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpOptim.Optimizers;
+
+/// <summary>
+/// LANTON (LAyer-wise Noise-adaptive learning raTe scaling with Operator Norms): Hao, Gong, Xu, Wang and Liu,
+/// "Noise-Adaptive Layerwise Learning Rates: Accelerating Geometry-Aware Optimization for Deep Neural Network
+/// Training", 2025 (arXiv:2510.14009). A geometry-aware (LMO) optimizer in the Scion/Gluon form, on top of Muon's
+/// orthogonalized momentum, where every layer of a norm group gets its own time-varying learning rate from an online
+/// estimate of its gradient noise measured in the dual norm of the group's LMO: noisier layers get smaller rates.
+/// <para>For each layer ℓ of a group 𝒢 (one norm), step t, learning rate η_t of the group:</para>
+/// <code>
+/// s_t^ℓ = ‖G_t^ℓ − G_{t−1}^ℓ‖_*²        (or ‖G_t^ℓ − B_{t−1}^ℓ‖_*², see LantonNoiseEstimate); none at t = 1
+/// H_t^ℓ = β₂ H_{t−1}^ℓ + (1 − β₂) s_t^ℓ,   Ĥ_t^ℓ = H_t^ℓ / (1 − β₂^(t−1))
+/// r_t^ℓ = √((min_{j∈𝒢} Ĥ_t^j + ε) / (Ĥ_t^ℓ + ε))  ∈ (0, 1]      (r = 1 at t = 1, ε = 1e-30)
+/// B_t^ℓ = β B_{t−1}^ℓ + (1 − β) G_t^ℓ,   U = G + β (B − G) (Nesterov)  or  U = B
+/// X^ℓ ← X^ℓ (1 − r_t^ℓ η_t λ) + r_t^ℓ η_t · LMO(U)
+/// </code>
+/// <para>
+/// Groups and norms (the paper's choice for transformers): hidden matrices use the RMS→RMS operator norm, whose LMO
+/// is −√(d_out/d_in)·NewtonSchulz5(U) (Muon's orthogonalization; conv kernels flattened to [out, in·kh·kw]) and whose
+/// dual norm is √(d_out/d_in)·‖·‖_nuclear (computed exactly, from the singular values); embeddings and output heads
+/// use the ℓ1→ℓ∞ operator norm, whose LMO is −sign(U) (Signum) and whose dual norm is the entrywise ℓ1 norm; vectors
+/// (biases, norm gains) go to an AdamW without adaptive rate, as in Muon's auxiliary optimizer. Routing from names
+/// as <see cref="Muon"/> routes (matrices whose names contain none of "embed", "lm_head", "head", "wte", "wpe" are
+/// hidden), with an override.
+/// </para>
+/// <para>
+/// <b>What is ours, not the paper's.</b> The paper's text beyond its abstract and no official code could be read
+/// when this was written; what is known of it (the algorithm's name, the Scion-style LMO step, Signum for
+/// embeddings and head, RMS→RMS for hidden layers, an online dual-norm variance estimate with a β₂, rates that are
+/// smaller for noisier layers within each group, ≈4% overhead) comes from public reviews and summaries of the
+/// paper. The noise sample (two estimators offered), the bias-corrected average and the rate rule r = σ̂_min / σ̂_ℓ
+/// (the least noisy layer of a group runs at the group's rate, the others in proportion to their noise) are this
+/// library's design within that description, not a transcription of the paper's Algorithm 1; the defaults
+/// (β = 0.95 with Nesterov, as Muon; β₂ = 0.99; η = 0.02 hidden, 1e-3 sign, 3e-4 AdamW) are ours too.
+/// State: the momentum and, for <see cref="LantonNoiseEstimate.GradientDifference"/>, the previous gradient (8 bytes
+/// per parameter in float32), plus two scalars per layer (noise average and current rate); AdamW layers 8 bytes per
+/// parameter.
+/// </para>
+/// </summary>
+public sealed class Lanton : OptimizerBase
+{
+    private const double RateEps = 1e-30;
+
+    /// <summary>
+    /// LANTON over named parameters, routed by shape and name (or by <paramref name="kindOf"/>): hidden matrices
+    /// (<see cref="LantonLayerKind.Spectral"/>, rate <paramref name="lr"/>), embeddings and heads
+    /// (<see cref="LantonLayerKind.Sign"/>, rate <paramref name="sign_lr"/>), vectors (AdamW, <paramref name="adam_lr"/>).
+    /// </summary>
+    public Lanton(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 0.02, double sign_lr = 1e-3,
+        double adam_lr = 3e-4, double momentum = 0.95, bool nesterov = true, long ns_steps = 5, double noise_beta = 0.99,
+        double weight_decay = 0, double adam_beta1 = 0.9, double adam_beta2 = 0.95, double adam_eps = 1e-10,
+        double adam_weight_decay = 0, LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference,
+        Func<string, Parameter, LantonLayerKind>? kindOf = null)
+        : this(Route(parameters, kindOf, lr, sign_lr, adam_lr, weight_decay, adam_weight_decay),
+            DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps), noise) { }
+
+    /// <summary>LANTON over explicit groups (options of type <see cref="Options"/>; set <see cref="Options.Kind"/> per
+    /// group, default <see cref="LantonLayerKind.Spectral"/>). Rates adapt within each group.</summary>
+    public Lanton(IEnumerable<ParamGroup> groups, double lr = 0.02, double momentum = 0.95, bool nesterov = true, long ns_steps = 5,
+        double noise_beta = 0.99, double weight_decay = 0, double adam_beta1 = 0.9, double adam_beta2 = 0.95, double adam_eps = 1e-10,
+        LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference)
+        : base(groups, DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps), null)
+    {
+        Noise = CheckedNoise(noise);
+    }
+
+    private Lanton((ParamGroup[] Groups, Dictionary<Parameter, string> Names) routed, Options defaults, LantonNoiseEstimate noise)
+        : base(routed.Groups, defaults, routed.Names)
+    {
+        Noise = CheckedNoise(noise);
+    }
+
+    private static Options DefaultOptions(double lr, double momentum, bool nesterov, long nsSteps, double noiseBeta, double wd,
+        double b1, double b2, double eps) => new()
+    {
+        LearningRate = lr, Kind = LantonLayerKind.Spectral, Momentum = momentum, Nesterov = nesterov, NsSteps = nsSteps,
+        NoiseBeta = noiseBeta, Adaptive = true, Beta1 = b1, Beta2 = b2, Eps = eps, WeightDecay = wd,
+    };
+
+    private static LantonNoiseEstimate CheckedNoise(LantonNoiseEstimate noise) => Enum.IsDefined(noise) ? noise
+        : throw new ArgumentException(FormattableString.Invariant($"Invalid noise estimate: {(int)noise}."), nameof(noise));
+
+    /// <summary>The noise sample each layer measures per step.</summary>
+    public LantonNoiseEstimate Noise { get; }
+
+    /// <summary>The kind the default routing gives a parameter: hidden matrices (as <see cref="Muon.IsHiddenMatrix"/>)
+    /// Spectral, other matrices (embeddings, heads) Sign, vectors AdamW.</summary>
+    public static LantonLayerKind DefaultKind(string name, Parameter p) =>
+        Muon.IsHiddenMatrix(name, p) ? LantonLayerKind.Spectral : p.ndim >= 2 ? LantonLayerKind.Sign : LantonLayerKind.AdamW;
+
+    private static (ParamGroup[], Dictionary<Parameter, string>) Route(IEnumerable<(string name, Parameter parameter)> named,
+        Func<string, Parameter, LantonLayerKind>? kindOf, double lr, double signLr, double adamLr, double wd, double adamWd)
+    {
+        ArgumentNullException.ThrowIfNull(named);
+        foreach (var (n, v) in new[] { ("sign_lr", signLr), ("adam_lr", adamLr), ("adam_weight_decay", adamWd) })
+            if (!double.IsFinite(v) || v < 0)
+                throw new ArgumentException(FormattableString.Invariant($"Invalid {n}: {v} (must be a finite number >= 0)."), n);
+        var names = new Dictionary<Parameter, string>(ReferenceEqualityComparer.Instance);
+        var byKind = new Dictionary<LantonLayerKind, List<Parameter>>();
+        foreach (var (n, p) in named)
+        {
+            names.TryAdd(p, n);
+            var kind = (kindOf ?? DefaultKind)(n, p);
+            if (!Enum.IsDefined(kind))
+                throw new ArgumentException(FormattableString.Invariant($"Parameter '{n}' was routed to an unknown layer kind {(int)kind}."));
+            if (kind == LantonLayerKind.Spectral && p.ndim < 2)
+                throw new ArgumentException(FormattableString.Invariant($"Parameter '{n}' (shape [{string.Join(", ", p.shape)}]) was routed to the spectral group but is not a matrix."));
+            if (!byKind.TryGetValue(kind, out var list)) byKind[kind] = list = new List<Parameter>();
+            list.Add(p);
+        }
+        var groups = new List<ParamGroup>();
+        foreach (var kind in new[] { LantonLayerKind.Spectral, LantonLayerKind.Sign, LantonLayerKind.AdamW })
+        {
+            if (!byKind.TryGetValue(kind, out var ps)) continue;
+            var (rate, decay) = kind switch
+            {
+                LantonLayerKind.Spectral => (lr, wd),
+                LantonLayerKind.Sign => (signLr, wd),
+                _ => (adamLr, adamWd),
+            };
+            groups.Add(new ParamGroup<Options>(ps, new Options { Kind = kind, LearningRate = rate, WeightDecay = decay }));
+        }
+        return (groups.ToArray(), names);
+    }
+
+    /// <inheritdoc />
+    public override bool HasFusedPath => false;
+
+    /// <inheritdoc />
+    protected override bool ShapeFlexibleState => true;
+
+    /// <summary>Per layer of the Spectral and Sign groups: the rate multiplier r of its last step and its estimated
+    /// noise σ̂ = √Ĥ in the dual norm (NaN before its second step).</summary>
+    public IReadOnlyList<(string Name, LantonLayerKind Kind, double Rate, double Noise)> LayerRates() =>
+        Parameters().Where(x => ((Options)x.Options).Kind != LantonLayerKind.AdamW && x.State.IsInitialized)
+            .Select(x =>
+            {
+                double beta2 = ((Options)x.Options).NoiseBeta!.Value;
+                long measured = x.State.Step - 1;
+                double sigma = measured < 1 ? double.NaN
+                    : Math.Sqrt(x.State["noise"].to_type(ScalarType.Float64).item<double>() / (1 - Math.Pow(beta2, measured)));
+                return (x.State.Name, ((Options)x.Options).Kind!.Value, x.State["rate"].to_type(ScalarType.Float64).item<double>(), sigma);
+            }).ToList();
+
+    /// <inheritdoc />
+    protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state)
+    {
+        var kind = ((Options)options).Kind!.Value;
+        if (kind == LantonLayerKind.AdamW)
+        {
+            state.AddZeros("exp_avg");
+            state.AddZeros("exp_avg_sq");
+            return;
+        }
+        if (kind == LantonLayerKind.Spectral && parameter.ndim < 2)
+            throw new InvalidOperationException(FormattableString.Invariant($"Parameter '{state.Name}' is in a spectral group but is not a matrix."));
+        state.AddZeros("momentum_buffer");
+        if (Noise == LantonNoiseEstimate.GradientDifference) state.AddZeros("previous_grad");
+        state.Add("noise", zeros(Array.Empty<long>(), dtype: parameter.dtype, device: parameter.device));
+        state.Add("rate", ones(Array.Empty<long>(), dtype: parameter.dtype, device: parameter.device));
+    }
+
+    /// <summary>
+    /// Before any parameter moves: each layer's noise sample (from its gradient and its state of the previous step),
+    /// the running averages, and the rate multipliers within each group.
+    /// </summary>
+    protected override void BeforeUpdates()
+    {
+        foreach (var group in Groups)
+        {
+            var o = (Options)group.Options;
+            if (o.Kind == LantonLayerKind.AdamW) continue;
+            double beta2 = o.NoiseBeta!.Value;
+            var measured = new List<(ParameterState State, Tensor Average)>();
+            foreach (var p in group.Parameters)
+            {
+                var g = p.grad;
+                if (g is null) continue;
+                var state = (ParameterState)_state[p.Handle];
+                EnsureState(o, p, state);
+                if (state.Step >= 1)
+                {
+                    var reference = Noise == LantonNoiseEstimate.GradientDifference ? state["previous_grad"] : state["momentum_buffer"];
+                    var dual = DualNorm(o.Kind!.Value, g - reference);
+                    state["noise"].lerp_(dual.square(), 1 - beta2);
+                    measured.Add((state, state["noise"].to_type(ScalarType.Float64) / (1 - Math.Pow(beta2, state.Step))));
+                }
+                else state["rate"].fill_(1);
+                if (Noise == LantonNoiseEstimate.GradientDifference) state["previous_grad"].copy_(g);
+            }
+            if (measured.Count == 0) continue;
+            if (!o.Adaptive!.Value)
+            {
+                foreach (var (s, _) in measured) s["rate"].fill_(1);
+                continue;
+            }
+            var h = stack(measured.Select(m => m.Average.to(measured[0].Average.device)).ToArray());
+            var rates = h.min().add(RateEps).div(h.add(RateEps)).sqrt();
+            for (int i = 0; i < measured.Count; i++) measured[i].State["rate"].copy_(rates[i]);
+        }
+    }
+
+    /// <summary>The dual norm of the group's LMO norm: √(d_out/d_in)·‖D‖_nuclear (Spectral) or ‖D‖₁ (Sign).</summary>
+    public static Tensor DualNorm(LantonLayerKind kind, Tensor d) => kind switch
+    {
+        LantonLayerKind.Spectral => linalg.svdvals(d.reshape(d.shape[0], -1)).sum().mul(ShapeScale(d)),
+        LantonLayerKind.Sign => d.abs().sum(),
+        _ => throw new ArgumentException(FormattableString.Invariant($"Layer kind {kind} has no LMO norm."), nameof(kind)),
+    };
+
+    /// <summary>√(d_out/d_in) of a matrix (conv kernels flattened to [out, in·kh·kw]).</summary>
+    private static double ShapeScale(Tensor t) => Math.Sqrt(t.shape[0] / (double)(t.NumberOfElements / t.shape[0]));
+
+    /// <inheritdoc />
+    protected override void PortableUpdate(OptionsBase options, Parameter p, Tensor g, ParameterState state)
+    {
+        var o = (Options)options;
+        double lr = o.LearningRate!.Value, wd = o.WeightDecay!.Value;
+        state.Step++;
+        if (o.Kind == LantonLayerKind.AdamW)
+        {
+            double b1 = o.Beta1!.Value, b2 = o.Beta2!.Value;
+            var m = state["exp_avg"];
+            var v = state["exp_avg_sq"];
+            m.lerp_(g, 1 - b1);
+            v.lerp_(g.square(), 1 - b2);
+            var mc = m / (1 - Math.Pow(b1, state.Step));
+            var vc = v / (1 - Math.Pow(b2, state.Step));
+            p.mul_(1 - lr * wd);
+            p.add_(mc / (vc.sqrt() + o.Eps!.Value), alpha: -lr);
+            return;
+        }
+        double beta = o.Momentum!.Value;
+        var buf = state["momentum_buffer"];
+        buf.lerp_(g, 1 - beta);
+        var u = o.Nesterov!.Value ? g.lerp(buf, beta) : buf;
+        var direction = o.Kind == LantonLayerKind.Spectral
+            ? NewtonSchulz.Orthogonalize(u.reshape(u.shape[0], -1), (int)o.NsSteps!.Value).mul(ShapeScale(u)).reshape(p.shape)
+            : u.sign();
+        var scale = state["rate"].mul(lr);
+        if (wd != 0) p.mul_(scale.mul(-wd).add_(1));
+        p.sub_(direction.mul_(scale));
+    }
+
+    /// <summary>LANTON's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
+    public sealed class Options : OptionsBase
+    {
+        /// <summary>The group's norm and update (default <see cref="LantonLayerKind.Spectral"/>).</summary>
+        public LantonLayerKind? Kind
+        {
+            get => KindCode is { } k ? (LantonLayerKind)k : null;
+            set => KindCode = value is { } k ? (long)k : null;
+        }
+
+        /// <summary><see cref="Kind"/> as a number (so that it is saved with the other hyperparameters).</summary>
+        [EditorBrowsable(EditorBrowsableState.Never)]
+        public long? KindCode { get; set; }
+        /// <summary>Momentum β of the Spectral and Sign groups, in [0, 1).</summary>
+        public double? Momentum { get; set; }
+        /// <summary>Nesterov-style direction U = lerp(G, B, β) (Spectral and Sign groups).</summary>
+        public bool? Nesterov { get; set; }
+        /// <summary>Newton–Schulz iterations (Spectral groups), in [1, 100].</summary>
+        public long? NsSteps { get; set; }
+        /// <summary>β₂ of the running average of the squared dual-norm noise samples, in [0, 1).</summary>
+        public double? NoiseBeta { get; set; }
+        /// <summary>Whether the group's layers get noise-adaptive rates (false: every layer runs at the group's rate).</summary>
+        public bool? Adaptive { get; set; }
+        /// <summary>AdamW β1 (AdamW groups), in [0, 1).</summary>
+        public double? Beta1 { get; set; }
+        /// <summary>AdamW β2 (AdamW groups), in [0, 1).</summary>
+        public double? Beta2 { get; set; }
+        /// <summary>AdamW ε (AdamW groups), &gt;= 0.</summary>
+        public double? Eps { get; set; }
+        /// <summary>Decoupled weight decay λ, &gt;= 0 (scaled by the layer's rate).</summary>
+        public double? WeightDecay { get; set; }
+
+        /// <inheritdoc />
+        public override void Validate()
+        {
+            base.Validate();
+            if (KindCode is not { } k || !Enum.IsDefined((LantonLayerKind)k))
+                throw new ArgumentException(FormattableString.Invariant($"Invalid kind: {(KindCode is { } c ? c.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unset")} (Spectral, Sign or AdamW)."), "kind");
+            RequireUnitInterval("momentum", Momentum);
+            RequireSet("nesterov", Nesterov);
+            if (NsSteps is not (>= 1 and <= 100)) throw new ArgumentException(FormattableString.Invariant($"Invalid ns_steps: {NsSteps} (must be in [1, 100])."), "ns_steps");
+            RequireUnitInterval("noise_beta", NoiseBeta);
+            RequireSet("adaptive", Adaptive);
+            RequireUnitInterval("beta1", Beta1);
+            RequireUnitInterval("beta2", Beta2);
+            RequireNonNegative("eps", Eps);
+            RequireNonNegative("weight_decay", WeightDecay);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Golden fixture for LANTON (noise-adaptive layerwise learning rates, Hao et al., arXiv:2510.14009), from a
+reference written here after the rule documented in src/SharpOptim/Optimizers/Lanton.cs (the paper's own Algorithm 1
+could not be read; see that class for what is ours):
+
+  per group (hidden matrices: RMS->RMS norm; embeddings/heads: l1->linf norm), before any parameter moves:
+    if the layer has stepped before: s = dual(G_t - R)^2, R = G_{t-1} (gradient difference) or B_{t-1} (momentum
+      residual); H.lerp_(s, 1 - beta2); Hhat = H / (1 - beta2^(t-1))  (float64)
+    rate = sqrt((min_group Hhat + 1e-30) / (Hhat + 1e-30)); rate = 1 on a layer's first step
+    dual: sqrt(out/in) * sum(svdvals(D as [out, -1]))  |  sum(|D|)
+  update: B.lerp_(G, 1 - beta); U = G.lerp(B, beta) (Nesterov);
+    dir = NS5(U as [out, -1]) * sqrt(out/in)  |  sign(U);  s = rate * lr;  p *= 1 + s*(-wd);  p -= dir * s
+  vectors: AdamW as Muon's auxiliary Adam.
+Gradients: g_t = h * (p - target) + level * noise[t % K], with a different noise level per layer so that the
+rates differ. Two runs: gradient-difference and momentum-residual estimates.
+
+Usage: python3 tools/golden/lanton.py > tests/SharpOptim.Tests/Golden/lanton.json
+"""
+import json
+import math
+import sys
+
+import torch
+
+from common import flat, newton_schulz, quadratic_problem
+
+STEPS = 60
+K = 3
+RECORD = [1, 2, 3, 10, 30, 60]
+# name, shape, kind, noise level
+LAYERS = [("blocks.0.w", [12, 20], "spectral", 1.0), ("blocks.1.w", [20, 12], "spectral", 4.0),
+          ("blocks.2.w", [16, 16], "spectral", 0.5), ("embed.w", [30, 8], "sign", 1.0),
+          ("head.w", [6, 16], "sign", 3.0), ("blocks.0.b", [20], "adamw", 1.0)]
+HP = dict(lr=0.02, sign_lr=2e-3, adam_lr=3e-3, momentum=0.95, ns_steps=5, noise_beta=0.9, weight_decay=0.01,
+          adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-10, adam_weight_decay=0.0)
+EPS = 1e-30
+
+
+def shape_scale(t):
+    out = t.shape[0]
+    return math.sqrt(out / (t.numel() / out))
+
+
+def dual(kind, d):
+    if kind == "spectral":
+        return torch.linalg.svdvals(d.reshape(d.shape[0], -1)).sum() * shape_scale(d)
+    return d.abs().sum()
+
+
+def run(estimate):
+    params = []
+    for i, (name, shape, kind, level) in enumerate(LAYERS):
+        _, p0, h, target, noise = quadratic_problem(shape, K, 7100 + i)
+        noise = noise * level
+        params.append(dict(name=name, shape=shape, kind=kind, p0=p0, p=p0.clone(), h=h, target=target, noise=noise,
+                           m=torch.zeros(shape), v=torch.zeros(shape), prev=torch.zeros(shape),
+                           H=torch.zeros([]), rate=torch.ones([]), t=0, records={}))
+    for step in range(STEPS):
+        grads = [b["h"] * (b["p"] - b["target"]) + b["noise"][step % K] for b in params]
+        # pre-pass, group by group
+        for kind in ("spectral", "sign"):
+            measured = []
+            for b, g in zip(params, grads):
+                if b["kind"] != kind:
+                    continue
+                if b["t"] >= 1:
+                    ref = b["prev"] if estimate == "difference" else b["m"]
+                    s = dual(kind, g - ref)
+                    b["H"].lerp_(s.square(), 1 - HP["noise_beta"])
+                    measured.append((b, b["H"].double() / (1 - HP["noise_beta"] ** b["t"])))
+                else:
+                    b["rate"].fill_(1)
+                if estimate == "difference":
+                    b["prev"].copy_(g)
+            if measured:
+                hs = torch.stack([a for _, a in measured])
+                rates = ((hs.min() + EPS) / (hs + EPS)).sqrt()
+                for i, (b, _) in enumerate(measured):
+                    b["rate"].copy_(rates[i])
+        for b, g in zip(params, grads):
+            p = b["p"]
+            b["t"] += 1
+            if b["kind"] == "adamw":
+                b1, b2 = HP["adam_beta1"], HP["adam_beta2"]
+                b["m"].lerp_(g, 1 - b1)
+                b["v"].lerp_(g.square(), 1 - b2)
+                upd = (b["m"] / (1 - b1 ** b["t"])) / ((b["v"] / (1 - b2 ** b["t"])).sqrt() + HP["adam_eps"])
+                p.mul_(1 - HP["adam_lr"] * HP["adam_weight_decay"])
+                p.add_(upd, alpha=-HP["adam_lr"])
+            else:
+                beta = HP["momentum"]
+                b["m"].lerp_(g, 1 - beta)
+                u = g.lerp(b["m"], beta)
+                if b["kind"] == "spectral":
+                    d = newton_schulz(u.reshape(u.shape[0], -1), HP["ns_steps"], muon_order=True) * shape_scale(u)
+                    d = d.reshape(p.shape)
+                    lr = HP["lr"]
+                else:
+                    d = u.sign()
+                    lr = HP["sign_lr"]
+                s = b["rate"] * lr
+                p.mul_(s * (-HP["weight_decay"]) + 1)
+                p.sub_(d.mul_(s))
+            if step + 1 in RECORD:
+                b["records"][str(step + 1)] = flat(p)
+    return [{"name": b["name"], "shape": b["shape"], "kind": b["kind"], "p0": flat(b["p0"]), "h": flat(b["h"]),
+             "target": flat(b["target"]), "noise": flat(b["noise"]), "records": b["records"],
+             "rate": b["rate"].item(),
+             "sigma": math.sqrt(b["H"].double().item() / (1 - HP["noise_beta"] ** (b["t"] - 1))) if b["kind"] != "adamw" else None}
+            for b in params]
+
+
+def main():
+    out = {"generator": "tools/golden/lanton.py", "torch_version": torch.__version__, "k": K, "steps": STEPS, "hyper": HP,
+           "runs": {"difference": run("difference"), "residual": run("residual")}}
+    json.dump(out, sys.stdout, separators=(",", ":"))
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
