@@ -32,6 +32,9 @@ public static class CommandLine
                        --warmup N         untimed steps first (default 3)
                        --repeats N        timed steps; medians are reported (default 15)
                        --json PATH        also write the results as JSON
+          bench optimizers  step time and state of optimizers on a task's real model, against AdamW
+                       --task T (default charlm) --optimizers A,B (default the matrix-aware and memory-efficient ones)
+                       --warmup N --repeats N --threads N --json PATH --cache DIR
           bench drop-muon   Muon vs Drop-Muon on one task: wall-clock, accuracy, time to Muon's accuracy
                        --task T --steps N --seeds N --lr X --adam-lr X --cache DIR
           plot schedules   one PNG per learning-rate schedule
@@ -52,6 +55,8 @@ public static class CommandLine
                     return DataFetchCommand.Run(name, Options.Parse(rest, DataFetchCommand.Flags), stdout);
                 case ["bench", "drop-muon", .. var rest]:
                     return BenchDropMuonCommand.Run(Options.Parse(rest, BenchDropMuonCommand.Flags), stdout);
+                case ["bench", "optimizers", .. var rest]:
+                    return BenchOptimizersCommand.Run(Options.Parse(rest, BenchOptimizersCommand.Flags), stdout);
                 case ["bench", "step", .. var rest]:
                     return BenchStepCommand.Run(Options.Parse(rest, BenchStepCommand.Flags), stdout);
                 case ["plot", "schedules", .. var rest]:

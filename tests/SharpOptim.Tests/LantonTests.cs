@@ -182,13 +182,14 @@ public class LantonTests
         manual_seed(3);
         using var data = Digits.Load();
         using var model = new Mlp(64, 64, 64, 10);
-        using var opt = new Lanton(model.named_parameters(), lr: 0.02, adam_lr: 3e-3);
+        using var opt = new Lanton(model.named_parameters(), lr: 0.05, sign_lr: 3e-3, adam_lr: 3e-3);
         ClassifierTraining.Train(model, opt, data, steps: 300, batchSize: 64, seed: 1);
         var (_, acc) = ClassifierTraining.Evaluate(model, data);
         Assert.True(acc >= 0.90, $"LANTON test accuracy {acc:P1}");
-        // Three hidden matrices share the spectral group; their rates differ.
+        // fc0 and fc1 share the spectral group and their rates differ; the head is alone in the sign group.
         var rates = opt.LayerRates().Where(r => r.Kind == LantonLayerKind.Spectral).ToList();
-        Assert.Equal(3, rates.Count);
+        Assert.Equal(new[] { "fc0.weight", "fc1.weight" }, rates.Select(r => r.Name));
+        Assert.Equal(new[] { ("head.weight", 1.0) }, opt.LayerRates().Where(r => r.Kind == LantonLayerKind.Sign).Select(r => (r.Name, r.Rate)));
         Assert.True(rates.Min(r => r.Rate) < 0.99, string.Join(", ", rates.Select(r => $"{r.Name} {r.Rate:F3}")));
     }
 }

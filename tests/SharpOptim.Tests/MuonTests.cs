@@ -99,9 +99,8 @@ public class MuonTests
         manual_seed(5);
         using var data = Digits.Load();
         using var model = new Mlp(64, 64, 10);
-        // The last layer is the output head: give it to Adam, as the official usage does.
-        using var opt = new Muon(model.named_parameters(), lr: 0.02, adam_lr: 3e-3,
-            useMuon: (name, p) => p.ndim >= 2 && !name.StartsWith("layers.1."));
+        // The last layer is named "head": the default routing gives it to Adam, as the official usage does.
+        using var opt = new Muon(model.named_parameters(), lr: 0.02, adam_lr: 3e-3);
         ClassifierTraining.Train(model, opt, data, steps: 300, batchSize: 64, seed: 1);
         var (_, acc) = ClassifierTraining.Evaluate(model, data);
         Assert.True(acc >= 0.90, $"Muon test accuracy {acc:P1}");

@@ -42,7 +42,7 @@ public class TaskSuiteTests
         manual_seed(0);
         using var run = task.Start(0);
         var names = run.NamedParameters.Select(p => (p.Name, string.Join("x", p.Parameter.shape))).ToList();
-        Assert.Equal(new[] { ("layers.0.weight", "2x30"), ("layers.0.bias", "2") }, names);
+        Assert.Equal(new[] { ("head.weight", "2x30"), ("head.bias", "2") }, names);
         var (logits, targets) = run.Forward();
         Assert.Equal(new long[] { 32, 2 }, logits.shape);
         Assert.Equal(new long[] { 32 }, targets.shape);

@@ -189,17 +189,17 @@ public class TrainingUtilityTests
     {
         manual_seed(1);
         using var model = new Mlp(4, 8, 2);
-        var groups = new ParamGroupBuilder().LearningRateMultiplier("layers\\.1\\.", 0.1)
+        var groups = new ParamGroupBuilder().LearningRateMultiplier("^head\\.", 0.1)
             .Build(model.named_parameters(), 1e-3, (lr, decay) => new AdamBase.Options { LearningRate = lr, WeightDecay = decay ? 0.1 : 0 });
         using var opt = new Optimizers.AdamW(groups);
         var byName = model.named_parameters().ToDictionary(x => x.name, x => x.parameter);
         AdamBase.Options OptionsOf(string name) =>
             (AdamBase.Options)opt.Groups.Single(g => g.Parameters.Any(p => ReferenceEquals(p, byName[name]))).Options;
-        Assert.Equal(0.1, OptionsOf("layers.0.weight").WeightDecay);
-        Assert.Equal(0.0, OptionsOf("layers.0.bias").WeightDecay);
-        Assert.Equal(1e-3, OptionsOf("layers.0.weight").LearningRate!.Value, 15);
-        Assert.Equal(1e-4, OptionsOf("layers.1.weight").LearningRate!.Value, 15);
-        Assert.Equal(0.0, OptionsOf("layers.1.bias").WeightDecay);
+        Assert.Equal(0.1, OptionsOf("fc0.weight").WeightDecay);
+        Assert.Equal(0.0, OptionsOf("fc0.bias").WeightDecay);
+        Assert.Equal(1e-3, OptionsOf("fc0.weight").LearningRate!.Value, 15);
+        Assert.Equal(1e-4, OptionsOf("head.weight").LearningRate!.Value, 15);
+        Assert.Equal(0.0, OptionsOf("head.bias").WeightDecay);
         Assert.Equal(4, opt.Groups.Count);
     }
 }

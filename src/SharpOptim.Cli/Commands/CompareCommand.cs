@@ -59,10 +59,7 @@ public static class CompareCommand
         {
             foreach (var name in names)
             {
-                var h = CompareDefaults.For(name, overrides.GetValueOrDefault(name));
-                if (name.Equals("sophia", StringComparison.OrdinalIgnoreCase) && !h.ContainsKey("batch_size")) h["batch_size"] = task.LossTermsPerBatch;
-                if (name.Equals("adam-mini", StringComparison.OrdinalIgnoreCase))
-                    foreach (var (k, v) in task.ArchitectureHints) h.TryAdd(k, v);
+                var h = CompareDefaults.ForTask(name, task, overrides.GetValueOrDefault(name));
                 using (var warm = OptimizerCatalog.Get(name).Create(probe.NamedParameters, h))
                 {
                     // A few untimed steps, so that JIT and libtorch start-up are not charged to the first timed run.

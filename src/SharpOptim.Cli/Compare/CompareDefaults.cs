@@ -25,7 +25,7 @@ public static class CompareDefaults
         ["mofo"] = new() { ["lr"] = 2e-3, ["fraction"] = 0.1, ["weight_decay"] = 0.01 },
         ["muon"] = new() { ["lr"] = 0.02, ["adam_lr"] = 2e-3 },
         ["drop-muon"] = new() { ["lr"] = 0.02, ["adam_lr"] = 2e-3 },
-        ["lanton"] = new() { ["lr"] = 0.02, ["sign_lr"] = 1e-3, ["adam_lr"] = 2e-3 },
+        ["lanton"] = new() { ["lr"] = 0.05, ["sign_lr"] = 3e-3, ["adam_lr"] = 2e-3 },
         ["adam-mini"] = new() { ["lr"] = 2e-3 },
         ["galore"] = new() { ["lr"] = 4e-3, ["rank"] = 16, ["update_proj_gap"] = 50 },
         ["frugal"] = new() { ["lr"] = 2e-3, ["update_gap"] = 50, ["free_lr_scale"] = 0.5 },
@@ -34,6 +34,19 @@ public static class CompareDefaults
         ["auon"] = new() { ["lr"] = 0.05 },
         ["hybrid-auon"] = new() { ["lr"] = 0.05 },
     };
+
+    /// <summary>
+    /// <see cref="For"/> plus what the task tells the optimizer: Sophia's loss terms per batch, Adam-mini's model
+    /// dimension and heads (unless the overrides set them).
+    /// </summary>
+    public static Dictionary<string, double> ForTask(string optimizer, SharpOptim.Tasks.TrainingTask task, IReadOnlyDictionary<string, double>? overrides = null)
+    {
+        var h = For(optimizer, overrides);
+        if (optimizer.Equals("sophia", StringComparison.OrdinalIgnoreCase)) h.TryAdd("batch_size", task.LossTermsPerBatch);
+        if (optimizer.Equals("adam-mini", StringComparison.OrdinalIgnoreCase))
+            foreach (var (k, v) in task.ArchitectureHints) h.TryAdd(k, v);
+        return h;
+    }
 
     /// <summary>The defaults for <paramref name="optimizer"/> (empty: the catalog's own), with <paramref name="overrides"/> applied.</summary>
     public static Dictionary<string, double> For(string optimizer, IReadOnlyDictionary<string, double>? overrides = null)

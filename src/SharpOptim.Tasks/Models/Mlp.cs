@@ -4,18 +4,26 @@ using static TorchSharp.torch;
 
 namespace SharpOptim.Tasks.Models;
 
-/// <summary>A multilayer perceptron classifier: Linear → ReLU → … → Linear, with named layers fc0, fc1, ….</summary>
+/// <summary>
+/// A multilayer perceptron classifier: Linear → ReLU → … → Linear. The hidden layers are named fc0, fc1, … and the
+/// last one head, so that name-based routing treats the classifier as an output layer (Muon and LANTON send it to
+/// their head optimizer, Adam-mini blocks it by output neuron), as for any model with a named head.
+/// </summary>
 public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
-    private readonly ModuleList<Linear> _layers = new();
+    private readonly List<Linear> _layers = new();
 
     /// <summary>Creates the layers from the given widths (input, hidden…, output).</summary>
     public Mlp(params int[] widths) : base("Mlp")
     {
         if (widths.Length < 2 || widths.Any(w => w <= 0))
             throw new ArgumentException(FormattableString.Invariant($"Mlp needs at least an input and an output width, all positive; got [{string.Join(", ", widths)}]."), nameof(widths));
-        for (int i = 0; i + 1 < widths.Length; i++) _layers.Add(nn.Linear(widths[i], widths[i + 1]));
-        register_module("layers", _layers);
+        for (int i = 0; i + 1 < widths.Length; i++)
+        {
+            var layer = nn.Linear(widths[i], widths[i + 1]);
+            _layers.Add(layer);
+            register_module(i + 2 < widths.Length ? FormattableString.Invariant($"fc{i}") : "head", layer);
+        }
     }
 
     /// <inheritdoc />

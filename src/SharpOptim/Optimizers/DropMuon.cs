@@ -85,7 +85,7 @@ public sealed class DropMuon : Muon
 
     /// <summary>
     /// Groups named parameters into layers by module: consecutive parameters whose names share everything but the last
-    /// segment ("layers.0.weight" and "layers.0.bias" form layer "layers.0"), in the given (forward) order.
+    /// segment ("fc0.weight" and "fc0.bias" form layer "fc0"), in the given (forward) order.
     /// </summary>
     public static IReadOnlyList<IReadOnlyList<(string name, Parameter parameter)>> ByModule(IEnumerable<(string name, Parameter parameter)> named)
     {

@@ -49,21 +49,23 @@ public sealed class Lanton : OptimizerBase
     /// LANTON over named parameters, routed by shape and name (or by <paramref name="kindOf"/>): hidden matrices
     /// (<see cref="LantonLayerKind.Spectral"/>, rate <paramref name="lr"/>), embeddings and heads
     /// (<see cref="LantonLayerKind.Sign"/>, rate <paramref name="sign_lr"/>), vectors (AdamW, <paramref name="adam_lr"/>).
+    /// <paramref name="adaptive"/> = false runs every layer at its group's rate (the fixed-rate geometry-aware base the
+    /// paper compares against), for ablations.
     /// </summary>
     public Lanton(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 0.02, double sign_lr = 1e-3,
         double adam_lr = 3e-4, double momentum = 0.95, bool nesterov = true, long ns_steps = 5, double noise_beta = 0.99,
         double weight_decay = 0, double adam_beta1 = 0.9, double adam_beta2 = 0.95, double adam_eps = 1e-10,
         double adam_weight_decay = 0, LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference,
-        Func<string, Parameter, LantonLayerKind>? kindOf = null)
+        Func<string, Parameter, LantonLayerKind>? kindOf = null, bool adaptive = true)
         : this(Route(parameters, kindOf, lr, sign_lr, adam_lr, weight_decay, adam_weight_decay),
-            DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps), noise) { }
+            DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, adaptive), noise) { }
 
     /// <summary>LANTON over explicit groups (options of type <see cref="Options"/>; set <see cref="Options.Kind"/> per
     /// group, default <see cref="LantonLayerKind.Spectral"/>). Rates adapt within each group.</summary>
     public Lanton(IEnumerable<ParamGroup> groups, double lr = 0.02, double momentum = 0.95, bool nesterov = true, long ns_steps = 5,
         double noise_beta = 0.99, double weight_decay = 0, double adam_beta1 = 0.9, double adam_beta2 = 0.95, double adam_eps = 1e-10,
         LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference)
-        : base(groups, DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps), null)
+        : base(groups, DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, true), null)
     {
         Noise = CheckedNoise(noise);
     }
@@ -75,10 +77,10 @@ public sealed class Lanton : OptimizerBase
     }
 
     private static Options DefaultOptions(double lr, double momentum, bool nesterov, long nsSteps, double noiseBeta, double wd,
-        double b1, double b2, double eps) => new()
+        double b1, double b2, double eps, bool adaptive) => new()
     {
         LearningRate = lr, Kind = LantonLayerKind.Spectral, Momentum = momentum, Nesterov = nesterov, NsSteps = nsSteps,
-        NoiseBeta = noiseBeta, Adaptive = true, Beta1 = b1, Beta2 = b2, Eps = eps, WeightDecay = wd,
+        NoiseBeta = noiseBeta, Adaptive = adaptive, Beta1 = b1, Beta2 = b2, Eps = eps, WeightDecay = wd,
     };
 
     private static LantonNoiseEstimate CheckedNoise(LantonNoiseEstimate noise) => Enum.IsDefined(noise) ? noise

@@ -136,7 +136,9 @@ public static class OptimizerCatalog
             (ps, h) => new Lanton(ps, h.Get("lr", 0.02), h.Get("sign_lr", 1e-3), h.Get("adam_lr", 3e-4), h.Get("momentum", 0.95), h.Flag("nesterov", true),
                 (long)h.Get("ns_steps", 5), h.Get("noise_beta", 0.99), h.Get("weight_decay", 0), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
                 h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0),
-                h.Flag("momentum_residual", false) ? LantonNoiseEstimate.MomentumResidual : LantonNoiseEstimate.GradientDifference))
+                h.Flag("momentum_residual", false) ? LantonNoiseEstimate.MomentumResidual : LantonNoiseEstimate.GradientDifference,
+                h.Flag("sign_embeddings", true) ? null : (n, p) => Lanton.DefaultKind(n, p) == LantonLayerKind.Sign ? LantonLayerKind.AdamW : Lanton.DefaultKind(n, p),
+                h.Flag("adaptive", true)))
         {
             // Matrices: momentum and previous gradient, plus the noise average and the rate (two scalars).
             StateBytesPerTensor = 8,
