@@ -7,7 +7,8 @@ namespace SharpOptim.Tasks.Models;
 /// <summary>
 /// A multilayer perceptron classifier: Linear → ReLU → … → Linear. The hidden layers are named fc0, fc1, … and the
 /// last one head, so that name-based routing treats the classifier as an output layer (Muon and LANTON send it to
-/// their head optimizer, Adam-mini blocks it by output neuron), as for any model with a named head.
+/// their head optimizer), as for any model with a named head. (Adam-mini matches the official output names —
+/// lm_head, output, final_layer — so it keeps one block per tensor here.)
 /// </summary>
 public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
