@@ -47,6 +47,11 @@ public static class CommandLine
     {
         try
         {
+            if (args.Length > 1 && args.Any(a => a is "--help" or "-h"))
+            {
+                stdout.WriteLine(Usage);
+                return 0;
+            }
             switch (args)
             {
                 case ["compare", .. var rest]:

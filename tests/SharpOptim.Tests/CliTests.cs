@@ -19,6 +19,46 @@ public class CliTests
     }
 
     [Fact]
+    public void HelpOnACommandPrintsTheUsageAndSucceeds()
+    {
+        foreach (var args in new[] { new[] { "compare", "--help" }, new[] { "bench", "step", "-h" }, new[] { "help" } })
+        {
+            var (code, output, _) = Run(args);
+            Assert.Equal(0, code);
+            Assert.Contains("usage: sharpoptim", output);
+        }
+    }
+
+    [Fact]
+    public void BenchOptimizersReportsStepTimeAndStateAgainstAdamW()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"sharpoptim-bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (code, output, err) = Run("bench", "optimizers", "--task", "digits", "--optimizers", "lanton", "--warmup", "1", "--repeats", "3", "--json", json);
+            Assert.True(code == 0, err);
+            Assert.Contains("lanton", output);
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+            var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToList();
+            Assert.Equal(new[] { "adamw", "lanton" }, rows.Select(r => r.GetProperty("optimizer").GetString()));
+            Assert.Equal(1.0, rows[0].GetProperty("step_vs_adamw").GetDouble());
+            // digits MLP 64-64-10: AdamW holds 8 B per parameter; LANTON the same (momentum + previous gradient on the
+            // two matrices, AdamW on the biases) plus two float32 scalars on each matrix.
+            long adamw = rows[0].GetProperty("state_bytes").GetInt64();
+            Assert.Equal(8 * (64 * 64 + 64 + 10 * 64 + 10), adamw);
+            Assert.Equal(adamw + 16, rows[1].GetProperty("state_bytes").GetInt64());
+            Assert.True(rows[1].GetProperty("train_step_ms").GetDouble() > rows[1].GetProperty("step_ms").GetDouble());
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+        var (bad, _, e) = Run("bench", "optimizers", "--optimizers", "adamx");
+        Assert.Equal(2, bad);
+        Assert.Contains("adamw", e);
+    }
+
+    [Fact]
     public void BadUsageExitsWithTwoAndSaysWhatIsValid()
     {
         var (c1, _, e1) = Run("bench", "stepp");

@@ -227,6 +227,27 @@ public class CompareCommandTests : IDisposable
         Assert.All(runs[0].GetProperty("losses").EnumerateArray(), l => Assert.True(double.IsFinite(l.GetDouble())));
         Assert.True(runs[1].GetProperty("completed").GetBoolean());
         Assert.Contains("| sgd (1 diverged) | 0 | — |", File.ReadAllText(Path.Combine(outDir, "report.md")));
+        // One run per optimizer: means alone (no "± 0"), and the table says how many runs each figure covers.
+        Assert.DoesNotContain("±", File.ReadAllText(Path.Combine(outDir, "report.md")).Split('\n').Single(l => l.StartsWith("| adamw |", StringComparison.Ordinal)));
+        var row = output.Split('\n').Single(l => l.TrimStart().StartsWith("adamw ", StringComparison.Ordinal) && l.Contains('│'));
+        Assert.DoesNotContain("±", row);
+        Assert.Equal("1", row.Split('│')[1].Trim());
+        Assert.Contains("n: completed runs", output);
+        Assert.True(doc.RootElement.GetProperty("summary").EnumerateArray().All(x => x.GetProperty("test_loss_std").ValueKind == JsonValueKind.Null));
+    }
+
+    [Fact]
+    public void CtrlCAfterTheLastRunFinishedKeepsTheComparisonComplete()
+    {
+        string outDir = Path.Combine(_dir, "late");
+        using var cts = new CancellationTokenSource();
+        var o = new StringWriter();
+        var args = new[] { "compare", "--optimizers", "sgd,adamw", "--steps", "10", "--seeds", "1", "--out", outDir, "--no-progress" };
+        int finished = 0;
+        int code = CompareCommand.Run(Options.Parse(args[1..], CompareCommand.Flags), args, o, cts.Token, _ => { if (++finished == 2) cts.Cancel(); });
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")));
+        Assert.True(doc.RootElement.GetProperty("complete").GetBoolean());
     }
 
     [Fact]

@@ -87,6 +87,9 @@ public static class CompareCommand
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         ConsoleCancelEventHandler onCtrlC = (_, e) =>
         {
+            // The first Ctrl-C stops the current run and writes what finished; a second one ends the process at once
+            // (the files are only ever replaced atomically, so nothing is left half-written).
+            if (interrupt.IsCancellationRequested) return;
             e.Cancel = true;
             interrupt.Cancel();
         };
@@ -145,7 +148,8 @@ public static class CompareCommand
         {
             Console.CancelKeyPress -= onCtrlC;
         }
-        comparison.Complete = failure is null && !interrupt.IsCancellationRequested && comparison.Runs.Count == names.Count * seeds
+        // Complete when every run finished, even if Ctrl-C came during the last evaluation.
+        comparison.Complete = failure is null && comparison.Runs.Count == names.Count * seeds
             && comparison.Runs.All(r => r.Result.Completed || r.Result.Diverged);
         PrintTable(comparison, stdout);
         ComparisonReport.Write(comparison, outDir);
@@ -226,13 +230,13 @@ public static class CompareCommand
         });
         if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 160;
         var table = new Table().Border(TableBorder.Minimal)
-            .Caption("train loss: mean over the last 5% of steps; step ms: median; state: optimizer state")
+            .Caption("n: completed runs; train loss: mean over the last 5% of steps; step ms: median; state: optimizer state")
             .Title(FormattableString.Invariant($"{c.Task}: {c.Steps} steps, mean±std over {c.Seeds} seed(s){(c.Complete ? "" : " (INCOMPLETE)")}"));
-        foreach (var h in new[] { "optimizer", "train loss", "test loss", "acc %", "wall s", "step ms", "state" })
+        foreach (var h in new[] { "optimizer", "n", "train loss", "test loss", "acc %", "wall s", "step ms", "state" })
             table.AddColumn(new TableColumn(h) { Alignment = h == "optimizer" ? Justify.Left : Justify.Right, NoWrap = h != "optimizer" });
         static string Pm(MeanStd m, string f) => ComparisonReport.Pm(m, f).Replace(" ± ", "±", StringComparison.Ordinal);
         foreach (var s in c.Summaries())
-            table.AddRow(Markup.Escape(s.Label), Pm(s.TrainLoss, "F3"), Pm(s.TestLoss, "F3"),
+            table.AddRow(Markup.Escape(s.Label), s.Runs.ToString(CultureInfo.InvariantCulture), Pm(s.TrainLoss, "F3"), Pm(s.TestLoss, "F3"),
                 Pm(new MeanStd(100 * s.TestAccuracy.Mean, 100 * s.TestAccuracy.Std), "F1"), Pm(s.WallSeconds, "F2"),
                 double.IsNaN(s.MedianStepMs) ? "—" : s.MedianStepMs.ToString("F2", CultureInfo.InvariantCulture), s.Runs == 0 ? "—" : ComparisonReport.Bytes(s.StateBytes));
         console.Write(table);

@@ -13,7 +13,8 @@ public readonly record struct MeanStd(double Mean, double Std)
     {
         if (xs.Count == 0) return new MeanStd(double.NaN, double.NaN);
         double m = xs.Average();
-        double v = xs.Count < 2 ? 0 : xs.Sum(x => (x - m) * (x - m)) / (xs.Count - 1);
+        // One value has no spread: the std is undefined (NaN, shown as the mean alone and written as null).
+        double v = xs.Count < 2 ? double.NaN : xs.Sum(x => (x - m) * (x - m)) / (xs.Count - 1);
         return new MeanStd(m, Math.Sqrt(v));
     }
 }

@@ -63,8 +63,9 @@ public static class ComparisonReport
         return sb.ToString();
     }
 
-    /// <summary>"mean ± std" with the given number format.</summary>
+    /// <summary>"mean ± std" with the given number format ("mean" alone when there is no spread to show: one run).</summary>
     public static string Pm(MeanStd m, string format) => double.IsNaN(m.Mean) ? "—"
+        : double.IsNaN(m.Std) ? m.Mean.ToString(format, CultureInfo.InvariantCulture)
         : m.Mean.ToString(format, CultureInfo.InvariantCulture) + " ± " + m.Std.ToString(format, CultureInfo.InvariantCulture);
 
     /// <summary>A byte count in B, KB, MB (powers of 1024).</summary>
