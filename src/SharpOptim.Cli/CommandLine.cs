@@ -11,7 +11,9 @@ public static class CommandLine
         commands:
           compare      train a task with several optimizers and seeds; table, results.json/csv, plots, report.md
                        --task NAME        digits (default), logreg, charlm, mnist10k, mnist10k-cnn
-                       --optimizers A,B   names from 'sharpoptim list' (default adamw,adam-mini,lion,sgd,muon,sophia)
+                       --optimizers A,B   names from 'sharpoptim list' (default adamw,adam-mini,lion,sgd,muon,sophia);
+                                          NAME@LABEL adds another configuration of NAME, e.g. lanton,lanton@fixed
+                                          with --opt lanton@fixed:adaptive=false
                        --steps N          steps per run (default 500; charlm and logreg 300)
                        --seeds N          seeds per optimizer (default 3)
                        --opt NAME:k=v,... hyperparameters for one optimizer, e.g. --opt lion:lr=3e-4,weight_decay=0.1

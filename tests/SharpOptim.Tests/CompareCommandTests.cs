@@ -237,6 +237,33 @@ public class CompareCommandTests : IDisposable
     }
 
     [Fact]
+    public void NameAtLabelComparesTwoConfigurationsOfOneOptimizer()
+    {
+        string outDir = Path.Combine(_dir, "variants");
+        var (code, output, err) = Run("compare", "--optimizers", "sgd,sgd@slow", "--opt", "sgd@slow:lr=0.001", "--steps", "20", "--seeds", "1",
+            "--out", outDir, "--no-progress");
+        Assert.True(code == 0, err);
+        Assert.Contains("sgd@slow", output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")));
+        var runs = doc.RootElement.GetProperty("runs").EnumerateArray().ToList();
+        Assert.Equal(new[] { "sgd", "sgd@slow" }, runs.Select(r => r.GetProperty("optimizer").GetString()));
+        Assert.Equal(0.05, runs[0].GetProperty("hyperparameters").GetProperty("lr").GetDouble());
+        Assert.Equal(0.001, runs[1].GetProperty("hyperparameters").GetProperty("lr").GetDouble());
+        // Same seed, same start: the first losses agree, then the slower configuration falls behind.
+        var l0 = runs[0].GetProperty("losses").EnumerateArray().Select(x => x.GetDouble()).ToList();
+        var l1 = runs[1].GetProperty("losses").EnumerateArray().Select(x => x.GetDouble()).ToList();
+        Assert.Equal(l0[0], l1[0]);
+        Assert.True(l1[^1] > l0[^1], $"lr 0.001 ended at {l1[^1]}, lr 0.05 at {l0[^1]}");
+        foreach (var bad in new[] { "sgd@", "@slow", "sgd@a b", "sgdx@slow" })
+        {
+            var (c, _, e) = Run("compare", "--optimizers", bad, "--out", Path.Combine(_dir, "never"), "--no-progress");
+            Assert.Equal(2, c);
+            Assert.Contains(bad.StartsWith("sgdx", StringComparison.Ordinal) ? "sgdx" : bad, e);
+        }
+        Assert.False(Directory.Exists(Path.Combine(_dir, "never")));
+    }
+
+    [Fact]
     public void CtrlCAfterTheLastRunFinishedKeepsTheComparisonComplete()
     {
         string outDir = Path.Combine(_dir, "late");

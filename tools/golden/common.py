@@ -39,3 +39,12 @@ def newton_schulz(g, steps, muon_order):
     if tall:
         x = x.mT
     return x
+
+
+def aux_adam_step(p, g, m, v, t, lr, weight_decay, beta1, beta2, eps):
+    """Muon's auxiliary Adam (official muon.py adam_update + the step's decay), in place; t is the 1-based step."""
+    m.lerp_(g, 1 - beta1)
+    v.lerp_(g.square(), 1 - beta2)
+    upd = (m / (1 - beta1 ** t)) / ((v / (1 - beta2 ** t)).sqrt() + eps)
+    p.mul_(1 - lr * weight_decay)
+    p.add_(upd, alpha=-lr)

@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from common import flat, newton_schulz, quadratic_problem
+from common import aux_adam_step, flat, newton_schulz, quadratic_problem
 
 STEPS = 50
 K = 3
@@ -53,12 +53,8 @@ def main():
                     p.mul_(1 - HP["lr"] * HP["weight_decay"])
                     p.add_(upd, alpha=-HP["lr"])
                 else:
-                    b1, b2 = HP["adam_beta1"], HP["adam_beta2"]
-                    b["m"].lerp_(g, 1 - b1)
-                    b["v"].lerp_(g.square(), 1 - b2)
-                    upd = (b["m"] / (1 - b1 ** b["t"])) / ((b["v"] / (1 - b2 ** b["t"])).sqrt() + HP["adam_eps"])
-                    p.mul_(1 - HP["adam_lr"] * HP["adam_weight_decay"])
-                    p.add_(upd, alpha=-HP["adam_lr"])
+                    aux_adam_step(p, g, b["m"], b["v"], b["t"], HP["adam_lr"], HP["adam_weight_decay"], HP["adam_beta1"],
+                                  HP["adam_beta2"], HP["adam_eps"])
             if step + 1 in RECORD:
                 b["records"][str(step + 1)] = flat(b["p"])
     out = {"generator": "tools/golden/drop_muon.py", "torch_version": torch.__version__, "k": K, "steps": STEPS, "hyper": HP,

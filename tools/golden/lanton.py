@@ -22,7 +22,7 @@ import sys
 
 import torch
 
-from common import flat, newton_schulz, quadratic_problem
+from common import aux_adam_step, flat, newton_schulz, quadratic_problem
 
 STEPS = 60
 K = 3
@@ -81,12 +81,8 @@ def run(estimate):
             p = b["p"]
             b["t"] += 1
             if b["kind"] == "adamw":
-                b1, b2 = HP["adam_beta1"], HP["adam_beta2"]
-                b["m"].lerp_(g, 1 - b1)
-                b["v"].lerp_(g.square(), 1 - b2)
-                upd = (b["m"] / (1 - b1 ** b["t"])) / ((b["v"] / (1 - b2 ** b["t"])).sqrt() + HP["adam_eps"])
-                p.mul_(1 - HP["adam_lr"] * HP["adam_weight_decay"])
-                p.add_(upd, alpha=-HP["adam_lr"])
+                aux_adam_step(p, g, b["m"], b["v"], b["t"], HP["adam_lr"], HP["adam_weight_decay"], HP["adam_beta1"],
+                              HP["adam_beta2"], HP["adam_eps"])
             else:
                 beta = HP["momentum"]
                 b["m"].lerp_(g, 1 - beta)

@@ -44,8 +44,13 @@ public static class CompareCommand
         var names = o.String("optimizers", CompareDefaults.Optimizers).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
         if (names.Count == 0) throw new UsageException("--optimizers lists no optimizer.");
         foreach (var n in names)
-            if (!OptimizerCatalog.All.Any(e => string.Equals(e.Name, n, StringComparison.OrdinalIgnoreCase)))
-                throw new UsageException(FormattableString.Invariant($"unknown optimizer '{n}'; valid optimizers: {string.Join(", ", OptimizerCatalog.All.Select(e => e.Name))}."));
+        {
+            int at = n.IndexOf('@');
+            if (at >= 0 && (at == 0 || at == n.Length - 1 || !n[(at + 1)..].All(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' or '.')))
+                throw new UsageException(FormattableString.Invariant($"--optimizers: '{n}' is not NAME or NAME@LABEL (a label is letters, digits, '-', '_' or '.')."));
+            if (!OptimizerCatalog.All.Any(e => string.Equals(e.Name, CatalogName(n), StringComparison.OrdinalIgnoreCase)))
+                throw new UsageException(FormattableString.Invariant($"unknown optimizer '{CatalogName(n)}'; valid optimizers: {string.Join(", ", OptimizerCatalog.All.Select(e => e.Name))}."));
+        }
         if (names.Distinct(StringComparer.OrdinalIgnoreCase).Count() != names.Count)
             throw new UsageException(FormattableString.Invariant($"--optimizers names an optimizer twice: {o.String("optimizers")}."));
         var overrides = ParseOverrides(o.All("opt"), names);
@@ -59,8 +64,8 @@ public static class CompareCommand
         {
             foreach (var name in names)
             {
-                var h = CompareDefaults.ForTask(name, task, overrides.GetValueOrDefault(name));
-                using (var warm = OptimizerCatalog.Get(name).Create(probe.NamedParameters, h))
+                var h = CompareDefaults.ForTask(CatalogName(name), task, overrides.GetValueOrDefault(name));
+                using (var warm = OptimizerCatalog.Get(CatalogName(name)).Create(probe.NamedParameters, h))
                 {
                     // A few untimed steps, so that JIT and libtorch start-up are not charged to the first timed run.
                     for (int i = 0; i < 3; i++)
@@ -185,11 +190,15 @@ public static class CompareCommand
         using var run = task.Start(seed);
         var hyper = new Dictionary<string, double>(s.Hyper);
         // Optimizers with their own random draws (Drop-Muon's layers, FRUGAL's blocks) vary with the run's seed too.
-        if (s.Name is "drop-muon" or "frugal") hyper.TryAdd("seed", seed);
-        using var opt = OptimizerCatalog.Get(s.Name).Create(run.NamedParameters, hyper);
+        if (CatalogName(s.Name) is "drop-muon" or "frugal") hyper.TryAdd("seed", seed);
+        using var opt = OptimizerCatalog.Get(CatalogName(s.Name)).Create(run.NamedParameters, hyper);
         var result = TaskTrainer.Train(run, opt, steps, s.Schedule, evalEvery, progress, cancel);
         return new RunRecord(s.Name, hyper, seed, result);
     }
+
+    /// <summary>The catalog name of an --optimizers entry: NAME, or NAME@LABEL for a second configuration of the
+    /// same optimizer (its own --opt NAME@LABEL:..., its own rows and curves).</summary>
+    public static string CatalogName(string entry) => entry.IndexOf('@') is var at and >= 0 ? entry[..at] : entry;
 
     private static string Label(string name, int seed, double? loss) =>
         FormattableString.Invariant($"{Markup.Escape(name),-12} seed {seed}") + (loss is { } l ? FormattableString.Invariant($"  loss {l:F4}") : "");

@@ -225,15 +225,7 @@ public sealed class Lanton : OptimizerBase
         state.Step++;
         if (o.Kind == LantonLayerKind.AdamW)
         {
-            double b1 = o.Beta1!.Value, b2 = o.Beta2!.Value;
-            var m = state["exp_avg"];
-            var v = state["exp_avg_sq"];
-            m.lerp_(g, 1 - b1);
-            v.lerp_(g.square(), 1 - b2);
-            var mc = m / (1 - Math.Pow(b1, state.Step));
-            var vc = v / (1 - Math.Pow(b2, state.Step));
-            p.mul_(1 - lr * wd);
-            p.add_(mc / (vc.sqrt() + o.Eps!.Value), alpha: -lr);
+            Muon.AuxiliaryAdamStep(p, g, state, lr, wd, o.Beta1!.Value, o.Beta2!.Value, o.Eps!.Value);
             return;
         }
         double beta = o.Momentum!.Value;

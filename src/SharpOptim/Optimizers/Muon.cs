@@ -102,28 +102,36 @@ public class Muon : OptimizerBase
         var o = (Options)options;
         double lr = o.LearningRate!.Value, wd = o.WeightDecay!.Value;
         state.Step++;
-        Tensor update;
-        if (o.UseMuon!.Value)
+        if (!o.UseMuon!.Value)
         {
-            double beta = o.Momentum!.Value;
-            var m = state["momentum_buffer"];
-            m.lerp_(g, 1 - beta);
-            var u = o.Nesterov!.Value ? g.lerp(m, beta) : m;
-            if (u.ndim > 2) u = u.reshape(u.shape[0], -1);
-            double scale = Math.Sqrt(Math.Max(1.0, g.shape[^2] / (double)g.shape[^1]));
-            update = (NewtonSchulz.Orthogonalize(u, (int)o.NsSteps!.Value) * scale).reshape(p.shape);
+            AuxiliaryAdamStep(p, g, state, lr, wd, o.Beta1!.Value, o.Beta2!.Value, o.Eps!.Value);
+            return;
         }
-        else
-        {
-            double b1 = o.Beta1!.Value, b2 = o.Beta2!.Value;
-            var m = state["exp_avg"];
-            var v = state["exp_avg_sq"];
-            m.lerp_(g, 1 - b1);
-            v.lerp_(g.square(), 1 - b2);
-            var mc = m / (1 - Math.Pow(b1, state.Step));
-            var vc = v / (1 - Math.Pow(b2, state.Step));
-            update = mc / (vc.sqrt() + o.Eps!.Value);
-        }
+        double beta = o.Momentum!.Value;
+        var m = state["momentum_buffer"];
+        m.lerp_(g, 1 - beta);
+        var u = o.Nesterov!.Value ? g.lerp(m, beta) : m;
+        if (u.ndim > 2) u = u.reshape(u.shape[0], -1);
+        double scale = Math.Sqrt(Math.Max(1.0, g.shape[^2] / (double)g.shape[^1]));
+        var update = (NewtonSchulz.Orthogonalize(u, (int)o.NsSteps!.Value) * scale).reshape(p.shape);
+        p.mul_(1 - lr * wd);
+        p.add_(update, alpha: -lr);
+    }
+
+    /// <summary>
+    /// The official code's auxiliary Adam step on state "exp_avg"/"exp_avg_sq" (step count already advanced):
+    /// m ← lerp(m, g, 1 − β1), v ← lerp(v, g², 1 − β2), θ ← θ (1 − lr λ) − lr (m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε).
+    /// Shared with the other matrix optimizers that keep an AdamW for vectors and heads.
+    /// </summary>
+    internal static void AuxiliaryAdamStep(Parameter p, Tensor g, ParameterState state, double lr, double wd, double b1, double b2, double eps)
+    {
+        var m = state["exp_avg"];
+        var v = state["exp_avg_sq"];
+        m.lerp_(g, 1 - b1);
+        v.lerp_(g.square(), 1 - b2);
+        var mc = m / (1 - Math.Pow(b1, state.Step));
+        var vc = v / (1 - Math.Pow(b2, state.Step));
+        var update = mc / (vc.sqrt() + eps);
         p.mul_(1 - lr * wd);
         p.add_(update, alpha: -lr);
     }
