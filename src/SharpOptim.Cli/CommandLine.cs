@@ -36,7 +36,8 @@ public static class CommandLine
                        --json PATH        also write the results as JSON
           bench optimizers  step time and state of optimizers on a task's real model, against AdamW
                        --task T (default charlm) --optimizers A,B (default the matrix-aware and memory-efficient ones)
-                       --warmup N --repeats N --threads N --json PATH --cache DIR
+                       --opt NAME:k=v,... (as compare, NAME@LABEL too) --warmup N --repeats N --threads N
+                       --json PATH --cache DIR
           bench drop-muon   Muon vs Drop-Muon on one task: wall-clock, accuracy, time to Muon's accuracy
                        --task T --steps N --seeds N --lr X --adam-lr X --cache DIR
           plot schedules   one PNG per learning-rate schedule

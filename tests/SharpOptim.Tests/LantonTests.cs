@@ -16,9 +16,10 @@ namespace SharpOptim.Tests;
 public class LantonTests
 {
     [Theory]
-    [InlineData("difference", LantonNoiseEstimate.GradientDifference)]
-    [InlineData("residual", LantonNoiseEstimate.MomentumResidual)]
-    public void MatchesReference(string run, LantonNoiseEstimate estimate)
+    [InlineData("difference", LantonNoiseEstimate.GradientDifference, 1)]
+    [InlineData("residual", LantonNoiseEstimate.MomentumResidual, 1)]
+    [InlineData("difference_every4", LantonNoiseEstimate.GradientDifference, 4)]
+    public void MatchesReference(string run, LantonNoiseEstimate estimate, long every)
     {
         using var doc = Golden.Load("lanton.json");
         var root = doc.RootElement;
@@ -28,7 +29,7 @@ public class LantonTests
         var ps = QuadraticFixture.LoadAll(root.GetProperty("runs").GetProperty(run), k);
         using var opt = new Lanton(ps.Select(b => (b.Name, b.P)), H("lr"), H("sign_lr"), H("adam_lr"), H("momentum"), true,
             hp.GetProperty("ns_steps").GetInt64(), H("noise_beta"), H("weight_decay"), H("adam_beta1"), H("adam_beta2"), H("adam_eps"),
-            H("adam_weight_decay"), estimate);
+            H("adam_weight_decay"), estimate, noise_every: every);
         Assert.Equal(new[] { "spectral", "spectral", "spectral", "sign", "sign", "adamw" },
             ps.Select(b => Lanton.DefaultKind(b.Name, b.P).ToString().ToLowerInvariant()));
         for (int t = 0; t < root.GetProperty("steps").GetInt32(); t++)
@@ -139,6 +140,7 @@ public class LantonTests
         var named = new[] { ("w", new Parameter(randn(4, 3))), ("b", new Parameter(randn(4))) };
         Assert.Contains("-0.1", Assert.Throws<ArgumentException>(() => new Lanton(named, lr: -0.1)).Message);
         Assert.Contains("noise_beta", Assert.Throws<ArgumentException>(() => new Lanton(named, noise_beta: 1.0)).Message);
+        Assert.Contains("noise_every: 0", Assert.Throws<ArgumentException>(() => new Lanton(named, noise_every: 0)).Message);
         Assert.Contains("momentum", Assert.Throws<ArgumentException>(() => new Lanton(named, momentum: double.NaN)).Message);
         Assert.Contains("ns_steps", Assert.Throws<ArgumentException>(() => new Lanton(named, ns_steps: 0)).Message);
         Assert.Contains("sign_lr", Assert.Throws<ArgumentException>(() => new Lanton(named, sign_lr: double.PositiveInfinity)).Message);

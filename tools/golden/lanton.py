@@ -4,15 +4,17 @@ reference written here after the rule documented in src/SharpOptim/Optimizers/La
 could not be read; see that class for what is ours):
 
   per group (hidden matrices: RMS->RMS norm; embeddings/heads: l1->linf norm), before any parameter moves:
-    if the layer has stepped before: s = dual(G_t - R)^2, R = G_{t-1} (gradient difference) or B_{t-1} (momentum
-      residual); H.lerp_(s, 1 - beta2); Hhat = H / (1 - beta2^(t-1))  (float64)
+    on sampled updates t (t >= 2, (t - 2) % every == 0): s = dual(G_t - R)^2, R = G_{t-1} (gradient
+      difference) or B_{t-1} (momentum residual); H.lerp_(s, 1 - beta2); Hhat = H / (1 - beta2^n), n samples so
+      far (float64)
     rate = sqrt((min_group Hhat + 1e-30) / (Hhat + 1e-30)); rate = 1 on a layer's first step
     dual: sqrt(out/in) * sum(svdvals(D as [out, -1]))  |  sum(|D|)
   update: B.lerp_(G, 1 - beta); U = G.lerp(B, beta) (Nesterov);
     dir = NS5(U as [out, -1]) * sqrt(out/in)  |  sign(U);  s = rate * lr;  p *= 1 + s*(-wd);  p -= dir * s
   vectors: AdamW as Muon's auxiliary Adam.
 Gradients: g_t = h * (p - target) + level * noise[t % K], with a different noise level per layer so that the
-rates differ. Two runs: gradient-difference and momentum-residual estimates.
+rates differ. Three runs: gradient-difference and momentum-residual estimates, and gradient difference sampled on
+updates 2, 6, 10, ... (noise_every = 4; the previous gradient kept from updates 1, 5, 9, ...).
 
 Usage: python3 tools/golden/lanton.py > tests/SharpOptim.Tests/Golden/lanton.json
 """
@@ -47,7 +49,11 @@ def dual(kind, d):
     return d.abs().sum()
 
 
-def run(estimate):
+def samples(t, every):
+    return 0 if t < 2 else (t - 2) // every + 1
+
+
+def run(estimate, every=1):
     params = []
     for i, (name, shape, kind, level) in enumerate(LAYERS):
         _, p0, h, target, noise = quadratic_problem(shape, K, 7100 + i)
@@ -63,14 +69,15 @@ def run(estimate):
             for b, g in zip(params, grads):
                 if b["kind"] != kind:
                     continue
-                if b["t"] >= 1:
+                t = b["t"] + 1
+                if t >= 2 and (t - 2) % every == 0:
                     ref = b["prev"] if estimate == "difference" else b["m"]
                     s = dual(kind, g - ref)
                     b["H"].lerp_(s.square(), 1 - HP["noise_beta"])
-                    measured.append((b, b["H"].double() / (1 - HP["noise_beta"] ** b["t"])))
-                else:
+                    measured.append((b, b["H"].double() / (1 - HP["noise_beta"] ** samples(t, every))))
+                elif t == 1:
                     b["rate"].fill_(1)
-                if estimate == "difference":
+                if estimate == "difference" and (t - 1) % every == 0:
                     b["prev"].copy_(g)
             if measured:
                 hs = torch.stack([a for _, a in measured])
@@ -102,13 +109,13 @@ def run(estimate):
     return [{"name": b["name"], "shape": b["shape"], "kind": b["kind"], "p0": flat(b["p0"]), "h": flat(b["h"]),
              "target": flat(b["target"]), "noise": flat(b["noise"]), "records": b["records"],
              "rate": b["rate"].item(),
-             "sigma": math.sqrt(b["H"].double().item() / (1 - HP["noise_beta"] ** (b["t"] - 1))) if b["kind"] != "adamw" else None}
+             "sigma": math.sqrt(b["H"].double().item() / (1 - HP["noise_beta"] ** samples(b["t"], every))) if b["kind"] != "adamw" else None}
             for b in params]
 
 
 def main():
     out = {"generator": "tools/golden/lanton.py", "torch_version": torch.__version__, "k": K, "steps": STEPS, "hyper": HP,
-           "runs": {"difference": run("difference"), "residual": run("residual")}}
+           "runs": {"difference": run("difference"), "residual": run("residual"), "difference_every4": run("difference", 4)}}
     json.dump(out, sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
 

@@ -13,13 +13,13 @@ namespace SharpOptim.Cli.Commands;
 /// model (its real parameter names and shapes, so matrix-aware optimizers route as in training), against AdamW
 /// measured in the same run: the median time of <c>step()</c> and of a whole training iteration (zero_grad, forward,
 /// backward, step) over real batches, and the optimizer state in bytes per parameter and as a fraction of AdamW's.
-/// Hyperparameters are compare's defaults.
+/// Hyperparameters are compare's defaults, with --opt NAME:k=v overrides; NAME@LABEL entries as in compare.
 /// </summary>
 public static class BenchOptimizersCommand
 {
     public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool>
     {
-        ["task"] = true, ["optimizers"] = true, ["warmup"] = true, ["repeats"] = true, ["threads"] = true, ["cache"] = true, ["json"] = true,
+        ["task"] = true, ["optimizers"] = true, ["opt"] = true, ["warmup"] = true, ["repeats"] = true, ["threads"] = true, ["cache"] = true, ["json"] = true,
     };
 
     public static int Run(Options o, TextWriter stdout)
@@ -29,9 +29,11 @@ public static class BenchOptimizersCommand
             throw new UsageException(FormattableString.Invariant($"bench optimizers: unknown task '{taskName}'; valid: {string.Join(", ", TaskCatalog.Names)}."));
         var names = o.String("optimizers", "muon,drop-muon,auon,lanton,adam-mini,galore,frugal")!
             .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
-        foreach (var n in names) OptimizerCatalog.Get(n);   // unknown names fail here, with the valid list
+        foreach (var n in names) OptimizerCatalog.Get(CompareCommand.CatalogName(n));   // unknown names fail here, with the valid list
         names.RemoveAll(n => n.Equals("adamw", StringComparison.OrdinalIgnoreCase));
         names.Insert(0, "adamw");
+        var overrides = CompareCommand.ParseOverrides(o.All("opt"), names);
+        int width = Math.Max(12, names.Max(n => n.Length));
         int warmup = (int)o.Long("warmup", 3, 0, 1000);
         int repeats = (int)o.Long("repeats", 21, 1, 10_000);
         int threads = (int)o.Long("threads", Environment.ProcessorCount, 1, 1024);
@@ -43,13 +45,15 @@ public static class BenchOptimizersCommand
         double adamwMs = double.NaN, adamwTrainMs = double.NaN;
         long adamwBytes = 0;
         stdout.WriteLine(FormattableString.Invariant($"bench optimizers: {task.Description}; {threads} threads, {warmup} warm-up + {repeats} timed steps each"));
-        stdout.WriteLine(FormattableString.Invariant($"  {"optimizer",-12} {"step ms",9} {"x AdamW",8} {"train ms",9} {"x AdamW",8} {"state B",11} {"B/param",8} {"% AdamW",8}"));
+        stdout.WriteLine(FormattableString.Invariant($"  {"optimizer".PadRight(width)} {"step ms",9} {"x AdamW",8} {"train ms",9} {"x AdamW",8} {"state B",11} {"B/param",8} {"% AdamW",8}"));
         foreach (var name in names)
         {
             manual_seed(1000);
             using var run = LoadRun(task);
             long count = run.NamedParameters.Sum(p => p.Parameter.NumberOfElements);
-            using var opt = OptimizerCatalog.Get(name).Create(run.NamedParameters, CompareDefaults.ForTask(name, task));
+            string catalogName = CompareCommand.CatalogName(name);
+            using var opt = OptimizerCatalog.Get(catalogName).Create(run.NamedParameters,
+                CompareDefaults.ForTask(catalogName, task, overrides.GetValueOrDefault(name)));
             // Every iteration is a real training step on the next batch (fresh gradients: the noise estimates of
             // LANTON and the frozen layers of Drop-Muon behave as in training); step() and the whole iteration are
             // timed separately.
@@ -70,7 +74,7 @@ public static class BenchOptimizersCommand
             double ms = Median(stepTimes), trainMs = Median(trainTimes);
             long bytes = opt.StateBytes;
             if (name == "adamw") (adamwMs, adamwTrainMs, adamwBytes) = (ms, trainMs, bytes);
-            stdout.WriteLine(FormattableString.Invariant($"  {name,-12} {ms,9:F2} {ms / adamwMs,8:F2} {trainMs,9:F1} {trainMs / adamwTrainMs,8:F2} {bytes,11:N0} {bytes / (double)count,8:F2} {100.0 * bytes / adamwBytes,7:F1}%"));
+            stdout.WriteLine(FormattableString.Invariant($"  {name.PadRight(width)} {ms,9:F2} {ms / adamwMs,8:F2} {trainMs,9:F1} {trainMs / adamwTrainMs,8:F2} {bytes,11:N0} {bytes / (double)count,8:F2} {100.0 * bytes / adamwBytes,7:F1}%"));
             rows.Add(new Dictionary<string, object>
             {
                 ["optimizer"] = name, ["step_ms"] = Math.Round(ms, 3), ["step_vs_adamw"] = Math.Round(ms / adamwMs, 3),

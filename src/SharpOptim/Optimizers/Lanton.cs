@@ -13,11 +13,13 @@ namespace SharpOptim.Optimizers;
 /// <para>For each layer ℓ of a group 𝒢 (one norm), step t, learning rate η_t of the group:</para>
 /// <code>
 /// s_t^ℓ = ‖G_t^ℓ − G_{t−1}^ℓ‖_*²        (or ‖G_t^ℓ − B_{t−1}^ℓ‖_*², see LantonNoiseEstimate); none at t = 1
-/// H_t^ℓ = β₂ H_{t−1}^ℓ + (1 − β₂) s_t^ℓ,   Ĥ_t^ℓ = H_t^ℓ / (1 − β₂^(t−1))
+/// H_t^ℓ = β₂ H_{t−1}^ℓ + (1 − β₂) s_t^ℓ,   Ĥ_t^ℓ = H_t^ℓ / (1 − β₂^n)    (n samples so far)
 /// r_t^ℓ = √((min_{j∈𝒢} Ĥ_t^j + ε) / (Ĥ_t^ℓ + ε))  ∈ (0, 1]      (r = 1 at t = 1, ε = 1e-30)
 /// B_t^ℓ = β B_{t−1}^ℓ + (1 − β) G_t^ℓ,   U = G + β (B − G) (Nesterov)  or  U = B
 /// X^ℓ ← X^ℓ (1 − r_t^ℓ η_t λ) + r_t^ℓ η_t · LMO(U)
 /// </code>
+/// <para>With noise_every = k &gt; 1 the sample (and r) is taken on updates 2, 2 + k, 2 + 2k, … only, and r holds in
+/// between; the previous gradient is then kept from the update just before each sample.</para>
 /// <para>
 /// Groups and norms (the paper's choice for transformers): hidden matrices use the RMS→RMS operator norm, whose LMO
 /// is −√(d_out/d_in)·NewtonSchulz5(U) (Muon's orthogonalization; conv kernels flattened to [out, in·kh·kw]) and whose
@@ -56,16 +58,16 @@ public sealed class Lanton : OptimizerBase
         double adam_lr = 3e-4, double momentum = 0.95, bool nesterov = true, long ns_steps = 5, double noise_beta = 0.99,
         double weight_decay = 0, double adam_beta1 = 0.9, double adam_beta2 = 0.95, double adam_eps = 1e-10,
         double adam_weight_decay = 0, LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference,
-        Func<string, Parameter, LantonLayerKind>? kindOf = null, bool adaptive = true)
+        Func<string, Parameter, LantonLayerKind>? kindOf = null, bool adaptive = true, long noise_every = 1)
         : this(Route(parameters, kindOf, lr, sign_lr, adam_lr, weight_decay, adam_weight_decay),
-            DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, adaptive), noise) { }
+            DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, adaptive, noise_every), noise) { }
 
     /// <summary>LANTON over explicit groups (options of type <see cref="Options"/>; set <see cref="Options.Kind"/> per
     /// group, default <see cref="LantonLayerKind.Spectral"/>). Rates adapt within each group.</summary>
     public Lanton(IEnumerable<ParamGroup> groups, double lr = 0.02, double momentum = 0.95, bool nesterov = true, long ns_steps = 5,
         double noise_beta = 0.99, double weight_decay = 0, double adam_beta1 = 0.9, double adam_beta2 = 0.95, double adam_eps = 1e-10,
-        LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference)
-        : base(groups, DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, true), null)
+        LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference, long noise_every = 1)
+        : base(groups, DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, true, noise_every), null)
     {
         Noise = CheckedNoise(noise);
     }
@@ -77,10 +79,10 @@ public sealed class Lanton : OptimizerBase
     }
 
     private static Options DefaultOptions(double lr, double momentum, bool nesterov, long nsSteps, double noiseBeta, double wd,
-        double b1, double b2, double eps, bool adaptive) => new()
+        double b1, double b2, double eps, bool adaptive, long noiseEvery) => new()
     {
         LearningRate = lr, Kind = LantonLayerKind.Spectral, Momentum = momentum, Nesterov = nesterov, NsSteps = nsSteps,
-        NoiseBeta = noiseBeta, Adaptive = adaptive, Beta1 = b1, Beta2 = b2, Eps = eps, WeightDecay = wd,
+        NoiseBeta = noiseBeta, NoiseEvery = noiseEvery, Adaptive = adaptive, Beta1 = b1, Beta2 = b2, Eps = eps, WeightDecay = wd,
     };
 
     private static LantonNoiseEstimate CheckedNoise(LantonNoiseEstimate noise) => Enum.IsDefined(noise) ? noise
@@ -142,7 +144,7 @@ public sealed class Lanton : OptimizerBase
             .Select(x =>
             {
                 double beta2 = ((Options)x.Options).NoiseBeta!.Value;
-                long measured = x.State.Step - 1;
+                long measured = Samples(x.State.Step, ((Options)x.Options).NoiseEvery!.Value);
                 double sigma = measured < 1 ? double.NaN
                     : Math.Sqrt(x.State["noise"].to_type(ScalarType.Float64).item<double>() / (1 - Math.Pow(beta2, measured)));
                 return (x.State.Name, ((Options)x.Options).Kind!.Value, x.State["rate"].to_type(ScalarType.Float64).item<double>(), sigma);
@@ -177,6 +179,7 @@ public sealed class Lanton : OptimizerBase
             var o = (Options)group.Options;
             if (o.Kind == LantonLayerKind.AdamW) continue;
             double beta2 = o.NoiseBeta!.Value;
+            long every = o.NoiseEvery!.Value;
             var measured = new List<(ParameterState State, Tensor Average)>();
             foreach (var p in group.Parameters)
             {
@@ -184,15 +187,17 @@ public sealed class Lanton : OptimizerBase
                 if (g is null) continue;
                 var state = (ParameterState)_state[p.Handle];
                 EnsureState(o, p, state);
-                if (state.Step >= 1)
+                long t = state.Step + 1;   // this update's index (1-based)
+                if (t >= 2 && (t - 2) % every == 0)
                 {
                     var reference = Noise == LantonNoiseEstimate.GradientDifference ? state["previous_grad"] : state["momentum_buffer"];
                     var dual = DualNorm(o.Kind!.Value, g - reference);
                     state["noise"].lerp_(dual.square(), 1 - beta2);
-                    measured.Add((state, state["noise"].to_type(ScalarType.Float64) / (1 - Math.Pow(beta2, state.Step))));
+                    measured.Add((state, state["noise"].to_type(ScalarType.Float64) / (1 - Math.Pow(beta2, Samples(t, every)))));
                 }
-                else state["rate"].fill_(1);
-                if (Noise == LantonNoiseEstimate.GradientDifference) state["previous_grad"].copy_(g);
+                else if (t == 1) state["rate"].fill_(1);
+                // The previous gradient is only needed on the step before a sample.
+                if (Noise == LantonNoiseEstimate.GradientDifference && (t - 1) % every == 0) state["previous_grad"].copy_(g);
             }
             if (measured.Count == 0) continue;
             if (!o.Adaptive!.Value)
@@ -205,6 +210,9 @@ public sealed class Lanton : OptimizerBase
             for (int i = 0; i < measured.Count; i++) measured[i].State["rate"].copy_(rates[i]);
         }
     }
+
+    /// <summary>Noise samples taken by update <paramref name="t"/> (1-based) when sampling on updates 2, 2 + k, 2 + 2k, ….</summary>
+    private static long Samples(long t, long every) => t < 2 ? 0 : (t - 2) / every + 1;
 
     /// <summary>The dual norm of the group's LMO norm: √(d_out/d_in)·‖D‖_nuclear (Spectral) or ‖D‖₁ (Sign).</summary>
     public static Tensor DualNorm(LantonLayerKind kind, Tensor d) => kind switch
@@ -261,6 +269,9 @@ public sealed class Lanton : OptimizerBase
         public long? NsSteps { get; set; }
         /// <summary>β₂ of the running average of the squared dual-norm noise samples, in [0, 1).</summary>
         public double? NoiseBeta { get; set; }
+        /// <summary>Take a noise sample (and update the rates) every k-th update, k &gt;= 1: updates 2, 2 + k, 2 + 2k, …
+        /// (the SVD of the nuclear norm is the main cost of a step; rates hold in between).</summary>
+        public long? NoiseEvery { get; set; }
         /// <summary>Whether the group's layers get noise-adaptive rates (false: every layer runs at the group's rate).</summary>
         public bool? Adaptive { get; set; }
         /// <summary>AdamW β1 (AdamW groups), in [0, 1).</summary>
@@ -282,6 +293,7 @@ public sealed class Lanton : OptimizerBase
             RequireSet("nesterov", Nesterov);
             if (NsSteps is not (>= 1 and <= 100)) throw new ArgumentException(FormattableString.Invariant($"Invalid ns_steps: {NsSteps} (must be in [1, 100])."), "ns_steps");
             RequireUnitInterval("noise_beta", NoiseBeta);
+            if (NoiseEvery is not (>= 1 and <= 1_000_000)) throw new ArgumentException(FormattableString.Invariant($"Invalid noise_every: {NoiseEvery} (must be in [1, 1000000])."), "noise_every");
             RequireSet("adaptive", Adaptive);
             RequireUnitInterval("beta1", Beta1);
             RequireUnitInterval("beta2", Beta2);

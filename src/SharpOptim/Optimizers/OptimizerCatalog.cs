@@ -138,7 +138,7 @@ public static class OptimizerCatalog
                 h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0),
                 h.Flag("momentum_residual", false) ? LantonNoiseEstimate.MomentumResidual : LantonNoiseEstimate.GradientDifference,
                 h.Flag("sign_embeddings", true) ? null : (n, p) => Lanton.DefaultKind(n, p) == LantonLayerKind.Sign ? LantonLayerKind.AdamW : Lanton.DefaultKind(n, p),
-                h.Flag("adaptive", true)))
+                h.Flag("adaptive", true), (long)h.Get("noise_every", 1)))
         {
             // Matrices: momentum and previous gradient, plus the noise average and the rate (two scalars).
             StateBytesPerTensor = 8,
