@@ -160,6 +160,40 @@ public class LantonTests
     }
 
     [Fact]
+    public void ACheckpointOfTheOtherNoiseEstimateIsRefusedAndChangesNothing()
+    {
+        string dir = Directory.CreateTempSubdirectory("sharpoptim-lanton-").FullName;
+        try
+        {
+            manual_seed(6);
+            var w = new Parameter(randn(6, 4));
+            string path = Path.Combine(dir, "l.ckpt");
+            using (var a = new Lanton(new[] { ("w", w) }))
+            {
+                w.grad = randn(6, 4);
+                a.step();
+                SharpOptim.Checkpoints.Checkpoint.Save(path, a);
+            }
+            using var b = new Lanton(new[] { ("w", w) }, noise: LantonNoiseEstimate.MomentumResidual);
+            w.grad = randn(6, 4);
+            b.step();
+            b.step();
+            var before = b.States.Single().Tensors.Select(kv => (kv.Key, kv.Value.clone())).ToList();
+            var e = Assert.Throws<InvalidDataException>(() => SharpOptim.Checkpoints.Checkpoint.Load(path, b));
+            Assert.Contains("previous_grad", e.Message);
+            var after = b.States.Single();
+            Assert.Equal(2, after.Step);
+            Assert.Equal(before.Select(x => x.Key), after.Tensors.Select(kv => kv.Key));
+            foreach (var ((_, t0), (_, t1)) in before.Zip(after.Tensors.Select(kv => (kv.Key, kv.Value))))
+                Assert.True(t0.eq(t1).all().item<bool>());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void StateIsMomentumPreviousGradientAndTwoScalarsPerLayer()
     {
         manual_seed(2);

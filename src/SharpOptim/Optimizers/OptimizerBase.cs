@@ -357,7 +357,9 @@ public abstract class OptimizerBase : OptimizerHelper
                     if (!shape.SequenceEqual(p.shape))
                         throw new InvalidDataException(FormattableString.Invariant($"Parameter '{name}' in the checkpoint has shape [{string.Join(", ", shape)}]; '{target.Name}' here has [{string.Join(", ", p.shape)}]."));
                     // ReadDetached checks each state tensor's dtype and, for elementwise state, its shape.
-                    states.Add((target, target.ReadDetached(r)));
+                    var loaded = target.ReadDetached(r);
+                    states.Add((target, loaded));
+                    if (loaded.IsInitialized) CheckLoadedState(o, p, loaded);
                 }
             }
         }
@@ -395,6 +397,13 @@ public abstract class OptimizerBase : OptimizerHelper
     /// judged by.</summary>
     public IReadOnlyList<(string Name, long Bytes, long AdamWBytes)> MemoryReport() =>
         States.Select(s => (s.Name, s.Bytes, 2 * s.Parameter.NumberOfElements * s.Parameter.ElementSize)).ToList();
+
+    /// <summary>
+    /// Called for each initialized parameter state read from a checkpoint, before anything is applied: throws an
+    /// <see cref="InvalidDataException"/> when the state is not what this optimizer keeps for that parameter with
+    /// those options (names, shapes). Optimizers whose state layout depends on more than the options override it.
+    /// </summary>
+    protected virtual void CheckLoadedState(OptionsBase options, Parameter parameter, ParameterState loaded) { }
 
     /// <summary>True for optimizers whose state tensors need not match their parameter's element count (e.g. factored state).</summary>
     protected virtual bool ShapeFlexibleState => false;
