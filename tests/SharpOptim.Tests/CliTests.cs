@@ -53,9 +53,12 @@ public class CliTests
         {
             File.Delete(json);
         }
-        var (bad, _, e) = Run("bench", "optimizers", "--optimizers", "adamx");
-        Assert.Equal(2, bad);
-        Assert.Contains("adamw", e);
+        foreach (var (list, expected) in new[] { ("adamx", "adamw"), ("lanton@", "lanton@"), ("@x", "@x"), ("muon,muon", "twice") })
+        {
+            var (bad, _, e) = Run("bench", "optimizers", "--optimizers", list);
+            Assert.Equal(2, bad);
+            Assert.Contains(expected, e);
+        }
     }
 
     [Fact]

@@ -16,10 +16,12 @@ namespace SharpOptim.Tests;
 public class LantonTests
 {
     [Theory]
-    [InlineData("difference", LantonNoiseEstimate.GradientDifference, 1)]
-    [InlineData("residual", LantonNoiseEstimate.MomentumResidual, 1)]
-    [InlineData("difference_every4", LantonNoiseEstimate.GradientDifference, 4)]
-    public void MatchesReference(string run, LantonNoiseEstimate estimate, long every)
+    [InlineData("difference", LantonNoiseEstimate.GradientDifference, 1, true)]
+    [InlineData("residual", LantonNoiseEstimate.MomentumResidual, 1, true)]
+    [InlineData("difference_every4", LantonNoiseEstimate.GradientDifference, 4, true)]
+    [InlineData("residual_plain", LantonNoiseEstimate.MomentumResidual, 1, false)]
+    [InlineData("difference_skips", LantonNoiseEstimate.GradientDifference, 3, true)]
+    public void MatchesReference(string run, LantonNoiseEstimate estimate, long every, bool nesterov)
     {
         using var doc = Golden.Load("lanton.json");
         var root = doc.RootElement;
@@ -27,25 +29,106 @@ public class LantonTests
         var hp = root.GetProperty("hyper");
         double H(string n) => hp.GetProperty(n).GetDouble();
         var ps = QuadraticFixture.LoadAll(root.GetProperty("runs").GetProperty(run), k);
-        using var opt = new Lanton(ps.Select(b => (b.Name, b.P)), H("lr"), H("sign_lr"), H("adam_lr"), H("momentum"), true,
+        using var opt = new Lanton(ps.Select(b => (b.Name, b.P)), H("lr"), H("sign_lr"), H("adam_lr"), H("momentum"), nesterov,
             hp.GetProperty("ns_steps").GetInt64(), H("noise_beta"), H("weight_decay"), H("adam_beta1"), H("adam_beta2"), H("adam_eps"),
             H("adam_weight_decay"), estimate, noise_every: every);
         Assert.Equal(new[] { "spectral", "spectral", "spectral", "sign", "sign", "adamw" },
             ps.Select(b => Lanton.DefaultKind(b.Name, b.P).ToString().ToLowerInvariant()));
+        var skips = ps.ToDictionary(b => b.Name, b => b.Json.GetProperty("skip").EnumerateArray().Select(x => x.GetInt32()).ToHashSet());
         for (int t = 0; t < root.GetProperty("steps").GetInt32(); t++)
         {
             QuadraticFixture.SetGradients(ps, t, k);
+            foreach (var b in ps.Where(b => skips[b.Name].Contains(t))) b.P.grad = null;
             opt.step();
             QuadraticFixture.CheckRecorded(ps, t + 1, 1e-4, 1e-5, $"LANTON ({run})");
         }
         var rates = opt.LayerRates().ToDictionary(r => r.Name);
-        foreach (var b in ps.Where(b => b.Json.GetProperty("kind").GetString() != "adamw"))
+        foreach (var b in ps)
         {
+            Assert.Equal(b.Json.GetProperty("updates").GetInt64(), opt.States.Single(x => x.Name == b.Name).Step);
+            if (b.Json.GetProperty("kind").GetString() == "adamw") continue;
             Approx.AllClose(new[] { (float)b.Json.GetProperty("rate").GetDouble() }, new[] { (float)rates[b.Name].Rate }, 1e-4, 1e-7, $"rate of {b.Name}");
             Approx.AllClose(new[] { (float)b.Json.GetProperty("sigma").GetDouble() }, new[] { (float)rates[b.Name].Noise }, 1e-4, 1e-7, $"noise of {b.Name}");
         }
         // The rates really differ here (noise levels 0.5 to 4), so the check above exercises the rule.
         Assert.True(rates.Values.Min(r => r.Rate) < 0.3, "the fixture's rates should spread");
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void EachLayerIsBiasCorrectedByItsOwnSampleCount(long every)
+    {
+        // Two sign layers whose gradient alternates ±c·J (J all ones, 2×2): every gradient-difference sample is
+        // ‖2c·J‖₁² = 64c² exactly, so the bias-corrected average is exactly 64c² after any number of samples — but
+        // only if each layer divides by its own sample count. The second layer misses its first two gradients (it
+        // starts late, so it has fewer samples and, with every = 3, samples on other steps); its rate must be
+        // c₁/c₂ = 0.5 from the first step on which both have a sample.
+        var a = new Parameter(zeros(2, 2));
+        var b = new Parameter(zeros(2, 2));
+        using var opt = new Lanton(new[] { new ParamGroup<Lanton.Options>(new[] { a, b }, new Lanton.Options { Kind = LantonLayerKind.Sign, LearningRate = 0 }) },
+            noise_beta: 0.9, noise_every: every);
+        bool both = false;
+        for (int t = 0; t < 30; t++)
+        {
+            float sign = t % 2 == 0 ? 1 : -1;
+            a.grad = full(2, 2, 1f * sign);
+            b.grad = t < 2 ? null : full(2, 2, 2f * sign);
+            opt.step();
+            var r = opt.LayerRates();
+            both = both || (r.Count == 2 && !double.IsNaN(r[0].Noise) && !double.IsNaN(r[1].Noise));
+            if (!both) continue;
+            Assert.Equal(8.0, r[0].Noise, 4);    // σ̂ = √(64c²) = 8c
+            Assert.Equal(16.0, r[1].Noise, 4);
+            Assert.Equal(1.0, r[0].Rate, 6);
+            Assert.Equal(0.5, r[1].Rate, 6);
+        }
+        Assert.True(both);
+    }
+
+    [Fact]
+    public void ALayerWithoutMeasurableNoiseDoesNotStopItsGroup()
+    {
+        // A constant gradient has zero noise: that layer runs at rate 1, and the noisy one is not divided by zero.
+        manual_seed(2);
+        var still = new Parameter(randn(5, 5));
+        var noisy = new Parameter(randn(5, 5));
+        using var opt = new Lanton(new[] { ("w0", still), ("w1", noisy) }, lr: 0);
+        var constant = randn(5, 5);
+        for (int t = 0; t < 5; t++)
+        {
+            still.grad = constant.clone();
+            noisy.grad = randn(5, 5);
+            opt.step();
+        }
+        var r = opt.LayerRates();
+        Assert.Equal(0.0, r[0].Noise);
+        Assert.Equal(1.0, r[0].Rate);
+        Assert.Equal(1.0, r[1].Rate);
+    }
+
+    [Fact]
+    public void HalfPrecisionLayersTrainAndKeepFloat32Averages()
+    {
+        // libtorch has no half-precision SVD, and a squared ℓ1 norm of a few hundred entries overflows float16:
+        // the noise is measured in float32 and the per-layer scalars are float32.
+        foreach (var dtype in new[] { ScalarType.BFloat16, ScalarType.Float16 })
+        {
+            manual_seed(3);
+            var w = new Parameter(randn(16, 8).to(dtype));
+            var e = new Parameter(randn(40, 8).to(dtype));
+            using var opt = new Lanton(new[] { ("fc.weight", w), ("embed.weight", e), ("head.weight", new Parameter(randn(4, 8).to(dtype))) });
+            for (int t = 0; t < 4; t++)
+            {
+                foreach (var p in opt.States.Select(s => s.Parameter)) p.grad = (randn(p.shape) * 30).to(dtype);
+                opt.step();
+            }
+            Assert.All(opt.States, s => Assert.Equal(ScalarType.Float32, s["noise"].dtype));
+            Assert.All(opt.LayerRates(), r => Assert.True(double.IsFinite(r.Noise) && r.Rate > 0 && r.Rate <= 1, $"{dtype} {r.Name}: {r.Rate} {r.Noise}"));
+            double sigma = opt.LayerRates().Single(r => r.Name == "embed.weight").Noise;
+            Assert.True(sigma * sigma > 65504, $"the squared sample ({sigma * sigma:E2}) exceeds float16's range, so float32 matters");
+            Assert.True(w.isfinite().all().item<bool>());
+        }
     }
 
     [Fact]
@@ -76,32 +159,6 @@ public class LantonTests
                 }
             }
         }
-    }
-
-    [Fact]
-    public void ALayerAloneInItsGroupIsTheNonAdaptiveUpdateBitForBit()
-    {
-        // One hidden matrix: min over its group is itself, so its rate is exactly 1 every step.
-        static (Parameter P, Lanton O) Make(bool adaptive)
-        {
-            manual_seed(9);
-            var p = new Parameter(randn(10, 6));
-            var o = new Lanton(new[] { new ParamGroup<Lanton.Options>(new[] { p }, new Lanton.Options { Adaptive = adaptive }) }, lr: 0.05, weight_decay: 0.1);
-            return (p, o);
-        }
-        var (a, oa) = Make(true);
-        var (b, ob) = Make(false);
-        manual_seed(1);
-        for (int s = 0; s < 12; s++)
-        {
-            var g = randn(10, 6);
-            a.grad = g.clone();
-            b.grad = g.clone();
-            oa.step();
-            ob.step();
-        }
-        Assert.True(a.data<float>().ToArray().SequenceEqual(b.data<float>().ToArray()));
-        Assert.Equal(1.0, oa.LayerRates().Single().Rate);
     }
 
     [Theory]
@@ -149,7 +206,53 @@ public class LantonTests
         Assert.Contains("7", Assert.Throws<ArgumentException>(() => new Lanton(named, kindOf: (_, _) => (LantonLayerKind)7)).Message);
         Assert.Contains("noise", Assert.Throws<ArgumentException>(() => new Lanton(named, noise: (LantonNoiseEstimate)5)).Message);
         Assert.Contains("kind", Assert.Throws<ArgumentException>(() => new Lanton(new[] { new ParamGroup<Lanton.Options>(new[] { named[0].Item2 }, new Lanton.Options { KindCode = 9 }) })).Message);
-        foreach (var (_, p) in named) Assert.Null(p.grad);
+        // Explicit groups: a vector in a spectral group fails at construction, naming it; a bad noise estimate fails
+        // before the caller's group options are filled in.
+        var vector = new ParamGroup<Lanton.Options>(new[] { named[1].Item2 }, new Lanton.Options());
+        Assert.Contains("group0.param0", Assert.Throws<ArgumentException>(() => new Lanton(new[] { vector })).Message);
+        var options = new Lanton.Options { Kind = LantonLayerKind.Sign };
+        Assert.Throws<ArgumentException>(() => new Lanton(new[] { new ParamGroup<Lanton.Options>(new[] { named[0].Item2 }, options) }, noise: (LantonNoiseEstimate)5));
+        Assert.Null(options.LearningRate);
+        Assert.Null(options.Momentum);
+    }
+
+    [Fact]
+    public void AdaptiveOffRunsEveryLayerAtTheGroupRate()
+    {
+        manual_seed(3);
+        using var model = new CharTransformer(13, 8, 16, 4, 2);
+        using var opt = new Lanton(model.named_parameters(), adaptive: false);
+        for (int s = 0; s < 4; s++)
+        {
+            opt.zero_grad();
+            model.forward(arange(8, dtype: ScalarType.Int64).add(s).remainder(13).view(1, 8)).square().mean().backward();
+            opt.step();
+        }
+        var r = opt.LayerRates();
+        Assert.True(r.Count > 10);
+        Assert.All(r, x => Assert.Equal(1.0, x.Rate));
+        Assert.True(r.Select(x => x.Noise).Distinct().Count() > 5, "the noise is still measured");
+    }
+
+    [Fact]
+    public void ACheckpointWhoseGroupIsAnotherKindIsRefused()
+    {
+        string dir = Directory.CreateTempSubdirectory("sharpoptim-lanton-kind-").FullName;
+        try
+        {
+            var w = new Parameter(randn(6, 4));
+            string path = Path.Combine(dir, "k.ckpt");
+            using (var a = new Lanton(new[] { new ParamGroup<Lanton.Options>(new[] { w }, new Lanton.Options { Kind = LantonLayerKind.Sign }) }))
+                SharpOptim.Checkpoints.Checkpoint.Save(path, a);   // no step yet: the kind alone must be checked
+            using var b = new Lanton(new[] { new ParamGroup<Lanton.Options>(new[] { w }, new Lanton.Options { Kind = LantonLayerKind.Spectral }) });
+            var e = Assert.Throws<InvalidDataException>(() => SharpOptim.Checkpoints.Checkpoint.Load(path, b));
+            Assert.Contains("Sign", e.Message);
+            Assert.Equal(LantonLayerKind.Spectral, ((Lanton.Options)b.Groups[0].Options).Kind);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]

@@ -7,14 +7,17 @@ could not be read; see that class for what is ours):
     on sampled updates t (t >= 2, (t - 2) % every == 0): s = dual(G_t - R)^2, R = G_{t-1} (gradient
       difference) or B_{t-1} (momentum residual); H.lerp_(s, 1 - beta2); Hhat = H / (1 - beta2^n), n samples so
       far (float64)
-    rate = sqrt((min_group Hhat + 1e-30) / (Hhat + 1e-30)); rate = 1 on a layer's first step
+    rates of every group that took a sample: over its layers with a gradient so far, Hhat from each layer's own
+      sample count n; rate = sqrt(min over Hhat > 0 / Hhat), 1 where Hhat = 0 (no sample yet, or zero noise)
     dual: sqrt(out/in) * sum(svdvals(D as [out, -1]))  |  sum(|D|)
   update: B.lerp_(G, 1 - beta); U = G.lerp(B, beta) (Nesterov);
-    dir = NS5(U as [out, -1]) * sqrt(out/in)  |  sign(U);  s = rate * lr;  p *= 1 + s*(-wd);  p -= dir * s
+    (U = B without Nesterov); dir = NS5(U as [out, -1]) * sqrt(out/in)  |  sign(U);  s = rate * lr;
+    p *= 1 + s*(-wd);  p -= dir * s
   vectors: AdamW as Muon's auxiliary Adam.
 Gradients: g_t = h * (p - target) + level * noise[t % K], with a different noise level per layer so that the
-rates differ. Three runs: gradient-difference and momentum-residual estimates, and gradient difference sampled on
-updates 2, 6, 10, ... (noise_every = 4; the previous gradient kept from updates 1, 5, 9, ...).
+rates differ. Runs: gradient-difference and momentum-residual estimates; gradient difference sampled on updates 2, 6,
+10, ... (noise_every = 4; the previous gradient kept from updates 1, 5, 9, ...); momentum residual without Nesterov;
+and gradient difference with noise_every = 3 where two layers miss gradients on some steps (skip lists).
 
 Usage: python3 tools/golden/lanton.py > tests/SharpOptim.Tests/Golden/lanton.json
 """
@@ -35,7 +38,6 @@ LAYERS = [("blocks.0.w", [12, 20], "spectral", 1.0), ("blocks.1.w", [20, 12], "s
           ("head.w", [6, 16], "sign", 3.0), ("blocks.0.b", [20], "adamw", 1.0)]
 HP = dict(lr=0.02, sign_lr=2e-3, adam_lr=3e-3, momentum=0.95, ns_steps=5, noise_beta=0.9, weight_decay=0.01,
           adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-10, adam_weight_decay=0.0)
-EPS = 1e-30
 
 
 def shape_scale(t):
@@ -53,7 +55,9 @@ def samples(t, every):
     return 0 if t < 2 else (t - 2) // every + 1
 
 
-def run(estimate, every=1):
+def run(estimate, every=1, nesterov=True, skip=None):
+    """skip: name -> set of 0-based steps on which that layer gets no gradient (no sample, no update)."""
+    skip = skip or {}
     params = []
     for i, (name, shape, kind, level) in enumerate(LAYERS):
         _, p0, h, target, noise = quadratic_problem(shape, K, 7100 + i)
@@ -62,29 +66,40 @@ def run(estimate, every=1):
                            m=torch.zeros(shape), v=torch.zeros(shape), prev=torch.zeros(shape),
                            H=torch.zeros([]), rate=torch.ones([]), t=0, records={}))
     for step in range(STEPS):
-        grads = [b["h"] * (b["p"] - b["target"]) + b["noise"][step % K] for b in params]
-        # pre-pass, group by group
+        grads = [None if step in skip.get(b["name"], ()) else b["h"] * (b["p"] - b["target"]) + b["noise"][step % K]
+                 for b in params]
+        # pre-pass, group by group: samples, then averages and kept gradients, then the rates of sampled groups
         for kind in ("spectral", "sign"):
-            measured = []
+            sampled = False
             for b, g in zip(params, grads):
-                if b["kind"] != kind:
+                if b["kind"] != kind or g is None:
                     continue
                 t = b["t"] + 1
                 if t >= 2 and (t - 2) % every == 0:
                     ref = b["prev"] if estimate == "difference" else b["m"]
                     s = dual(kind, g - ref)
                     b["H"].lerp_(s.square(), 1 - HP["noise_beta"])
-                    measured.append((b, b["H"].double() / (1 - HP["noise_beta"] ** samples(t, every))))
-                elif t == 1:
-                    b["rate"].fill_(1)
+                    sampled = True
                 if estimate == "difference" and (t - 1) % every == 0:
                     b["prev"].copy_(g)
-            if measured:
-                hs = torch.stack([a for _, a in measured])
-                rates = ((hs.min() + EPS) / (hs + EPS)).sqrt()
-                for i, (b, _) in enumerate(measured):
-                    b["rate"].copy_(rates[i])
+            if not sampled:
+                continue
+            layers = []
+            for b, g in zip(params, grads):
+                t_eff = b["t"] + (0 if g is None else 1)
+                if b["kind"] != kind or t_eff == 0:
+                    continue
+                n = samples(t_eff, every)
+                layers.append((b, b["H"].double() / (1 - HP["noise_beta"] ** n) if n >= 1 else torch.zeros([], dtype=torch.float64)))
+            hs = torch.stack([a for _, a in layers])
+            valid = hs > 0
+            hmin = torch.where(valid, hs, torch.full_like(hs, math.inf)).min()
+            rates = torch.where(valid, (hmin / hs).sqrt(), torch.ones_like(hs))
+            for i, (b, _) in enumerate(layers):
+                b["rate"].copy_(rates[i])
         for b, g in zip(params, grads):
+            if g is None:
+                continue
             p = b["p"]
             b["t"] += 1
             if b["kind"] == "adamw":
@@ -93,7 +108,7 @@ def run(estimate, every=1):
             else:
                 beta = HP["momentum"]
                 b["m"].lerp_(g, 1 - beta)
-                u = g.lerp(b["m"], beta)
+                u = g.lerp(b["m"], beta) if nesterov else b["m"]
                 if b["kind"] == "spectral":
                     d = newton_schulz(u.reshape(u.shape[0], -1), HP["ns_steps"], muon_order=True) * shape_scale(u)
                     d = d.reshape(p.shape)
@@ -103,19 +118,25 @@ def run(estimate, every=1):
                     lr = HP["sign_lr"]
                 s = b["rate"] * lr
                 p.mul_(s * (-HP["weight_decay"]) + 1)
-                p.sub_(d.mul_(s))
+                p.sub_(d.mul(s))
+        for b in params:
             if step + 1 in RECORD:
-                b["records"][str(step + 1)] = flat(p)
+                b["records"][str(step + 1)] = flat(b["p"])
     return [{"name": b["name"], "shape": b["shape"], "kind": b["kind"], "p0": flat(b["p0"]), "h": flat(b["h"]),
              "target": flat(b["target"]), "noise": flat(b["noise"]), "records": b["records"],
-             "rate": b["rate"].item(),
-             "sigma": math.sqrt(b["H"].double().item() / (1 - HP["noise_beta"] ** samples(b["t"], every))) if b["kind"] != "adamw" else None}
+             "skip": sorted(skip.get(b["name"], ())), "updates": b["t"], "rate": b["rate"].item(),
+             "sigma": math.sqrt(b["H"].double().item() / (1 - HP["noise_beta"] ** samples(b["t"], every)))
+             if b["kind"] != "adamw" else None}
             for b in params]
 
 
 def main():
     out = {"generator": "tools/golden/lanton.py", "torch_version": torch.__version__, "k": K, "steps": STEPS, "hyper": HP,
-           "runs": {"difference": run("difference"), "residual": run("residual"), "difference_every4": run("difference", 4)}}
+           "runs": {"difference": run("difference"), "residual": run("residual"), "difference_every4": run("difference", 4),
+                    "residual_plain": run("residual", nesterov=False),
+                    # blocks.2.w (the least noisy hidden layer) starts late and misses steps; head.w misses its
+                    # first: per-layer sample counts differ, and sampling steps fall apart with every = 3
+                    "difference_skips": run("difference", 3, skip={"blocks.2.w": {0, 1, 7, 20}, "head.w": {0}})}}
     json.dump(out, sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
 

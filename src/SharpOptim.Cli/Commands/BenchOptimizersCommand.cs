@@ -27,9 +27,7 @@ public static class BenchOptimizersCommand
         string taskName = o.String("task", "charlm");
         if (!TaskCatalog.Names.Contains(taskName))
             throw new UsageException(FormattableString.Invariant($"bench optimizers: unknown task '{taskName}'; valid: {string.Join(", ", TaskCatalog.Names)}."));
-        var names = o.String("optimizers", "muon,drop-muon,auon,lanton,adam-mini,galore,frugal")!
-            .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
-        foreach (var n in names) OptimizerCatalog.Get(CompareCommand.CatalogName(n));   // unknown names fail here, with the valid list
+        var names = CompareCommand.ParseOptimizerList(o.String("optimizers", "muon,drop-muon,auon,lanton,adam-mini,galore,frugal")!);
         names.RemoveAll(n => n.Equals("adamw", StringComparison.OrdinalIgnoreCase));
         names.Insert(0, "adamw");
         var overrides = CompareCommand.ParseOverrides(o.All("opt"), names);

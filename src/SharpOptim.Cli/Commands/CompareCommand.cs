@@ -41,18 +41,7 @@ public static class CompareCommand
         int seeds = (int)o.Long("seeds", 3, 1, 1000);
         int evalEvery = (int)o.Long("eval-every", Math.Max(1, steps / 10), 0, 10_000_000);
         string outDir = o.String("out", Path.Combine("compare-results", taskName));
-        var names = o.String("optimizers", CompareDefaults.Optimizers).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
-        if (names.Count == 0) throw new UsageException("--optimizers lists no optimizer.");
-        foreach (var n in names)
-        {
-            int at = n.IndexOf('@');
-            if (at >= 0 && (at == 0 || at == n.Length - 1 || !n[(at + 1)..].All(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' or '.')))
-                throw new UsageException(FormattableString.Invariant($"--optimizers: '{n}' is not NAME or NAME@LABEL (a label is letters, digits, '-', '_' or '.')."));
-            if (!OptimizerCatalog.All.Any(e => string.Equals(e.Name, CatalogName(n), StringComparison.OrdinalIgnoreCase)))
-                throw new UsageException(FormattableString.Invariant($"unknown optimizer '{CatalogName(n)}'; valid optimizers: {string.Join(", ", OptimizerCatalog.All.Select(e => e.Name))}."));
-        }
-        if (names.Distinct(StringComparer.OrdinalIgnoreCase).Count() != names.Count)
-            throw new UsageException(FormattableString.Invariant($"--optimizers names an optimizer twice: {o.String("optimizers")}."));
+        var names = ParseOptimizerList(o.String("optimizers", CompareDefaults.Optimizers)!);
         var overrides = ParseOverrides(o.All("opt"), names);
         var scheduleText = o.String("schedule");
         var schedule = scheduleText is null ? null : ScheduleSpec.Parse(scheduleText, steps);
@@ -90,11 +79,14 @@ public static class CompareCommand
             Optimizers = names, CommandLine = "sharpoptim " + string.Join(' ', args.Select(Quote)),
         };
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        bool ctrlC = false;
         ConsoleCancelEventHandler onCtrlC = (_, e) =>
         {
             // The first Ctrl-C stops the current run and writes what finished; a second one ends the process at once
-            // (the files are only ever replaced atomically, so nothing is left half-written).
-            if (interrupt.IsCancellationRequested) return;
+            // (each file is replaced atomically, so none is half-written, though a quit while they are being written
+            // can leave some from the earlier results beside the new ones).
+            if (ctrlC) return;
+            ctrlC = true;
             e.Cancel = true;
             interrupt.Cancel();
         };
@@ -196,9 +188,30 @@ public static class CompareCommand
         return new RunRecord(s.Name, hyper, seed, result);
     }
 
+    /// <summary>
+    /// Parses an --optimizers list: comma-separated NAME or NAME@LABEL entries, each NAME in the catalog, no entry
+    /// twice; a <see cref="UsageException"/> names the first bad entry.
+    /// </summary>
+    public static List<string> ParseOptimizerList(string text)
+    {
+        var names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        if (names.Count == 0) throw new UsageException("--optimizers lists no optimizer.");
+        foreach (var n in names)
+        {
+            int at = n.IndexOf('@');
+            if (at >= 0 && (at == 0 || at == n.Length - 1 || !n[(at + 1)..].All(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' or '.')))
+                throw new UsageException(FormattableString.Invariant($"--optimizers: '{n}' is not NAME or NAME@LABEL (a label is letters, digits, '-', '_' or '.')."));
+            if (!OptimizerCatalog.All.Any(e => string.Equals(e.Name, CatalogName(n), StringComparison.OrdinalIgnoreCase)))
+                throw new UsageException(FormattableString.Invariant($"unknown optimizer '{CatalogName(n)}'; valid optimizers: {string.Join(", ", OptimizerCatalog.All.Select(e => e.Name))}."));
+        }
+        if (names.Distinct(StringComparer.OrdinalIgnoreCase).Count() != names.Count)
+            throw new UsageException(FormattableString.Invariant($"--optimizers names an optimizer twice: {text}."));
+        return names;
+    }
+
     /// <summary>The catalog name of an --optimizers entry: NAME, or NAME@LABEL for a second configuration of the
     /// same optimizer (its own --opt NAME@LABEL:..., its own rows and curves).</summary>
-    public static string CatalogName(string entry) => entry.IndexOf('@') is var at and >= 0 ? entry[..at] : entry;
+    public static string CatalogName(string entry) => (entry.IndexOf('@') is var at and >= 0 ? entry[..at] : entry).ToLowerInvariant();
 
     private static string Label(string name, int seed, double? loss) =>
         FormattableString.Invariant($"{Markup.Escape(name),-12} seed {seed}") + (loss is { } l ? FormattableString.Invariant($"  loss {l:F4}") : "");

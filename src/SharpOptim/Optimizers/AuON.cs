@@ -63,7 +63,7 @@ public sealed class AuON : OptimizerBase
         var m = state["momentum_buffer"];
         m.lerp_(g, 1 - beta);
         var u = g.lerp(m, beta);
-        if (o.NsSteps!.Value > 0 && u.ndim >= 2) u = NewtonSchulz.Orthogonalize(u, (int)o.NsSteps.Value);
+        if (o.NsSteps!.Value > 0 && u.ndim >= 2) u = NewtonSchulz.Orthogonalize(u, (int)o.NsSteps.Value, muonOrder: false);
         var norm = u.norm();
         if (norm.item<float>() == 0) return;
         var scaled = u / (norm + 1e-7) * o.Gamma!.Value;

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Diagnostics;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -14,7 +15,8 @@ namespace SharpOptim.Optimizers;
 /// <code>
 /// s_t^ℓ = ‖G_t^ℓ − G_{t−1}^ℓ‖_*²        (or ‖G_t^ℓ − B_{t−1}^ℓ‖_*², see LantonNoiseEstimate); none at t = 1
 /// H_t^ℓ = β₂ H_{t−1}^ℓ + (1 − β₂) s_t^ℓ,   Ĥ_t^ℓ = H_t^ℓ / (1 − β₂^n)    (n samples so far)
-/// r_t^ℓ = √((min_{j∈𝒢} Ĥ_t^j + ε) / (Ĥ_t^ℓ + ε))  ∈ (0, 1]      (r = 1 at t = 1, ε = 1e-30)
+/// r_t^ℓ = √(min_{j∈𝒢} Ĥ_t^j / Ĥ_t^ℓ)  ∈ (0, 1]    (min over layers with Ĥ &gt; 0; r = 1 before a layer's first
+///                                           sample and for a layer whose samples were all 0)
 /// B_t^ℓ = β B_{t−1}^ℓ + (1 − β) G_t^ℓ,   U = G + β (B − G) (Nesterov)  or  U = B
 /// X^ℓ ← X^ℓ (1 − r_t^ℓ η_t λ) + r_t^ℓ η_t · LMO(U)
 /// </code>
@@ -45,8 +47,6 @@ namespace SharpOptim.Optimizers;
 /// </summary>
 public sealed class Lanton : OptimizerBase
 {
-    private const double RateEps = 1e-30;
-
     /// <summary>
     /// LANTON over named parameters, routed by shape and name (or by <paramref name="kindOf"/>): hidden matrices
     /// (<see cref="LantonLayerKind.Spectral"/>, rate <paramref name="lr"/>), embeddings and heads
@@ -60,30 +60,31 @@ public sealed class Lanton : OptimizerBase
         double adam_weight_decay = 0, LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference,
         Func<string, Parameter, LantonLayerKind>? kindOf = null, bool adaptive = true, long noise_every = 1)
         : this(Route(parameters, kindOf, lr, sign_lr, adam_lr, weight_decay, adam_weight_decay),
-            DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, adaptive, noise_every), noise) { }
+            DefaultOptions(noise, lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, adaptive, noise_every), noise) { }
 
     /// <summary>LANTON over explicit groups (options of type <see cref="Options"/>; set <see cref="Options.Kind"/> per
     /// group, default <see cref="LantonLayerKind.Spectral"/>). Rates adapt within each group.</summary>
     public Lanton(IEnumerable<ParamGroup> groups, double lr = 0.02, double momentum = 0.95, bool nesterov = true, long ns_steps = 5,
         double noise_beta = 0.99, double weight_decay = 0, double adam_beta1 = 0.9, double adam_beta2 = 0.95, double adam_eps = 1e-10,
         LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference, long noise_every = 1)
-        : base(groups, DefaultOptions(lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, true, noise_every), null)
+        : base(groups, DefaultOptions(noise, lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, true, noise_every), null)
     {
-        Noise = CheckedNoise(noise);
+        Noise = noise;
     }
 
     private Lanton((ParamGroup[] Groups, Dictionary<Parameter, string> Names) routed, Options defaults, LantonNoiseEstimate noise)
         : base(routed.Groups, defaults, routed.Names)
     {
-        Noise = CheckedNoise(noise);
+        Noise = noise;
     }
 
-    private static Options DefaultOptions(double lr, double momentum, bool nesterov, long nsSteps, double noiseBeta, double wd,
-        double b1, double b2, double eps, bool adaptive, long noiseEvery) => new()
+    /// <summary>The defaults (after checking <paramref name="noise"/>, so that a bad value fails before any group is touched).</summary>
+    private static Options DefaultOptions(LantonNoiseEstimate noise, double lr, double momentum, bool nesterov, long nsSteps, double noiseBeta, double wd,
+        double b1, double b2, double eps, bool adaptive, long noiseEvery) => CheckedNoise(noise) == noise ? new()
     {
         LearningRate = lr, Kind = LantonLayerKind.Spectral, Momentum = momentum, Nesterov = nesterov, NsSteps = nsSteps,
         NoiseBeta = noiseBeta, NoiseEvery = noiseEvery, Adaptive = adaptive, Beta1 = b1, Beta2 = b2, Eps = eps, WeightDecay = wd,
-    };
+    } : throw new UnreachableException();
 
     private static LantonNoiseEstimate CheckedNoise(LantonNoiseEstimate noise) => Enum.IsDefined(noise) ? noise
         : throw new ArgumentException(FormattableString.Invariant($"Invalid noise estimate: {(int)noise}."), nameof(noise));
@@ -164,8 +165,28 @@ public sealed class Lanton : OptimizerBase
             throw new InvalidOperationException(FormattableString.Invariant($"Parameter '{state.Name}' is in a spectral group but is not a matrix."));
         state.AddZeros("momentum_buffer");
         if (Noise == LantonNoiseEstimate.GradientDifference) state.AddZeros("previous_grad");
-        state.Add("noise", zeros(Array.Empty<long>(), dtype: parameter.dtype, device: parameter.device));
-        state.Add("rate", ones(Array.Empty<long>(), dtype: parameter.dtype, device: parameter.device));
+        state.Add("noise", zeros(Array.Empty<long>(), dtype: ScalarDtype(parameter), device: parameter.device));
+        state.Add("rate", ones(Array.Empty<long>(), dtype: ScalarDtype(parameter), device: parameter.device));
+    }
+
+    /// <summary>The dtype of the per-layer scalars: float64 for float64 parameters, else float32 (a squared ℓ1 norm
+    /// overflows float16, and half-precision sums lose the rate's precision).</summary>
+    private static ScalarType ScalarDtype(Tensor p) => p.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+
+    /// <inheritdoc />
+    protected override void CheckParameter(OptionsBase options, Parameter parameter, string name)
+    {
+        if (((Options)options).Kind == LantonLayerKind.Spectral && parameter.ndim < 2)
+            throw new ArgumentException(FormattableString.Invariant($"Parameter '{name}' (shape [{string.Join(", ", parameter.shape)}]) is in a spectral group but is not a matrix."));
+    }
+
+    /// <inheritdoc />
+    protected override void CheckLoadedOptions(OptionsBase current, OptionsBase loaded, int groupIndex)
+    {
+        var now = ((Options)current).Kind!.Value;
+        var then = ((Options)loaded).Kind!.Value;
+        if (now != then)
+            throw new InvalidDataException(FormattableString.Invariant($"Group {groupIndex} of the checkpoint is a {then} group; here it is a {now} group."));
     }
 
     /// <inheritdoc />
@@ -185,18 +206,21 @@ public sealed class Lanton : OptimizerBase
     }
 
     /// <summary>
-    /// Before any parameter moves: each layer's noise sample (from its gradient and its state of the previous step),
-    /// the running averages, and the rate multipliers within each group.
+    /// Before any parameter moves: each sampled layer's noise sample (from its gradient and its state of the previous
+    /// step), then — only once every sample is computed, so that a failure changes nothing — the running averages, the
+    /// kept previous gradients and the rate multipliers of every group that took a sample.
     /// </summary>
     protected override void BeforeUpdates()
     {
+        var samples = new List<(ParameterState State, double Beta2, Tensor Sample)>();
+        var copies = new List<(Tensor Target, Tensor Grad)>();
+        var sampledGroups = new List<ParamGroup>();
         foreach (var group in Groups)
         {
             var o = (Options)group.Options;
             if (o.Kind == LantonLayerKind.AdamW) continue;
-            double beta2 = o.NoiseBeta!.Value;
             long every = o.NoiseEvery!.Value;
-            var measured = new List<(ParameterState State, Tensor Average)>();
+            bool sampled = false;
             foreach (var p in group.Parameters)
             {
                 var g = p.grad;
@@ -207,36 +231,67 @@ public sealed class Lanton : OptimizerBase
                 if (t >= 2 && (t - 2) % every == 0)
                 {
                     var reference = Noise == LantonNoiseEstimate.GradientDifference ? state["previous_grad"] : state["momentum_buffer"];
-                    var dual = DualNorm(o.Kind!.Value, g - reference);
-                    state["noise"].lerp_(dual.square(), 1 - beta2);
-                    measured.Add((state, state["noise"].to_type(ScalarType.Float64) / (1 - Math.Pow(beta2, Samples(t, every)))));
+                    var dual = DualNorm(o.Kind!.Value, g - reference).to_type(ScalarDtype(p));
+                    samples.Add((state, o.NoiseBeta!.Value, dual.square()));
+                    sampled = true;
                 }
-                else if (t == 1) state["rate"].fill_(1);
-                // The previous gradient is only needed on the step before a sample.
-                if (Noise == LantonNoiseEstimate.GradientDifference && (t - 1) % every == 0) state["previous_grad"].copy_(g);
+                // The previous gradient is only needed on the update before a sample.
+                if (Noise == LantonNoiseEstimate.GradientDifference && (t - 1) % every == 0) copies.Add((state["previous_grad"], g));
             }
-            if (measured.Count == 0) continue;
-            if (!o.Adaptive!.Value)
-            {
-                foreach (var (s, _) in measured) s["rate"].fill_(1);
-                continue;
-            }
-            var h = stack(measured.Select(m => m.Average.to(measured[0].Average.device)).ToArray());
-            var rates = h.min().add(RateEps).div(h.add(RateEps)).sqrt();
-            for (int i = 0; i < measured.Count; i++) measured[i].State["rate"].copy_(rates[i]);
+            if (sampled) sampledGroups.Add(group);
         }
+        foreach (var (state, beta2, sample) in samples) state["noise"].lerp_(sample, 1 - beta2);
+        foreach (var (target, grad) in copies) target.copy_(grad);
+        foreach (var group in sampledGroups) UpdateRates(group);
+    }
+
+    /// <summary>
+    /// r_ℓ = √(min_j Ĥ_j / Ĥ_ℓ) over the layers of the group that have a positive average (Ĥ from each layer's own
+    /// sample count, so layers that started late or skipped steps are averaged correctly); layers without a sample
+    /// yet, or whose samples were all zero (no measurable noise), run at rate 1 and do not set the minimum.
+    /// </summary>
+    private void UpdateRates(ParamGroup group)
+    {
+        var o = (Options)group.Options;
+        double beta2 = o.NoiseBeta!.Value;
+        long every = o.NoiseEvery!.Value;
+        var layers = new List<(ParameterState State, Tensor Average)>();
+        foreach (var p in group.Parameters)
+        {
+            var state = (ParameterState)_state[p.Handle];
+            if (!state.IsInitialized) continue;
+            long n = Samples(p.grad is null ? state.Step : state.Step + 1, every);
+            var h = state["noise"].to_type(ScalarType.Float64);
+            layers.Add((state, n < 1 ? zeros_like(h) : h / (1 - Math.Pow(beta2, n))));
+        }
+        if (!o.Adaptive!.Value)
+        {
+            foreach (var (s, _) in layers) s["rate"].fill_(1);
+            return;
+        }
+        var device = layers[0].Average.device;
+        var all = stack(layers.Select(l => l.Average.to(device)).ToArray());
+        var valid = all.gt(0);
+        var min = where(valid, all, full_like(all, double.PositiveInfinity)).min();
+        var rates = where(valid, min.div(all).sqrt(), ones_like(all));
+        for (int i = 0; i < layers.Count; i++) layers[i].State["rate"].copy_(rates[i]);
     }
 
     /// <summary>Noise samples taken by update <paramref name="t"/> (1-based) when sampling on updates 2, 2 + k, 2 + 2k, ….</summary>
     private static long Samples(long t, long every) => t < 2 ? 0 : (t - 2) / every + 1;
 
     /// <summary>The dual norm of the group's LMO norm: √(d_out/d_in)·‖D‖_nuclear (Spectral) or ‖D‖₁ (Sign).</summary>
-    public static Tensor DualNorm(LantonLayerKind kind, Tensor d) => kind switch
+    public static Tensor DualNorm(LantonLayerKind kind, Tensor d)
     {
-        LantonLayerKind.Spectral => linalg.svdvals(d.reshape(d.shape[0], -1)).sum().mul(ShapeScale(d)),
-        LantonLayerKind.Sign => d.abs().sum(),
-        _ => throw new ArgumentException(FormattableString.Invariant($"Layer kind {kind} has no LMO norm."), nameof(kind)),
-    };
+        // Half types: libtorch has no half-precision SVD, and their sums lose too much; measure in float32.
+        if (d.dtype is ScalarType.Float16 or ScalarType.BFloat16) d = d.to_type(ScalarType.Float32);
+        return kind switch
+        {
+            LantonLayerKind.Spectral => linalg.svdvals(d.reshape(d.shape[0], -1)).sum().mul(ShapeScale(d)),
+            LantonLayerKind.Sign => d.abs().sum(),
+            _ => throw new ArgumentException(FormattableString.Invariant($"Layer kind {kind} has no LMO norm."), nameof(kind)),
+        };
+    }
 
     /// <summary>√(d_out/d_in) of a matrix (conv kernels flattened to [out, in·kh·kw]).</summary>
     private static double ShapeScale(Tensor t) => Math.Sqrt(t.shape[0] / (double)(t.NumberOfElements / t.shape[0]));

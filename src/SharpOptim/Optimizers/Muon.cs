@@ -79,6 +79,21 @@ public class Muon : OptimizerBase
     }
 
     /// <inheritdoc />
+    protected override void CheckParameter(OptionsBase options, Parameter parameter, string name)
+    {
+        if (((Options)options).UseMuon == true && parameter.ndim < 2)
+            throw new ArgumentException(FormattableString.Invariant($"Parameter '{name}' (shape [{string.Join(", ", parameter.shape)}]) is in a Muon group but is not a matrix."));
+    }
+
+    /// <inheritdoc />
+    protected override void CheckLoadedOptions(OptionsBase current, OptionsBase loaded, int groupIndex)
+    {
+        bool now = ((Options)current).UseMuon!.Value, then = ((Options)loaded).UseMuon!.Value;
+        if (now != then)
+            throw new InvalidDataException(FormattableString.Invariant($"Group {groupIndex} of the checkpoint is a {(then ? "Muon" : "Adam")} group; here it is a {(now ? "Muon" : "Adam")} group."));
+    }
+
+    /// <inheritdoc />
     public override bool HasFusedPath => false;
 
     /// <inheritdoc />

@@ -19,8 +19,13 @@ public static class NewtonSchulz
     /// <summary>The quintic coefficients (a, b, c).</summary>
     public static readonly (double A, double B, double C) Coefficients = (3.4445, -4.7750, 2.0315);
 
-    /// <summary>Orthogonalizes the last two dimensions of <paramref name="g"/> (rank ≥ 2) with <paramref name="steps"/> iterations.</summary>
-    public static Tensor Orthogonalize(Tensor g, int steps = 5)
+    /// <summary>Orthogonalizes the last two dimensions of <paramref name="g"/> (rank ≥ 2) with <paramref name="steps"/> iterations,
+    /// evaluating c·A·A as (c·A)·A, as the official Muon code does (Python's <c>c * A @ A</c>).</summary>
+    public static Tensor Orthogonalize(Tensor g, int steps = 5) => Orthogonalize(g, steps, muonOrder: true);
+
+    /// <summary>As <see cref="Orthogonalize(Tensor, int)"/>; <paramref name="muonOrder"/> = false evaluates c·(A·A), as the
+    /// official AuON code does (the two differ only in float rounding).</summary>
+    internal static Tensor Orthogonalize(Tensor g, int steps, bool muonOrder)
     {
         ArgumentNullException.ThrowIfNull(g);
         if (g.ndim < 2) throw new ArgumentException(FormattableString.Invariant($"Newton–Schulz needs a matrix; got shape [{string.Join(", ", g.shape)}]."), nameof(g));
@@ -33,7 +38,7 @@ public static class NewtonSchulz
         for (int i = 0; i < steps; i++)
         {
             var am = x.matmul(x.mT);
-            var bm = b * am + c * am.matmul(am);
+            var bm = b * am + (muonOrder ? (c * am).matmul(am) : c * am.matmul(am));
             x = a * x + bm.matmul(x);
         }
         if (tall) x = x.mT;

@@ -124,6 +124,7 @@ public abstract class OptimizerBase : OptimizerHelper
                 throw new ArgumentException(FormattableString.Invariant($"Parameter '{NameOf(p, parameters)}' has dtype {p.dtype}; optimizers need floating-point parameters."));
             if (!seen.Add(Identity(p)))
                 throw new ArgumentException(FormattableString.Invariant($"Parameter '{NameOf(p, parameters)}' (shape [{string.Join(", ", p.shape)}]) appears more than once among the optimizer's parameters."));
+            CheckParameter(candidate, p, NameOf(p, parameters));
         }
         group.Parameters = parameters;
     }
@@ -341,6 +342,7 @@ public abstract class OptimizerBase : OptimizerHelper
                 var o = (OptionsBase)Activator.CreateInstance(g.Options.GetType())!;
                 o.LoadStateDict(r);
                 o.Validate();
+                CheckLoadedOptions((OptionsBase)g.Options, o, gi);
                 options.Add(o);
                 var ps = g.Parameters.ToList();
                 int count = r.ReadInt32();
@@ -397,6 +399,20 @@ public abstract class OptimizerBase : OptimizerHelper
     /// judged by.</summary>
     public IReadOnlyList<(string Name, long Bytes, long AdamWBytes)> MemoryReport() =>
         States.Select(s => (s.Name, s.Bytes, 2 * s.Parameter.NumberOfElements * s.Parameter.ElementSize)).ToList();
+
+    /// <summary>
+    /// Throws an <see cref="ArgumentException"/> naming the parameter when it cannot be in a group with these options
+    /// (e.g. a vector in a group that orthogonalizes matrices); called for every parameter of a group before the
+    /// group is added. <paramref name="options"/> has the optimizer's defaults filled in.
+    /// </summary>
+    protected virtual void CheckParameter(OptionsBase options, Parameter parameter, string name) { }
+
+    /// <summary>
+    /// Throws an <see cref="InvalidDataException"/> when a group's options read from a checkpoint cannot replace the
+    /// group's current ones (e.g. they change what kind of update the group gets, which its state and parameters were
+    /// chosen for). Called before anything is applied.
+    /// </summary>
+    protected virtual void CheckLoadedOptions(OptionsBase current, OptionsBase loaded, int groupIndex) { }
 
     /// <summary>
     /// Called for each initialized parameter state read from a checkpoint, before anything is applied: throws an

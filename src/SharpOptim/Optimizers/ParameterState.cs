@@ -143,10 +143,12 @@ public sealed class ParameterState : OptimizerState, IDisposable
         LoadStateDict(loaded);
     }
 
-    /// <summary>Throws unless <paramref name="t"/> could be this parameter's state tensor (dtype, and shape when required).</summary>
+    /// <summary>Throws unless <paramref name="t"/> could be this parameter's state tensor (dtype — the parameter's, or any
+    /// float type for a 0-dim scalar — and shape when required).</summary>
     private void CheckCompatible(string name, Tensor t, Func<string, Exception> error)
     {
-        if (t.dtype != _parameter.dtype)
+        // Scalars (0-dim: running averages, rates) may be kept in a wider float type than the parameter.
+        if (t.dtype != _parameter.dtype && !(t.ndim == 0 && is_floating_point(t)))
             throw error($"Parameter '{Name}': state tensor '{name}' has dtype {t.dtype}, the parameter {_parameter.dtype}.");
         if (StateMatchesParameterShape && !t.shape.SequenceEqual(_parameter.shape))
             throw error($"Parameter '{Name}': state tensor '{name}' has shape [{string.Join(", ", t.shape)}], the parameter [{string.Join(", ", _parameter.shape)}].");
