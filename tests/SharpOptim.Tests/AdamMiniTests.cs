@@ -106,6 +106,69 @@ public class AdamMiniTests
     }
 
     [Fact]
+    public void HeadsFollowDimAndNHeadsUnderGroupedQueryAttention()
+    {
+        // dim 8, 4 query heads (dim²/n_heads = 16 entries per head block), 2 key/value heads: k_proj is [4, 8], so
+        // it holds 2 head blocks; v_proj is one block per output neuron. Names are matched lower-cased, "bias" first.
+        using var q = new Parameter(zeros(8, 8));
+        using var k = new Parameter(zeros(4, 8));
+        using var v = new Parameter(zeros(4, 8));
+        using var gqa = new AdamMini(new[] { ("attn.wq.weight", q), ("attn.wk.weight", k), ("attn.wv.weight", v) }, dim: 8, n_heads: 4, n_kv_heads: 2);
+        Assert.Equal((AdamMiniBlock.Head, 4L), gqa.Partition["attn.wq.weight"]);
+        Assert.Equal((AdamMiniBlock.Head, 2L), gqa.Partition["attn.wk.weight"]);
+        Assert.Equal((AdamMiniBlock.Row, 4L), gqa.Partition["attn.wv.weight"]);
+        Assert.Equal(AdamMiniBlock.Entry, AdamMini.Classify("Attn.Q_PROJ.Bias"));
+        Assert.Equal(AdamMiniBlock.Head, AdamMini.Classify("Attn.Q_PROJ.Weight"));
+        Assert.Equal(AdamMiniBlock.Row, AdamMini.Classify("model.Embed_Tokens.weight"));
+        Assert.False(AdamMini.Decays("model.final_LayerNorm.weight"));
+        Assert.True(AdamMini.Decays("wte.weight"));
+    }
+
+    [Fact]
+    public void RunsInFloat64WithStateInTheParameterDtype()
+    {
+        using var w = new Parameter(randn(6, 4, dtype: ScalarType.Float64));
+        using var ln = new Parameter(randn(4, dtype: ScalarType.Float64));
+        using var opt = new AdamMini(new[] { ("mlp.fc.weight", w), ("ln.weight", ln) });
+        w.grad = randn(6, 4, dtype: ScalarType.Float64);
+        ln.grad = randn(4, dtype: ScalarType.Float64);
+        var before = w.detach().clone();
+        opt.step();
+        Assert.All(opt.States.SelectMany(s => s.Tensors), kv => Assert.Equal(ScalarType.Float64, kv.Value.dtype));
+        Assert.Equal(8 * (24 + 6) + 8 * (4 + 1), opt.StateBytes);
+        // First step: m = 0.1 g and v_row = 0.001 mean_row(g²), so after bias correction the update is
+        // lr · g / (√mean_row(g²) + ε): computed here in float64 independently of the optimizer's code path.
+        var g = w.grad!;
+        var want = before - 1e-3 * g / (g.square().mean(new long[] { 1 }, keepdim: true).sqrt() + 1e-8);
+        Assert.True(w.allclose(want, rtol: 1e-12, atol: 1e-14));
+    }
+
+    [Fact]
+    public void ACheckpointWithAnotherPartitionIsRefused()
+    {
+        string dir = Directory.CreateTempSubdirectory("sharpoptim-adam-mini-").FullName;
+        try
+        {
+            var w = new Parameter(randn(6, 4));
+            string path = Path.Combine(dir, "m.ckpt");
+            using (var rows = new AdamMini(new[] { ("mlp.fc.weight", w) }))
+            {
+                w.grad = randn(6, 4);
+                rows.step();
+                Checkpoint.Save(path, rows);
+            }
+            using var whole = new AdamMini(new[] { ("w", w) });   // one block for the tensor
+            var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path, whole));
+            Assert.Contains("exp_avg_sq", e.Message);
+            Assert.Equal(0, whole.StateBytes);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void ResumesBitForBitFromACheckpoint() =>
         ResumeCheck.TransformerResumesBitForBit(m => new AdamMini(m.named_parameters(), lr: 1e-2, weight_decay: 0.1, dim: 16, n_heads: 4), total: 20, split: 10);
 
