@@ -40,6 +40,12 @@ public class CatalogTests
         Assert.Contains("beta2", h.Message);
         var f = Assert.Throws<ArgumentException>(() => OptimizerCatalog.Get("adam").Create(new[] { p }, new Dictionary<string, double> { ["amsgrad"] = 2 }));
         Assert.Contains("amsgrad", f.Message);
+        // Counts are whole numbers: 2.5 Newton–Schulz steps is an error, not a silent 2.
+        using var m = new Parameter(randn(3, 3));
+        var c = Assert.Throws<ArgumentException>(() => OptimizerCatalog.Get("muon").Create(new[] { m }, new Dictionary<string, double> { ["ns_steps"] = 2.5 }));
+        Assert.Contains("ns_steps: 2.5", c.Message);
+        using var ok = OptimizerCatalog.Get("lanton").Create(new[] { m }, new Dictionary<string, double> { ["noise_every"] = 4 });
+        Assert.Equal(4, ((Lanton.Options)ok.Groups[0].Options).NoiseEvery);
     }
 
     [Fact]

@@ -59,6 +59,15 @@ public static class OptimizerCatalog
             return values.TryGetValue(name, out var v) ? v : fallback;
         }
 
+        /// <summary>A whole number (a count, a size, a seed); a fractional value is an error naming it.</summary>
+        public long Integer(string name, long fallback)
+        {
+            double v = Get(name, fallback);
+            if (v != Math.Floor(v) || double.IsInfinity(v) || Math.Abs(v) > 1e15)
+                throw new ArgumentException(FormattableString.Invariant($"Invalid {name}: {v.ToString(CultureInfo.InvariantCulture)} (must be a whole number)."), name);
+            return (long)v;
+        }
+
         /// <summary>A boolean given as 0 or 1.</summary>
         public bool Flag(string name, bool fallback)
         {
@@ -99,20 +108,20 @@ public static class OptimizerCatalog
         new("sophia", "Liu et al., Sophia: A Scalable Stochastic Second-order Optimizer for Language Model Pre-training, ICLR 2024 (arXiv:2305.14342)", 8, true,
             (ps, h) => new Sophia(ps.Select(x => x.Parameter), h.Get("lr", 1e-4), h.Get("beta1", 0.965), h.Get("beta2", 0.99), h.Get("rho", 0.04),
                 h.Get("weight_decay", 0.1), h.Flag("hutchinson", false) ? SophiaEstimator.Hutchinson : SophiaEstimator.GaussNewtonBartlett,
-                (long)h.Get("batch_size", 5120), h.Get("eps", 1e-15), h.Flag("maximize", false))),
+                h.Integer("batch_size", 5120), h.Get("eps", 1e-15), h.Flag("maximize", false))),
         new("mofo", "Chen et al., MoFO: Momentum-Filtered Optimizer for Mitigating Forgetting in LLM Fine-Tuning, 2024 (arXiv:2407.20999)", 8, true,
             (ps, h) => new MoFO(ps, h.Get("lr", 1e-5), h.Get("beta1", 0.9), h.Get("beta2", 0.999),
                 h.Get("eps", 1e-8), h.Get("weight_decay", 0.1), h.Get("fraction", 0.03))),
         new("muon", "Jordan et al., Muon: An optimizer for hidden layers in neural networks, 2024 (kellerjordan.github.io/posts/muon)", 4, false,
             (ps, h) => new Muon(ps, h.Get("lr", 0.02), h.Get("momentum", 0.95), h.Get("weight_decay", 0),
-                h.Flag("nesterov", true), (long)h.Get("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
+                h.Flag("nesterov", true), h.Integer("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
                 h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0))),
         new("adam-mini", "Zhang et al., Adam-mini: Use Fewer Learning Rates To Gain More, ICLR 2025 (arXiv:2406.16793)", 4, false,
             (ps, h) => new AdamMini(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8), h.Get("weight_decay", 0),
-                (long)h.Get("dim", 0), (long)h.Get("n_heads", 0), (long)h.Get("n_kv_heads", 0))) { StateBytesPerTensor = 4 },
+                h.Integer("dim", 0), h.Integer("n_heads", 0), h.Integer("n_kv_heads", 0))) { StateBytesPerTensor = 4 },
         new("galore", "Zhao et al., GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection, ICML 2024 (arXiv:2403.03507)", 8, false,
             (ps, h) => new GaLore(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-6), h.Get("weight_decay", 0),
-                (long)h.Get("rank", 128), (long)h.Get("update_proj_gap", 200), h.Get("scale", 0.25)))
+                h.Integer("rank", 128), h.Integer("update_proj_gap", 200), h.Get("scale", 0.25)))
         {
             // Hidden matrices: the projector plus two rank-r moments (r = min(128, m, n)); everything else AdamW's 8 B.
             StateBytesOfShape = s => s.Length != 2 ? 8 * s.Aggregate(1L, (a, b) => a * b)
@@ -120,8 +129,8 @@ public static class OptimizerCatalog
         },
         new("frugal", "Zmushko et al., FRUGAL: Memory-Efficient Optimization by Reducing State Overhead for Scalable Training, ICML 2025 (arXiv:2411.07837)", 8, false,
             (ps, h) => new Frugal(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8), h.Get("weight_decay", 0),
-                h.Get("density", 0.25), (long)h.Get("update_gap", 200), h.Flag("blocks", false) ? FrugalSubspace.Blocks : FrugalSubspace.Svd,
-                h.Flag("sgd", false) ? FrugalStateFree.Sgd : FrugalStateFree.SignSgd, h.Get("free_lr_scale", 1.0), (int)h.Get("seed", 0)))
+                h.Get("density", 0.25), h.Integer("update_gap", 200), h.Flag("blocks", false) ? FrugalSubspace.Blocks : FrugalSubspace.Svd,
+                h.Flag("sgd", false) ? FrugalStateFree.Sgd : FrugalStateFree.SignSgd, h.Get("free_lr_scale", 1.0), (int)h.Integer("seed", 0)))
         {
             // Svd mode: hidden matrices hold a rank-round(0.25·min) projector and moments; others full Adam; +4 B refresh index.
             StateBytesOfShape = s => s.Length != 2 ? 8 * s.Aggregate(1L, (a, b) => a * b) + 4
@@ -130,15 +139,15 @@ public static class OptimizerCatalog
         },
         new("drop-muon", "Gruntkowska, Maziane, Qu & Richtárik, Drop-Muon: Update Less, Converge Faster, 2025 (arXiv:2510.02239)", 4, false,
             (ps, h) => new DropMuon(DropMuon.ByModule(ps), h.Get("lr", 0.02), h.Get("momentum", 0.95), h.Get("weight_decay", 0),
-                h.Flag("nesterov", true), (long)h.Get("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
-                h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0), seed: (int)h.Get("seed", 0))),
+                h.Flag("nesterov", true), h.Integer("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
+                h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0), seed: (int)h.Integer("seed", 0))),
         new("lanton", "Hao, Gong, Xu, Wang & Liu, Noise-Adaptive Layerwise Learning Rates: Accelerating Geometry-Aware Optimization for Deep Neural Network Training, 2025 (arXiv:2510.14009)", 8, false,
             (ps, h) => new Lanton(ps, h.Get("lr", 0.02), h.Get("sign_lr", 1e-3), h.Get("adam_lr", 3e-4), h.Get("momentum", 0.95), h.Flag("nesterov", true),
-                (long)h.Get("ns_steps", 5), h.Get("noise_beta", 0.99), h.Get("weight_decay", 0), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
+                h.Integer("ns_steps", 5), h.Get("noise_beta", 0.99), h.Get("weight_decay", 0), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
                 h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0),
                 h.Flag("momentum_residual", false) ? LantonNoiseEstimate.MomentumResidual : LantonNoiseEstimate.GradientDifference,
                 h.Flag("sign_embeddings", true) ? null : (n, p) => Lanton.DefaultKind(n, p) == LantonLayerKind.Sign ? LantonLayerKind.AdamW : Lanton.DefaultKind(n, p),
-                h.Flag("adaptive", true), (long)h.Get("noise_every", 1)))
+                h.Flag("adaptive", true), h.Integer("noise_every", 1)))
         {
             // Matrices: momentum and previous gradient, plus the noise average and the rate (two scalars).
             StateBytesPerTensor = 8,
@@ -147,7 +156,7 @@ public static class OptimizerCatalog
             (ps, h) => new AuON(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5))),
         new("hybrid-auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (Hybrid-AuON)", 4, false,
             (ps, h) => AuON.Hybrid(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5),
-                (long)h.Get("ns_steps", 1))),
+                h.Integer("ns_steps", 1))),
         new("adagradnorm", "Ward, Wu & Bottou, AdaGrad stepsizes, ICML 2019 (arXiv:1806.01811); the base of AdAdaGrad-Norm, Lau, Liu & Kolar 2024 (arXiv:2402.11215)", 0, false,
             (ps, h) => new AdaGradNorm(ps, h.Get("lr", 1.0), h.Get("initial_accumulator_value", 1e-2), h.Get("eps", 1e-10),
                 h.Get("weight_decay", 0), h.Flag("maximize", false))) { StateBytesPerTensor = 4 },
