@@ -160,18 +160,6 @@ public sealed class AdamMini : OptimizerBase
     protected override bool ShapeFlexibleState => true;
 
     /// <inheritdoc />
-    protected override void CheckLoadedState(OptionsBase options, Parameter parameter, ParameterState loaded)
-    {
-        var (kind, blocks) = _blocks[parameter];
-        long[] second = kind == AdamMiniBlock.Entry ? parameter.shape : new[] { blocks, 1L };
-        var t = loaded.Tensors;
-        if (t.Count != 2 || t[0].Key != "exp_avg" || !t[0].Value.shape.SequenceEqual(parameter.shape)
-            || t[1].Key != "exp_avg_sq" || !t[1].Value.shape.SequenceEqual(second))
-            throw new InvalidDataException(FormattableString.Invariant(
-                $"Parameter '{loaded.Name}': the checkpoint holds {string.Join(", ", t.Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]"))}; with its partition ({kind}, {blocks} blocks) Adam-mini keeps exp_avg [{string.Join(", ", parameter.shape)}], exp_avg_sq [{string.Join(", ", second)}]."));
-    }
-
-    /// <inheritdoc />
     protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state)
     {
         var (kind, blocks) = BlocksOf(parameter, state);

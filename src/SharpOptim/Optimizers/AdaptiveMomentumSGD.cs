@@ -93,6 +93,10 @@ public sealed class AdaptiveMomentumSGD : OptimizerBase
         o.WeightDecay!.Value != 0 ? g.add(p, alpha: o.WeightDecay.Value) : g;
 
     /// <inheritdoc />
+    /// <remarks>False: the momentum buffer starts as the first (effective) gradient, so a fresh initialization does not show the saved layout.</remarks>
+    protected override bool StateLayoutFollowsOptions => false;
+
+    /// <inheritdoc />
     protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state) =>
         state.Add("momentum_buffer", Effective((Options)options, parameter, parameter.grad!).detach().clone());
 

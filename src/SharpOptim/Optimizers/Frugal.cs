@@ -147,6 +147,10 @@ public sealed class Frugal : OptimizerBase
     }
 
     /// <inheritdoc />
+    /// <remarks>False: the projector and moments are created from the gradient at each refresh, so a fresh initialization does not show the saved layout.</remarks>
+    protected override bool StateLayoutFollowsOptions => false;
+
+    /// <inheritdoc />
     protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state) { }
 
     /// <inheritdoc />

@@ -189,22 +189,6 @@ public sealed class Lanton : OptimizerBase
             throw new InvalidDataException(FormattableString.Invariant($"Group {groupIndex} of the checkpoint is a {then} group; here it is a {now} group."));
     }
 
-    /// <inheritdoc />
-    protected override void CheckLoadedState(OptionsBase options, Parameter parameter, ParameterState loaded)
-    {
-        var kind = ((Options)options).Kind!.Value;
-        var expected = kind == LantonLayerKind.AdamW
-            ? new[] { ("exp_avg", parameter.shape), ("exp_avg_sq", parameter.shape) }
-            : new[] { ("momentum_buffer", parameter.shape) }
-                .Concat(Noise == LantonNoiseEstimate.GradientDifference ? new[] { ("previous_grad", parameter.shape) } : Array.Empty<(string, long[])>())
-                .Concat(new[] { ("noise", Array.Empty<long>()), ("rate", Array.Empty<long>()) }).ToArray();
-        string Describe(IEnumerable<(string Name, long[] Shape)> xs) => string.Join(", ", xs.Select(x => $"{x.Name} [{string.Join(", ", x.Shape)}]"));
-        var actual = loaded.Tensors.Select(kv => (kv.Key, kv.Value.shape)).ToArray();
-        if (actual.Length != expected.Length || actual.Zip(expected).Any(x => x.First.Key != x.Second.Item1 || !x.First.shape.SequenceEqual(x.Second.Item2)))
-            throw new InvalidDataException(FormattableString.Invariant(
-                $"Parameter '{loaded.Name}': the checkpoint holds LANTON state {Describe(actual)}; this optimizer ({kind}, {Noise}) keeps {Describe(expected)}."));
-    }
-
     /// <summary>
     /// Before any parameter moves: each sampled layer's noise sample (from its gradient and its state of the previous
     /// step), then — only once every sample is computed, so that a failure changes nothing — the running averages, the

@@ -417,9 +417,26 @@ public abstract class OptimizerBase : OptimizerHelper
     /// <summary>
     /// Called for each initialized parameter state read from a checkpoint, before anything is applied: throws an
     /// <see cref="InvalidDataException"/> when the state is not what this optimizer keeps for that parameter with
-    /// those options (names, shapes). Optimizers whose state layout depends on more than the options override it.
+    /// those (loaded) options. By default the loaded tensors' names and shapes must equal those of a fresh
+    /// <see cref="InitializeState"/>; optimizers whose state is created from the gradient override
+    /// <see cref="StateLayoutFollowsOptions"/> (or this method).
     /// </summary>
-    protected virtual void CheckLoadedState(OptionsBase options, Parameter parameter, ParameterState loaded) { }
+    protected virtual void CheckLoadedState(OptionsBase options, Parameter parameter, ParameterState loaded)
+    {
+        if (!StateLayoutFollowsOptions) return;
+        using var fresh = new ParameterState(parameter, loaded.Name);
+        using (no_grad()) InitializeState(options, parameter, fresh);
+        static string Describe(ParameterState s) => string.Join(", ", s.Tensors.Select(kv => FormattableString.Invariant($"{kv.Key} [{string.Join(", ", kv.Value.shape)}]")));
+        var want = fresh.Tensors;
+        var got = loaded.Tensors;
+        if (want.Count != got.Count || want.Zip(got).Any(x => x.First.Key != x.Second.Key || !x.First.Value.shape.SequenceEqual(x.Second.Value.shape)))
+            throw new InvalidDataException(FormattableString.Invariant(
+                $"Parameter '{loaded.Name}': the checkpoint holds state {Describe(loaded)}; {GetType().Name} with these options keeps {Describe(fresh)}."));
+    }
+
+    /// <summary>Whether <see cref="InitializeState"/> alone (from the options and the parameter) determines the names
+    /// and shapes of a parameter's state, so that a loaded state can be checked against it (true for most).</summary>
+    protected virtual bool StateLayoutFollowsOptions => true;
 
     /// <summary>True for optimizers whose state tensors need not match their parameter's element count (e.g. factored state).</summary>
     protected virtual bool ShapeFlexibleState => false;

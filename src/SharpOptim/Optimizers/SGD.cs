@@ -48,6 +48,10 @@ public sealed class SGD : OptimizerBase
         new() { LearningRate = lr, Momentum = momentum, Dampening = dampening, WeightDecay = wd, Nesterov = nesterov, Maximize = maximize };
 
     /// <inheritdoc />
+    /// <remarks>False: the momentum buffer is created on the first step that uses momentum, so a fresh initialization does not show the saved layout.</remarks>
+    protected override bool StateLayoutFollowsOptions => false;
+
+    /// <inheritdoc />
     protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state)
     {
         // The momentum buffer is created on the first step that uses momentum (see MomentumBuffer).
