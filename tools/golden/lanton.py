@@ -34,7 +34,7 @@ K = 3
 RECORD = [1, 2, 3, 10, 30, 60]
 # name, shape, kind, noise level
 LAYERS = [("blocks.0.w", [12, 20], "spectral", 1.0), ("blocks.1.w", [20, 12], "spectral", 4.0),
-          ("blocks.2.w", [16, 16], "spectral", 0.5), ("embed.w", [30, 8], "sign", 1.0),
+          ("blocks.2.w", [16, 16], "spectral", 0.5), ("conv.w", [6, 3, 3, 3], "spectral", 2.0), ("embed.w", [30, 8], "sign", 1.0),
           ("head.w", [6, 16], "sign", 3.0), ("blocks.0.b", [20], "adamw", 1.0)]
 HP = dict(lr=0.02, sign_lr=2e-3, adam_lr=3e-3, momentum=0.95, ns_steps=5, noise_beta=0.9, weight_decay=0.01,
           adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-10, adam_weight_decay=0.0)
