@@ -252,15 +252,27 @@ public static class CompareCommand
         });
         if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 160;
         var table = new Table().Border(TableBorder.Minimal)
-            .Caption("n: completed runs; train loss: mean over the last 5% of steps; step ms: median; state: optimizer state")
-            .Title(FormattableString.Invariant($"{c.Task}: {c.Steps} steps, mean±std over {c.Seeds} seed(s){(c.Complete ? "" : " (INCOMPLETE)")}"));
-        foreach (var h in new[] { "optimizer", "n", "train loss", "test loss", "acc %", "wall s", "step ms", "state" })
-            table.AddColumn(new TableColumn(h) { Alignment = h == "optimizer" ? Justify.Left : Justify.Right, NoWrap = h != "optimizer" });
+            .Caption((c.Summaries().Any(x => x.Runs != c.Seeds) ? "n: completed runs; " : "")
+                + "train: loss over the last 5% of steps; step ms: median; state: optimizer state; all spreads in report.md")
+            .Title(FormattableString.Invariant($"{c.Task}: {c.Steps} steps, {c.Seeds} seed(s): means (± std of test figures){(c.Complete ? "" : " (INCOMPLETE)")}"));
+        // To fit 80 columns the terminal shows the spread only for the test figures (report.md has all of them),
+        // and the run count only when some optimizer has fewer runs than the seed count.
+        var summaries = c.Summaries().ToList();
+        bool showN = summaries.Any(s => s.Runs != c.Seeds);
+        foreach (var h in new[] { "optimizer", "n", "train", "test loss", "acc %", "wall s", "step ms", "state" })
+            if (h != "n" || showN)
+                table.AddColumn(new TableColumn(h) { Alignment = h == "optimizer" ? Justify.Left : Justify.Right, NoWrap = h != "optimizer" });
         static string Pm(MeanStd m, string f) => ComparisonReport.Pm(m, f).Replace(" ± ", "±", StringComparison.Ordinal);
-        foreach (var s in c.Summaries())
-            table.AddRow(Markup.Escape(s.Label), s.Runs.ToString(CultureInfo.InvariantCulture), Pm(s.TrainLoss, "F3"), Pm(s.TestLoss, "F3"),
-                Pm(new MeanStd(100 * s.TestAccuracy.Mean, 100 * s.TestAccuracy.Std), "F1"), Pm(s.WallSeconds, "F2"),
-                double.IsNaN(s.MedianStepMs) ? "—" : s.MedianStepMs.ToString("F2", CultureInfo.InvariantCulture), s.Runs == 0 ? "—" : ComparisonReport.Bytes(s.StateBytes));
+        static string Mean(MeanStd m, string f) => double.IsNaN(m.Mean) ? "—" : m.Mean.ToString(f, CultureInfo.InvariantCulture);
+        foreach (var s in summaries)
+            table.AddRow(new[] { Markup.Escape(s.Label) }
+                .Concat(showN ? new[] { s.Runs.ToString(CultureInfo.InvariantCulture) } : Array.Empty<string>())
+                .Concat(new[]
+                {
+                    Mean(s.TrainLoss, "F3"), Pm(s.TestLoss, "F3"), Pm(new MeanStd(100 * s.TestAccuracy.Mean, 100 * s.TestAccuracy.Std), "F1"),
+                    Mean(s.WallSeconds, "F2"), double.IsNaN(s.MedianStepMs) ? "—" : s.MedianStepMs.ToString("F2", CultureInfo.InvariantCulture),
+                    s.Runs == 0 ? "—" : ComparisonReport.Bytes(s.StateBytes),
+                }).ToArray());
         console.Write(table);
     }
 
