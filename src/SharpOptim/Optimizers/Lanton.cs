@@ -35,14 +35,14 @@ namespace SharpOptim.Optimizers;
 /// <b>What is ours, not the paper's.</b> The paper's text beyond its abstract and no official code could be read
 /// when this was written; what is known of it (the algorithm's name, the Scion-style LMO step, Signum for
 /// embeddings and head, RMS→RMS for hidden layers, an online dual-norm variance estimate with a β₂, rates that are
-/// smaller for noisier layers within each group, ≈4% overhead) comes from public reviews and summaries of the
-/// paper. The noise sample (two estimators offered), the bias-corrected average and the rate rule r = σ̂_min / σ̂_ℓ
+/// smaller for noisier layers within each group, ≈4% overhead) comes from the public reviews of its ICLR 2026
+/// submission (OpenReview TqUPOaqLR0) and published summaries of the paper. The noise sample (two estimators offered), the bias-corrected average and the rate rule r = σ̂_min / σ̂_ℓ
 /// (the least noisy layer of a group runs at the group's rate, the others in proportion to their noise) are this
 /// library's design within that description, not a transcription of the paper's Algorithm 1; the defaults
 /// (β = 0.95 with Nesterov, as Muon; β₂ = 0.99; η = 0.02 hidden, 1e-3 sign, 3e-4 AdamW) are ours too.
 /// State: the momentum and, for <see cref="LantonNoiseEstimate.GradientDifference"/>, the previous gradient (8 bytes
-/// per parameter in float32), plus two scalars per layer (noise average and current rate); AdamW layers 8 bytes per
-/// parameter.
+/// per parameter in float32), plus two scalars per layer (noise average and current rate; float32, float64 for
+/// float64 layers; half-precision layers are measured in float32); AdamW layers 8 bytes per parameter.
 /// </para>
 /// </summary>
 public sealed class Lanton : OptimizerBase
