@@ -264,6 +264,30 @@ public class CompareCommandTests : IDisposable
     }
 
     [Fact]
+    public void ANativeErrorInARunIsRetriedOnceAndOnlyOnce()
+    {
+        int calls = 0;
+        var seen = new List<string>();
+        int Flaky() => ++calls == 1 ? throw new System.Runtime.InteropServices.ExternalException("Expected false to be true\nframe #0") : 42;
+        Assert.Equal(42, CompareCommand.WithOneRetryOnNativeError(Flaky, e => seen.Add(e.Message), () => false));
+        Assert.Equal(2, calls);
+        Assert.Single(seen);
+        // A second failure propagates; a stop request means no retry; other exceptions are not retried.
+        calls = 0;
+        Assert.Throws<System.Runtime.InteropServices.ExternalException>(() =>
+            CompareCommand.WithOneRetryOnNativeError<int>(() => { calls++; throw new System.Runtime.InteropServices.ExternalException("again"); }, _ => { }, () => false));
+        Assert.Equal(2, calls);
+        calls = 0;
+        Assert.Throws<System.Runtime.InteropServices.ExternalException>(() =>
+            CompareCommand.WithOneRetryOnNativeError<int>(() => { calls++; throw new System.Runtime.InteropServices.ExternalException("stop"); }, _ => { }, () => true));
+        Assert.Equal(1, calls);
+        calls = 0;
+        Assert.Throws<InvalidOperationException>(() =>
+            CompareCommand.WithOneRetryOnNativeError<int>(() => { calls++; throw new InvalidOperationException("bug"); }, _ => { }, () => false));
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
     public void CtrlCAfterTheLastRunFinishedKeepsTheComparisonComplete()
     {
         string outDir = Path.Combine(_dir, "late");

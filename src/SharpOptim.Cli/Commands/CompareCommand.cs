@@ -92,9 +92,12 @@ public static class CompareCommand
         };
         Console.CancelKeyPress += onCtrlC;
         Exception? failure = null;
+        var retried = new List<string>();
         RunRecord Record((string Name, Dictionary<string, double> Hyper, ISchedule? Schedule) s, int seed, Action<StepProgress>? progress)
         {
-            var record = TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, progress);
+            var record = WithOneRetryOnNativeError(() => TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, progress),
+                e => retried.Add(FormattableString.Invariant($"{s.Name} seed {seed} ({e.Message.Split('\n')[0].Trim()})")),
+                () => interrupt.IsCancellationRequested);
             comparison.Runs.Add(record);
             runFinished?.Invoke(record);
             return record;
@@ -149,6 +152,8 @@ public static class CompareCommand
         comparison.Complete = failure is null && comparison.Runs.Count == names.Count * seeds
             && comparison.Runs.All(r => r.Result.Completed || r.Result.Diverged);
         PrintTable(comparison, stdout);
+        foreach (var r in retried)
+            stdout.WriteLine(FormattableString.Invariant($"note: {r} hit a libtorch error and was run again from the start (same seed, same data)."));
         ComparisonReport.Write(comparison, outDir);
         stdout.WriteLine(FormattableString.Invariant($"wrote {string.Join(", ", ComparisonReport.Files)} to {Path.GetFullPath(outDir)}"));
         if (comparison.Complete) return 0;
@@ -186,6 +191,26 @@ public static class CompareCommand
         using var opt = OptimizerCatalog.Get(CatalogName(s.Name)).Create(run.NamedParameters, hyper);
         var result = TaskTrainer.Train(run, opt, steps, s.Schedule, evalEvery, progress, cancel);
         return new RunRecord(s.Name, hyper, seed, result);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="run"/>; when it fails with a libtorch error (<see cref="System.Runtime.InteropServices.ExternalException"/>)
+    /// and no stop was requested, reports it and runs it once more; a second failure propagates. In every case seen
+    /// so far such an error was TorchSharp 0.107 freeing an implicitly created Scalar during the native call (a race
+    /// with the garbage collector; see HeldScalars in the task models). A run is deterministic for its seed, so the
+    /// second attempt gives the result the first would have given.
+    /// </summary>
+    public static T WithOneRetryOnNativeError<T>(Func<T> run, Action<Exception> retrying, Func<bool> stopRequested)
+    {
+        try
+        {
+            return run();
+        }
+        catch (System.Runtime.InteropServices.ExternalException e) when (!stopRequested())
+        {
+            retrying(e);
+            return run();
+        }
     }
 
     /// <summary>

@@ -66,7 +66,7 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
         if (t > BlockSize) throw new ArgumentException(FormattableString.Invariant($"sequence length {t} exceeds the block size {BlockSize}."), nameof(tokens));
         using var scope = NewDisposeScope();
         using var pos = arange(t, dtype: ScalarType.Int64, device: tokens.device);
-        var x = wte.forward(tokens) + wpe.forward(pos);
+        var x = wte.forward(tokens).add(wpe.forward(pos), HeldScalars.One);
         foreach (var b in blocks) x = b.forward(x);
         return lm_head.forward(ln_f.forward(x)).MoveToOuterDisposeScope();
     }
@@ -90,8 +90,8 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
 
         public override Tensor forward(Tensor x)
         {
-            x = x + attn.forward(ln1.forward(x));
-            return x + mlp.forward(ln2.forward(x));
+            x = x.add(attn.forward(ln1.forward(x)), HeldScalars.One);
+            return x.add(mlp.forward(ln2.forward(x)), HeldScalars.One);
         }
     }
 
@@ -100,6 +100,7 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
         private readonly Linear q_proj, k_proj, v_proj, o_proj;
         private readonly int _heads;
         private readonly Tensor _mask;
+        private readonly Scalar _scale;
 
         public CausalSelfAttention(int dim, int heads, int blockSize) : base("CausalSelfAttention")
         {
@@ -108,6 +109,7 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
             v_proj = nn.Linear(dim, dim, hasBias: false);
             o_proj = nn.Linear(dim, dim, hasBias: false);
             _heads = heads;
+            _scale = (1.0 / Math.Sqrt(dim / heads)).ToScalar();
             // True above the diagonal: the future positions a query may not attend to (a buffer, so it follows .to()).
             _mask = ones(blockSize, blockSize, dtype: ScalarType.Bool).tril().logical_not();
             RegisterComponents();
@@ -119,8 +121,8 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
             var q = q_proj.forward(x).view(b, t, _heads, d).transpose(1, 2);
             var k = k_proj.forward(x).view(b, t, _heads, d).transpose(1, 2);
             var v = v_proj.forward(x).view(b, t, _heads, d).transpose(1, 2);
-            var att = q.matmul(k.transpose(-2, -1)).mul(1.0 / Math.Sqrt(d));
-            att = att.masked_fill(_mask[..(int)t, ..(int)t], double.NegativeInfinity).softmax(-1);
+            var att = q.matmul(k.transpose(-2, -1)).mul(_scale);
+            att = att.masked_fill(_mask[..(int)t, ..(int)t], HeldScalars.NegativeInfinity).softmax(-1);
             var y = att.matmul(v).transpose(1, 2).contiguous().view(b, t, c);
             return o_proj.forward(y);
         }
