@@ -246,7 +246,8 @@ public sealed class Lanton : OptimizerBase
             if (!state.IsInitialized) continue;
             long n = Samples(p.grad is null ? state.Step : state.Step + 1, every);
             var h = state["noise"].to_type(ScalarType.Float64);
-            layers.Add((state, n < 1 ? zeros_like(h) : h / (1 - Math.Pow(beta2, n))));
+            using var s = new ScalarHold();
+            layers.Add((state, n < 1 ? zeros_like(h) : h.div(s[1 - Math.Pow(beta2, n)])));
         }
         if (!o.Adaptive!.Value)
         {
@@ -267,11 +268,12 @@ public sealed class Lanton : OptimizerBase
     /// <summary>The dual norm of the group's LMO norm: √(d_out/d_in)·‖D‖_nuclear (Spectral) or ‖D‖₁ (Sign).</summary>
     public static Tensor DualNorm(LantonLayerKind kind, Tensor d)
     {
+        using var s = new ScalarHold();
         // Half types: libtorch has no half-precision SVD, and their sums lose too much; measure in float32.
         if (d.dtype is ScalarType.Float16 or ScalarType.BFloat16) d = d.to_type(ScalarType.Float32);
         return kind switch
         {
-            LantonLayerKind.Spectral => linalg.svdvals(d.reshape(d.shape[0], -1)).sum().mul(ShapeScale(d)),
+            LantonLayerKind.Spectral => linalg.svdvals(d.reshape(d.shape[0], -1)).sum().mul(s[ShapeScale(d)]),
             LantonLayerKind.Sign => d.abs().sum(),
             _ => throw new ArgumentException(FormattableString.Invariant($"Layer kind {kind} has no LMO norm."), nameof(kind)),
         };
@@ -292,14 +294,15 @@ public sealed class Lanton : OptimizerBase
             return;
         }
         double beta = o.Momentum!.Value;
+        using var s = new ScalarHold();
         var buf = state["momentum_buffer"];
         buf.lerp_(g, 1 - beta);
         var u = o.Nesterov!.Value ? g.lerp(buf, beta) : buf;
         var direction = o.Kind == LantonLayerKind.Spectral
-            ? NewtonSchulz.Orthogonalize(u.reshape(u.shape[0], -1), (int)o.NsSteps!.Value).mul(ShapeScale(u)).reshape(p.shape)
+            ? NewtonSchulz.Orthogonalize(u.reshape(u.shape[0], -1), (int)o.NsSteps!.Value).mul(s[ShapeScale(u)]).reshape(p.shape)
             : u.sign();
-        var scale = state["rate"].mul(lr);
-        if (wd != 0) p.mul_(scale.mul(-wd).add_(1));
+        var scale = state["rate"].mul(s[lr]);
+        if (wd != 0) p.mul_(scale.mul(s[-wd]).add_(s[1]));
         p.sub_(direction.mul_(scale));
     }
 

@@ -128,9 +128,10 @@ public class Muon : OptimizerBase
         var u = o.Nesterov!.Value ? g.lerp(m, beta) : m;
         if (u.ndim > 2) u = u.reshape(u.shape[0], -1);
         double scale = Math.Sqrt(Math.Max(1.0, g.shape[^2] / (double)g.shape[^1]));
-        var update = (NewtonSchulz.Orthogonalize(u, (int)o.NsSteps!.Value) * scale).reshape(p.shape);
-        p.mul_(1 - lr * wd);
-        p.add_(update, alpha: -lr);
+        using var s = new ScalarHold();
+        var update = NewtonSchulz.Orthogonalize(u, (int)o.NsSteps!.Value).mul(s[scale]).reshape(p.shape);
+        p.mul_(s[1 - lr * wd]);
+        p.add_(update, s[-lr]);
     }
 
     /// <summary>
@@ -144,11 +145,12 @@ public class Muon : OptimizerBase
         var v = state["exp_avg_sq"];
         m.lerp_(g, 1 - b1);
         v.lerp_(g.square(), 1 - b2);
-        var mc = m / (1 - Math.Pow(b1, state.Step));
-        var vc = v / (1 - Math.Pow(b2, state.Step));
-        var update = mc / (vc.sqrt() + eps);
-        p.mul_(1 - lr * wd);
-        p.add_(update, alpha: -lr);
+        using var s = new ScalarHold();
+        var mc = m.div(s[1 - Math.Pow(b1, state.Step)]);
+        var vc = v.div(s[1 - Math.Pow(b2, state.Step)]);
+        var update = mc.div(vc.sqrt().add(s[eps]));
+        p.mul_(s[1 - lr * wd]);
+        p.add_(update, s[-lr]);
     }
 
     /// <summary>Muon's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>

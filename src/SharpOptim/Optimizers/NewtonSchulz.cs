@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SharpOptim.Optimizers;
@@ -33,13 +34,15 @@ public static class NewtonSchulz
         var (a, b, c) = Coefficients;
         bool tall = g.shape[^2] > g.shape[^1];
         using var scope = NewDisposeScope();
+        using var s = new ScalarHold();
+        Scalar sa = s[a], sb = s[b], sc = s[c], one = s[1];
         var x = tall ? g.mT : g;
-        x = x / (x.square().sum(new long[] { -2, -1 }, keepdim: true).sqrt() + 1e-7);
+        x = x.div(x.square().sum(new long[] { -2, -1 }, keepdim: true).sqrt().add(s[1e-7]));
         for (int i = 0; i < steps; i++)
         {
             var am = x.matmul(x.mT);
-            var bm = b * am + (muonOrder ? (c * am).matmul(am) : c * am.matmul(am));
-            x = a * x + bm.matmul(x);
+            var bm = am.mul(sb).add(muonOrder ? am.mul(sc).matmul(am) : am.matmul(am).mul(sc), one);
+            x = x.mul(sa).add(bm.matmul(x), one);
         }
         if (tall) x = x.mT;
         return x.contiguous().MoveToOuterDisposeScope();
