@@ -180,30 +180,31 @@ public sealed class AdamMini : OptimizerBase
         var (kind, blocks) = BlocksOf(p, state);
         var m = state["exp_avg"];
         var v = state["exp_avg_sq"];
+        using var s = new ScalarHold();
         if (kind == AdamMiniBlock.Entry)
         {
-            v.mul_(b2).addcmul_(g, g, value: 1 - b2);
+            v.mul_(s[b2]).addcmul_(g, g, s[1 - b2]);
             state.Step++;
-            if (wd > 0) p.mul_(1 - lr * wd);
+            if (wd > 0) p.mul_(s[1 - lr * wd]);
             m.lerp_(g, 1 - b1);
             double bc1 = 1 - Math.Pow(b1, state.Step), bc2 = 1 - Math.Pow(b2, state.Step);
-            var h = (v.sqrt() / Math.Sqrt(bc2)).add_(eps);
-            p.addcdiv_(m, h, value: -lr / bc1);
+            var h = v.sqrt().div(s[Math.Sqrt(bc2)]).add_(s[eps]);
+            p.addcdiv_(m, h, s[-lr / bc1]);
             return;
         }
         // Official order: for Head/Row blocks v is updated before the decay, for whole-tensor blocks after m.
         var gb = g.reshape(blocks, -1);
-        var blockMean = kind == AdamMiniBlock.Tensor ? (g * g).sum() / (double)p.NumberOfElements : (gb * gb).mean(new long[] { 1 }, keepdim: true);
-        if (kind != AdamMiniBlock.Tensor) v.mul_(b2).add_(blockMean, alpha: 1 - b2);
+        var blockMean = kind == AdamMiniBlock.Tensor ? (g * g).sum().div(s[(double)p.NumberOfElements]) : (gb * gb).mean(new long[] { 1 }, keepdim: true);
+        if (kind != AdamMiniBlock.Tensor) v.mul_(s[b2]).add_(blockMean, s[1 - b2]);
         state.Step++;
-        if (wd > 0) p.mul_(1 - lr * wd);
+        if (wd > 0) p.mul_(s[1 - lr * wd]);
         m.lerp_(g, 1 - b1);
-        if (kind == AdamMiniBlock.Tensor) v.mul_(b2).add_(blockMean, alpha: 1 - b2);
+        if (kind == AdamMiniBlock.Tensor) v.mul_(s[b2]).add_(blockMean, s[1 - b2]);
         double c1 = 1 - Math.Pow(b1, state.Step), c2 = 1 - Math.Pow(b2, state.Step);
-        var hb = (v.sqrt() / Math.Sqrt(c2)).add_(eps);
+        var hb = v.sqrt().div(s[Math.Sqrt(c2)]).add_(s[eps]);
         var stepSize = (1 / c1) / hb;
         var update = (m.reshape(blocks, -1) * stepSize).view(p.shape);
-        update.mul_(lr);
+        update.mul_(s[lr]);
         p.add_(-update);
     }
 

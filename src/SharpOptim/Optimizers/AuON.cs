@@ -59,16 +59,17 @@ public sealed class AuON : OptimizerBase
         var o = (Options)options;
         double lr = o.LearningRate!.Value, wd = o.WeightDecay!.Value, beta = o.Momentum!.Value;
         state.Step++;
-        if (wd != 0) p.mul_(1 - lr * wd);
+        using var s = new ScalarHold();
+        if (wd != 0) p.mul_(s[1 - lr * wd]);
         var m = state["momentum_buffer"];
         m.lerp_(g, 1 - beta);
         var u = g.lerp(m, beta);
         if (o.NsSteps!.Value > 0 && u.ndim >= 2) u = NewtonSchulz.Orthogonalize(u, (int)o.NsSteps.Value, muonOrder: false);
         var norm = u.norm();
         if (norm.item<float>() == 0) return;
-        var scaled = u / (norm + 1e-7) * o.Gamma!.Value;
-        var r = scaled.cosh().pow(2).mean().sqrt();
-        p.add_(u / (r + 1e-8), alpha: -lr);
+        var scaled = u.div(norm.add(s[1e-7])).mul(s[o.Gamma!.Value]);
+        var r = scaled.cosh().pow(s[2]).mean().sqrt();
+        p.add_(u.div(r.add(s[1e-8])), s[-lr]);
     }
 
     /// <summary>AuON's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>

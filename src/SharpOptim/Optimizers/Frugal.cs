@@ -201,19 +201,21 @@ public sealed class Frugal : OptimizerBase
         var m = state["exp_avg"];
         var v = state["exp_avg_sq"];
         state.Step++;
-        m.mul_(b1).add_(full, alpha: 1 - b1);
-        v.mul_(b2).addcmul_(full, full, value: 1 - b2);
+        using var s = new ScalarHold();
+        m.mul_(s[b1]).add_(full, s[1 - b1]);
+        v.mul_(s[b2]).addcmul_(full, full, s[1 - b2]);
         double bc1 = 1 - Math.Pow(b1, state.Step), bc2 = 1 - Math.Pow(b2, state.Step);
-        var update = (m / bc1) / ((v / bc2).sqrt().add_(o.Eps!.Value));
+        var update = m.div(s[bc1]).div(v.div(s[bc2]).sqrt().add_(s[o.Eps!.Value]));
         if (proj is not null) update = right ? update.matmul(proj) : proj.matmul(update);
-        p.add_(update, alpha: -lr);
+        p.add_(update, s[-lr]);
         if (proj is not null) FreeStep(p, g - back, lr * o.FreeLrScale!.Value);
     }
 
     private void FreeStep(Parameter p, Tensor free, double lr)
     {
-        if (StateFree == FrugalStateFree.SignSgd) p.add_(free.sign(), alpha: -lr);
-        else p.add_(free, alpha: -lr);
+        using var s = new ScalarHold();
+        if (StateFree == FrugalStateFree.SignSgd) p.add_(free.sign(), s[-lr]);
+        else p.add_(free, s[-lr]);
     }
 
     /// <summary>FRUGAL's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>

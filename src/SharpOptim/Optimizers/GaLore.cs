@@ -141,19 +141,20 @@ public sealed class GaLore : OptimizerBase
         var m = state["exp_avg"];
         var v = state["exp_avg_sq"];
         state.Step++;
-        m.mul_(b1).add_(r, alpha: 1 - b1);
-        v.mul_(b2).addcmul_(r, r, value: 1 - b2);
-        var denom = v.sqrt().add_(o.Eps!.Value);
+        using var s = new ScalarHold();
+        m.mul_(s[b1]).add_(r, s[1 - b1]);
+        v.mul_(s[b2]).addcmul_(r, r, s[1 - b2]);
+        var denom = v.sqrt().add_(s[o.Eps!.Value]);
         double stepSize = lr * Math.Sqrt(1 - Math.Pow(b2, state.Step)) / (1 - Math.Pow(b1, state.Step));
         var normalized = m / denom;
         if (project)
         {
             var proj = state["projector"];
-            normalized = (right ? normalized.matmul(proj) : proj.matmul(normalized)) * o.Scale!.Value;
+            normalized = (right ? normalized.matmul(proj) : proj.matmul(normalized)).mul(s[o.Scale!.Value]);
         }
-        p.add_(normalized, alpha: -stepSize);
+        p.add_(normalized, s[-stepSize]);
         double wd = o.WeightDecay!.Value;
-        if (wd > 0) p.add_(p, alpha: -lr * wd);
+        if (wd > 0) p.add_(p, s[-lr * wd]);
     }
 
     /// <summary>
