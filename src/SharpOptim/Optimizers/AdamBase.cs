@@ -35,15 +35,16 @@ public abstract class AdamBase : OptimizerBase
     {
         var o = (Options)options;
         double lr = o.LearningRate!.Value, beta1 = o.Beta1!.Value, beta2 = o.Beta2!.Value, wd = o.WeightDecay!.Value;
+        using var s = new ScalarHold();
         var grad = o.Maximize!.Value ? g.neg() : g;
         long step = ++state.Step;
-        if (_decoupled) p.mul_(1 - lr * wd);
-        else if (wd != 0) grad = grad.add(p, alpha: wd);
+        if (_decoupled) p.mul_(s[1 - lr * wd]);
+        else if (wd != 0) grad = grad.add(p, s[wd]);
 
         var m = state["exp_avg"];
         var v = state["exp_avg_sq"];
-        m.mul_(beta1).add_(grad, alpha: 1 - beta1);
-        v.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
+        m.mul_(s[beta1]).add_(grad, s[1 - beta1]);
+        v.mul_(s[beta2]).addcmul_(grad, grad, s[1 - beta2]);
 
         double stepSize = lr / (1 - Math.Pow(beta1, step));
         double bc2Sqrt = Math.Sqrt(1 - Math.Pow(beta2, step));
@@ -54,8 +55,8 @@ public abstract class AdamBase : OptimizerBase
             vmax.copy_(maximum(vmax, v));
             second = vmax;
         }
-        var denom = (second.sqrt() / bc2Sqrt).add_(o.Eps!.Value);
-        p.addcdiv_(m, denom, value: -stepSize);
+        var denom = second.sqrt().div(s[bc2Sqrt]).add_(s[o.Eps!.Value]);
+        p.addcdiv_(m, denom, s[-stepSize]);
     }
 
     /// <inheritdoc />

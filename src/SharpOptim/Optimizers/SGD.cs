@@ -69,16 +69,17 @@ public sealed class SGD : OptimizerBase
     {
         var o = (Options)options;
         double wd = o.WeightDecay!.Value, mom = o.Momentum!.Value;
+        using var s = new ScalarHold();
         var d = o.Maximize!.Value ? g.neg() : g;
-        if (wd != 0) d = d.add(p, alpha: wd);
+        if (wd != 0) d = d.add(p, s[wd]);
         var (buf, first) = MomentumBuffer(o, state);
         if (buf is not null)
         {
             if (first) buf.copy_(d);
-            else buf.mul_(mom).add_(d, alpha: 1 - o.Dampening!.Value);
-            d = o.Nesterov!.Value ? d.add(buf, alpha: mom) : buf;
+            else buf.mul_(s[mom]).add_(d, s[1 - o.Dampening!.Value]);
+            d = o.Nesterov!.Value ? d.add(buf, s[mom]) : buf;
         }
-        p.add_(d, alpha: -o.LearningRate!.Value);
+        p.add_(d, s[-o.LearningRate!.Value]);
         state.Step++;
     }
 
