@@ -62,14 +62,14 @@ public sealed class AuON : OptimizerBase
         using var s = new ScalarHold();
         if (wd != 0) p.mul_(s[1 - lr * wd]);
         var m = state["momentum_buffer"];
-        m.lerp_(g, 1 - beta);
-        var u = g.lerp(m, beta);
+        m.lerp_(g, s.Weight(1 - beta));
+        var u = g.lerp(m, s.Weight(beta));
         if (o.NsSteps!.Value > 0 && u.ndim >= 2) u = NewtonSchulz.Orthogonalize(u, (int)o.NsSteps.Value, muonOrder: false);
         var norm = u.norm();
         if (norm.item<float>() == 0) return;
-        var scaled = u.div(norm.add(s[1e-7])).mul(s[o.Gamma!.Value]);
+        var scaled = u.div(norm.add(s[1e-7], s[1])).mul(s[o.Gamma!.Value]);
         var r = scaled.cosh().pow(s[2]).mean().sqrt();
-        p.add_(u.div(r.add(s[1e-8])), s[-lr]);
+        p.add_(u.div(r.add(s[1e-8], s[1])), s[-lr]);
     }
 
     /// <summary>AuON's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
