@@ -78,9 +78,11 @@ public class ScalarRaceTests(ITestOutputHelper output)
         using var stop = new CancellationTokenSource();
         var collector = new Thread(() =>
         {
+            // Young collections: the scalars at risk are new objects, and gen-0 collections are cheap enough to come
+            // thousands of times a second, so that some land inside a native call.
             while (!stop.IsCancellationRequested)
             {
-                GC.Collect();
+                GC.Collect(0, GCCollectionMode.Forced, blocking: true);
                 GC.WaitForPendingFinalizers();
             }
         }) { IsBackground = true };
