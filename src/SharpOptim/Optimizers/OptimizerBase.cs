@@ -394,6 +394,56 @@ public abstract class OptimizerBase : OptimizerHelper
         return (Apply, Discard);
     }
 
+    /// <summary>
+    /// Replaces every group's options and every parameter's state with <paramref name="options"/> and
+    /// <paramref name="states"/> (group by group, parameter by parameter; detached states, copied here) after checking
+    /// all of them as a checkpoint load does; nothing changes when a check fails. For state interop.
+    /// </summary>
+    internal void ImportState(IReadOnlyList<OptionsBase> options, IReadOnlyList<ParameterState?> states)
+    {
+        if (options.Count != _parameter_groups.Count)
+            throw new ArgumentException(FormattableString.Invariant($"{options.Count} groups of options for {_parameter_groups.Count} parameter groups."));
+        var targets = Parameters().ToList();
+        if (states.Count != targets.Count)
+            throw new ArgumentException(FormattableString.Invariant($"{states.Count} parameter states for {targets.Count} parameters."));
+        for (int gi = 0; gi < options.Count; gi++)
+        {
+            options[gi].Validate();
+            CheckLoadedOptions((OptionsBase)_parameter_groups[gi].Options, options[gi], gi);
+        }
+        int k = 0;
+        for (int gi = 0; gi < options.Count; gi++)
+        {
+            foreach (var p in _parameter_groups[gi].Parameters)
+            {
+                var loaded = states[k];
+                var target = targets[k++].State;
+                if (loaded is null || !loaded.IsInitialized) continue;
+                try
+                {
+                    CheckLoadedState(options[gi], p, loaded);
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new ArgumentException(e.Message.Replace("the checkpoint holds", "the imported state holds", StringComparison.Ordinal), e);
+                }
+            }
+        }
+        for (int gi = 0; gi < options.Count; gi++) _parameter_groups[gi].Options.LoadStateDict(options[gi]);
+        k = 0;
+        foreach (var (_, _, target) in targets)
+        {
+            var loaded = states[k++];
+            if (loaded is null || !loaded.IsInitialized)
+            {
+                target.Clear();
+                target.Step = 0;
+                target.IsInitialized = false;
+            }
+            else target.LoadStateDict(loaded);
+        }
+    }
+
     /// <summary>Per parameter: the state bytes this optimizer holds now, and what AdamW would hold for it (two
     /// moments of the parameter's size) — the figure memory-efficient optimizers (GaLore, FRUGAL, Adam-mini) are
     /// judged by.</summary>
