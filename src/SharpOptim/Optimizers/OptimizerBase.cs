@@ -85,6 +85,31 @@ public abstract class OptimizerBase : OptimizerHelper
     /// <summary>The options that groups inherit unset values from.</summary>
     public OptionsBase Defaults => (OptionsBase)_defaults;
 
+    /// <summary>
+    /// The groups as TorchSharp's schedulers see them: learning rates, and each group's momentum (optimizers that are
+    /// <see cref="optim.IMomentum"/>) or β1/β2 (<see cref="optim.IBetas"/>), so that OneCycleLR and CyclicLR with
+    /// <c>cycle_momentum</c> drive them as they drive TorchSharp's SGD and Adam.
+    /// </summary>
+    public override IEnumerable<optim.ILearningRateController> ParamGroups => _parameter_groups.Select(g => GroupView.For(this, g));
+
+    /// <summary>The defaults' momentum (for optimizers that implement <see cref="optim.IMomentum"/>).</summary>
+    protected double DefaultMomentum
+    {
+        get => GroupView.Get(Defaults.GetType().GetProperty("Momentum")!, Defaults);
+        set => Defaults.GetType().GetProperty("Momentum")!.SetValue(Defaults, value);
+    }
+
+    /// <summary>The defaults' β1 and β2 (for optimizers that implement <see cref="optim.IBetas"/>).</summary>
+    protected (double, double) DefaultBetas
+    {
+        get => (GroupView.Get(Defaults.GetType().GetProperty("Beta1")!, Defaults), GroupView.Get(Defaults.GetType().GetProperty("Beta2")!, Defaults));
+        set
+        {
+            Defaults.GetType().GetProperty("Beta1")!.SetValue(Defaults, value.Item1);
+            Defaults.GetType().GetProperty("Beta2")!.SetValue(Defaults, value.Item2);
+        }
+    }
+
     /// <summary>The number of parameters the last step would have sent to the fused path (for tests and benchmarks).</summary>
     public int LastFusedCount { get; private set; }
 
