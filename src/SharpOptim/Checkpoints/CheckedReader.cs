@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -38,6 +39,37 @@ internal static class CheckedReader
         (long)ScalarType.ComplexFloat64 => 16,
         _ => 0,
     };
+
+    /// <summary>
+    /// Runs one parsing step of <paramref name="source"/> (as it should appear in messages, e.g. a quoted path) and
+    /// reports every way malformed bytes can make it fail as an <see cref="InvalidDataException"/> naming the
+    /// source, with the original exception inside: the readers here check what they read, but the .NET and
+    /// TorchSharp calls beneath them signal bad bytes with their own types (end of stream, format, overflow,
+    /// argument, libtorch errors, and options or states the objects refuse).
+    /// </summary>
+    public static T Guard<T>(string source, Func<T> step)
+    {
+        try
+        {
+            return step();
+        }
+        catch (InvalidDataException e) when (!e.Message.Contains(source, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"{source}: {e.Message}"), e);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"{source} ends early: it is truncated or not what SharpOptim wrote."), e);
+        }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException or ExternalException or
+                                      (InvalidOperationException and not ObjectDisposedException))
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"{source} is malformed: {e.GetType().Name}: {e.Message}"), e);
+        }
+    }
+
+    /// <inheritdoc cref="Guard{T}(string, Func{T})"/>
+    public static void Guard(string source, Action step) => Guard(source, () => { step(); return 0; });
 
     /// <summary>Bytes left in the reader's stream, or <see cref="long.MaxValue"/> when the stream cannot tell.</summary>
     public static long Remaining(BinaryReader reader)

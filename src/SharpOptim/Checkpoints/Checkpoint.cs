@@ -81,10 +81,17 @@ public static class Checkpoint
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        Load(file, path, optimizer, model);
+    }
+
+    /// <summary>Loads a checkpoint from a seekable stream holding exactly the file's bytes; <paramref name="path"/>
+    /// names it in messages. (The crafted-file tests feed thousands of files through this without touching disk.)</summary>
+    internal static void Load(Stream file, string path, OptimizerBase? optimizer, nn.Module? model)
+    {
         long payload = VerifyIntegrity(file, path);
         file.Position = 0;
         var r = new BinaryReader(new BoundedReadStream(file, payload), System.Text.Encoding.UTF8);
-        int flags = Parse(path, () =>
+        int flags = CheckedReader.Guard(FormattableString.Invariant($"'{path}'"), () =>
         {
             r.ReadBytes(Magic.Length);
             int version = r.ReadInt32();
@@ -103,14 +110,13 @@ public static class Checkpoint
         List<(Tensor Target, Tensor Loaded)>? modelTensors = null;
         try
         {
-            Parse(path, () =>
+            CheckedReader.Guard(FormattableString.Invariant($"'{path}'"), () =>
             {
                 if (hasOpt) opt = optimizer!.ReadState(r);
                 if (hasModel && model is not null) modelTensors = ReadModel(r, model);
                 else if (hasModel) SkipModel(r);
                 if (r.BaseStream.Position != payload)
                     throw new InvalidDataException(FormattableString.Invariant($"'{path}' has {payload - r.BaseStream.Position} unread bytes: not a checkpoint this version wrote."));
-                return 0;
             });
         }
         catch
@@ -132,35 +138,8 @@ public static class Checkpoint
         }
     }
 
-    /// <summary>
-    /// Runs one parsing step and reports every way a malformed file can make it fail as an
-    /// <see cref="InvalidDataException"/> naming the file, with the original exception inside: the readers check
-    /// what they read, but the .NET and TorchSharp calls beneath them signal bad bytes with their own types
-    /// (end of stream, format, overflow, argument, libtorch errors).
-    /// </summary>
-    private static T Parse<T>(string path, Func<T> step)
-    {
-        try
-        {
-            return step();
-        }
-        catch (InvalidDataException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
-        {
-            throw new InvalidDataException(FormattableString.Invariant($"'{path}': {e.Message}"), e);
-        }
-        catch (EndOfStreamException e)
-        {
-            throw new InvalidDataException(FormattableString.Invariant($"'{path}' ends early: it is truncated or not a SharpOptim checkpoint."), e);
-        }
-        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException or ExternalException or
-                                      (InvalidOperationException and not ObjectDisposedException))
-        {
-            throw new InvalidDataException(FormattableString.Invariant($"'{path}' is malformed: {e.GetType().Name}: {e.Message}"), e);
-        }
-    }
-
     /// <summary>Checks magic, length and SHA-256; returns the payload length.</summary>
-    private static long VerifyIntegrity(FileStream file, string path)
+    private static long VerifyIntegrity(Stream file, string path)
     {
         long size = file.Length;
         if (size < Magic.Length + 8 + TrailerLength)

@@ -145,7 +145,8 @@ public sealed class ParameterState : OptimizerState, IDisposable
     /// <inheritdoc />
     public override void LoadStateDict(BinaryReader reader)
     {
-        using var loaded = ReadDetached(reader);
+        // TorchSharp's load_state_dict reads state this way: bad bytes surface as InvalidDataException here too.
+        using var loaded = CheckedReader.Guard(FormattableString.Invariant($"The saved state of parameter '{Name}'"), () => ReadDetached(reader));
         LoadStateDict(loaded);
     }
 
