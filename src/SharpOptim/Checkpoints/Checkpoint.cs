@@ -9,10 +9,19 @@ namespace SharpOptim.Checkpoints;
 /// <summary>
 /// Atomic save and validated load of optimizer state, optionally with a model's state.
 /// <para>
-/// Saving writes a temporary file beside the target, flushes it to disk, then renames it over the target, so a
-/// crash or an exception mid-save leaves the previous checkpoint intact. The file ends with its payload length
-/// and SHA-256, so a truncated or altered file is rejected. Loading reads and checks everything (format, hash,
-/// optimizer type, group and parameter shapes, model tensor names and shapes) before changing anything.
+/// Saving writes a temporary file beside the target (named as <see cref="AtomicFile"/> names them), flushes it to
+/// disk, then renames it over the target, so a crash or an exception mid-save leaves the previous checkpoint intact;
+/// temporaries that killed saves of the same target left behind are removed afterwards. The file ends with its
+/// payload length and SHA-256, so a truncated or altered file is rejected. Loading reads and checks everything
+/// (format, hash, optimizer type, options, group and parameter shapes, model tensor names and shapes) before
+/// changing anything.
+/// </para>
+/// <para>
+/// The hash only proves the file is the one that was written. The parser therefore trusts no number in it: every
+/// dtype code, rank, dim, count and string length is checked (against the types a checkpoint holds, against the
+/// objects being loaded, and against the bytes left in the file) before it sizes an allocation, and every malformed
+/// file, whatever call meets the bad bytes first, is reported as an <see cref="InvalidDataException"/> naming the
+/// file (see <see cref="CheckedReader"/>).
 /// </para>
 /// <para>File layout: "SHARPOPT" magic, format version (int32), flags (int32: 1 = has optimizer, 2 = has model),
 /// optimizer state, model state, then payload length (int64) and SHA-256 of everything before it (32 bytes).</para>

@@ -1,4 +1,3 @@
-using SharpOptim.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -91,9 +90,9 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void Load(BinaryReader r)
     {
         // Bad bytes surface as InvalidDataException whatever call below meets them first.
-        CheckedReader.Guard("The EMA state", () =>
+        Checkpoints.CheckedReader.Guard("The EMA state", () =>
         {
-            string tag = CheckedReader.ReadString(r, "EMA tag");
+            string tag = Checkpoints.CheckedReader.ReadString(r, "EMA tag");
             if (tag != "SharpOptim.EMA") throw new InvalidDataException(FormattableString.Invariant($"Not an EMA state (tag '{tag}')."));
             long updates = r.ReadInt64();
             if (updates < 0) throw new InvalidDataException(FormattableString.Invariant($"The saved EMA has a negative update count {updates}."));
@@ -104,13 +103,13 @@ public sealed class ExponentialMovingAverage : IDisposable
             {
                 foreach (var (n, _, s) in _items)
                 {
-                    string name = CheckedReader.ReadString(r, "EMA tensor name");
+                    string name = Checkpoints.CheckedReader.ReadString(r, "EMA tensor name");
                     string what = FormattableString.Invariant($"Saved EMA tensor '{name}'");
                     // Checked before allocating: only a tensor exactly like the average it replaces reaches libtorch.
-                    var header = CheckedReader.ReadTensorHeader(r, what);
+                    var header = Checkpoints.CheckedReader.ReadTensorHeader(r, what);
                     if (name != n || !header.Shape.SequenceEqual(s.shape) || header.DType != s.dtype)
                         throw new InvalidDataException(FormattableString.Invariant($"{what} {header} does not match '{n}' {s.dtype} [{string.Join(", ", s.shape)}]."));
-                    loaded.Add(CheckedReader.ReadTensorData(r, header, what));
+                    loaded.Add(Checkpoints.CheckedReader.ReadTensorData(r, header, what));
                 }
                 using var _ = no_grad();
                 for (int i = 0; i < loaded.Count; i++) _items[i].Shadow.copy_(loaded[i]);

@@ -1,4 +1,3 @@
-using SharpOptim.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -81,9 +80,9 @@ public sealed class Lookahead : torch.optim.Optimizer
     {
         ArgumentNullException.ThrowIfNull(r);
         // Bad bytes surface as InvalidDataException whatever call below meets them first.
-        CheckedReader.Guard("The Lookahead state", () =>
+        Checkpoints.CheckedReader.Guard("The Lookahead state", () =>
         {
-            string tag = CheckedReader.ReadString(r, "Lookahead tag");
+            string tag = Checkpoints.CheckedReader.ReadString(r, "Lookahead tag");
             if (tag != "SharpOptim.Lookahead") throw new InvalidDataException(FormattableString.Invariant($"Not a Lookahead state (tag '{tag}')."));
             int k = r.ReadInt32();
             double alpha = r.ReadDouble();
@@ -100,11 +99,11 @@ public sealed class Lookahead : torch.optim.Optimizer
                 {
                     string what = FormattableString.Invariant($"Saved slow weight {i}");
                     // Checked before allocating: only a tensor exactly like the slow weight it replaces reaches libtorch.
-                    var header = CheckedReader.ReadTensorHeader(r, what);
+                    var header = Checkpoints.CheckedReader.ReadTensorHeader(r, what);
                     var s = _slow[i].Slow;
                     if (!header.Shape.SequenceEqual(s.shape) || header.DType != s.dtype)
                         throw new InvalidDataException(FormattableString.Invariant($"{what} is [{string.Join(", ", header.Shape)}] {header.DType}; the parameter is [{string.Join(", ", s.shape)}] {s.dtype}."));
-                    loaded.Add(CheckedReader.ReadTensorData(r, header, what));
+                    loaded.Add(Checkpoints.CheckedReader.ReadTensorData(r, header, what));
                 }
                 using var _ = no_grad();
                 for (int i = 0; i < count; i++) _slow[i].Slow.copy_(loaded[i]);
