@@ -1,3 +1,4 @@
+using SharpOptim.Checkpoints;
 using SharpOptim.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -350,10 +351,12 @@ public abstract class OptimizerBase : OptimizerHelper
     /// </summary>
     internal (Action Apply, Action Discard) ReadState(BinaryReader r)
     {
-        string type = r.ReadString();
+        string type = CheckedReader.ReadString(r, "Optimizer type");
         if (type != GetType().FullName)
             throw new InvalidDataException(FormattableString.Invariant($"The checkpoint holds the state of optimizer {type}, not {GetType().FullName}."));
         long steps = r.ReadInt64(), skipped = r.ReadInt64();
+        if (steps < 0 || skipped < 0)
+            throw new InvalidDataException(FormattableString.Invariant($"The checkpoint's step count {steps} or skipped-step count {skipped} is negative."));
         int groups = r.ReadInt32();
         if (groups != _parameter_groups.Count)
             throw new InvalidDataException(FormattableString.Invariant($"The checkpoint has {groups} parameter groups; this optimizer has {_parameter_groups.Count}."));
@@ -366,7 +369,17 @@ public abstract class OptimizerBase : OptimizerHelper
                 var g = _parameter_groups[gi];
                 var o = (OptionsBase)Activator.CreateInstance(g.Options.GetType())!;
                 o.LoadStateDict(r);
-                o.Validate();
+                // The hyperparameters come from the file: values the constructor would refuse make the file invalid.
+                if (!double.IsFinite(o.InitialLearningRate) || o.InitialLearningRate < 0)
+                    throw new InvalidDataException(FormattableString.Invariant($"Group {gi} of the checkpoint has initial learning rate {o.InitialLearningRate}."));
+                try
+                {
+                    o.Validate();
+                }
+                catch (ArgumentException e)
+                {
+                    throw new InvalidDataException(FormattableString.Invariant($"Group {gi} of the checkpoint: {e.Message}"), e);
+                }
                 CheckLoadedOptions((OptionsBase)g.Options, o, gi);
                 options.Add(o);
                 var ps = g.Parameters.ToList();
@@ -376,9 +389,10 @@ public abstract class OptimizerBase : OptimizerHelper
                 foreach (var p in ps)
                 {
                     var target = (ParameterState)_state[p.Handle];
-                    string name = r.ReadString();
+                    string name = CheckedReader.ReadString(r, FormattableString.Invariant($"Group {gi}: parameter name"));
                     int rank = r.ReadInt32();
-                    if (rank < 0 || rank > 64) throw new InvalidDataException(FormattableString.Invariant($"Parameter '{name}': implausible rank {rank}."));
+                    if (rank != p.shape.Length)
+                        throw new InvalidDataException(FormattableString.Invariant($"Parameter '{name}' in the checkpoint has rank {rank}; '{target.Name}' here has shape [{string.Join(", ", p.shape)}]."));
                     var shape = new long[rank];
                     for (int k = 0; k < rank; k++) shape[k] = r.ReadInt64();
                     if (!shape.SequenceEqual(p.shape))
