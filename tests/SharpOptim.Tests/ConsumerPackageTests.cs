@@ -49,7 +49,7 @@ public sealed class PackedFeed : IDisposable
             $"-p:PackageVersion={Version}", "-nodeReuse:false"));
         var tool = Task.Run(() => Dotnet.Run(RepoRoot, TimeSpan.FromMinutes(5), null,
             "pack", "src/SharpOptim.Cli/SharpOptim.Cli.csproj", "--no-build", "-c", configuration, "-o", Feed,
-            $"-p:PackageVersion={Version}", $"-p:PublishDir={Path.Combine(Root, "publish")}/", "-nodeReuse:false"));
+            $"-p:PackageVersion={Version}", "-nodeReuse:false"));
         var (libCode, libOut) = library.GetAwaiter().GetResult();
         var (toolCode, toolOut) = tool.GetAwaiter().GetResult();
         PackTime = clock.Elapsed;
@@ -236,6 +236,7 @@ public class ConsumerPackageTests : IClassFixture<PackedFeed>
             Assert.True(double.IsFinite(first) && first > 0.05, $"{name}: the first loss {first} is not that of an untrained model");
             Assert.True(last < 0.2 * first, $"{name}: the loss went from {first} to {last}, not below a fifth of where it started:\n{runOut}");
         }
+        foreach (var (name, (first, last)) in losses) _log.WriteLine($"{name}: loss {first} -> {last}");
         _log.WriteLine($"consumer app: pack {_feed.PackTime.TotalSeconds:F0} s (once), build + run {clock.Elapsed.TotalSeconds:F0} s");
     }
 
