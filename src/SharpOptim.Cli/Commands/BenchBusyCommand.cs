@@ -44,6 +44,10 @@ public static class BenchBusyCommand
     {
         /// <summary>Whether the run was stopped at the time limit.</summary>
         public bool Stopped => Steps < StepsRequested;
+
+        /// <summary>When the child had to be killed without a result (not even one step within the limit and the
+        /// grace after SIGINT): how long it had run; NaN otherwise.</summary>
+        public double KilledAfterSeconds { get; init; } = double.NaN;
     }
 
     public static int Run(Options o, TextWriter stdout)
@@ -70,6 +74,7 @@ public static class BenchBusyCommand
         var clock = Stopwatch.StartNew();
         try
         {
+            stdout.WriteLine(FormattableString.Invariant($"load average at the start (other processes on this machine): {LoadAverage()}"));
             stdout.WriteLine(FormattableString.Invariant($"bench busy: AdamW on digits ({digitsSteps} steps) and charlm ({charlmSteps} steps), alone and beside `sharpoptim compare --task charlm`; {Environment.ProcessorCount} cores"));
             stdout.WriteLine(FormattableString.Invariant($"  old settings: {Environment.ProcessorCount} threads (libtorch's default), libgomp's default wait (GOMP_SPINCOUNT=300000: spin, then sleep)"));
             stdout.WriteLine(FormattableString.Invariant($"  new settings: {(threads is { } t ? t.ToString(CultureInfo.InvariantCulture) + " thread(s) (--threads)" : "threads by model size (CpuThreads.DefaultFor)")}, OMP_WAIT_POLICY=PASSIVE; fused-kernel workers never spin"));
@@ -169,6 +174,7 @@ public static class BenchBusyCommand
         var args = new List<string> { "compare", "--task", task, "--optimizers", "adamw", "--steps", steps.ToString(CultureInfo.InvariantCulture),
             "--seeds", "1", "--eval-every", "0", "--no-progress", "--force", "--out", outDir };
         args.AddRange(ThreadArgs(settings, threads));
+        var clock = Stopwatch.StartNew();
         using var p = Process.Start(CliProcess.StartInfo(args, ChildEnvironment(settings)))!;
         var output = new System.Text.StringBuilder();
         p.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
@@ -191,7 +197,15 @@ public static class BenchBusyCommand
         {
             string text;
             lock (output) text = output.ToString();
-            throw new InvalidOperationException(FormattableString.Invariant($"bench busy: the {task} training ({settings} settings, neighbour {neighbour}) wrote no results (exit {p.ExitCode}):\n{text.Trim()}"));
+            // Killed (no step ended within the limit and the grace after SIGINT), or failed: no figures, but a row
+            // that says so; a failure that is not a timeout is an error of the benchmark itself.
+            if (clock.Elapsed.TotalSeconds < limit)
+                throw new InvalidOperationException(FormattableString.Invariant($"bench busy: the {task} training ({settings} settings, neighbour {neighbour}) wrote no results (exit {p.ExitCode}):\n{text.Trim()}"));
+            string reported = text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("threads: ", StringComparison.Ordinal)) is { } t
+                ? t["threads: ".Length..].Split(" (--threads)")[0] : "?";
+            var killed = new Row(task, settings, neighbour, reported, 0, steps, double.NaN, double.NaN, double.NaN, double.NaN) { KilledAfterSeconds = clock.Elapsed.TotalSeconds };
+            stdout.WriteLine(FormattableString.Invariant($"  {task,-6} {settings} settings, neighbour {neighbour,-4}: killed after {killed.KilledAfterSeconds:F0} s without a result"));
+            return killed;
         }
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         var run = doc.RootElement.GetProperty("runs")[0];
@@ -205,6 +219,22 @@ public static class BenchBusyCommand
         return row;
     }
 
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+        }
+        catch (IOException)
+        {
+            return "n/a";
+        }
+    }
+
+    private static string Note(Row r) =>
+        !double.IsNaN(r.KilledAfterSeconds) ? FormattableString.Invariant($" [killed after {r.KilledAfterSeconds:F0} s: no step ended]")
+        : r.Stopped ? FormattableString.Invariant($" [stopped at {r.Steps}/{r.StepsRequested}, wall projected]") : "";
+
     private static double Percentile(double[] sorted, double q) =>
         sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
 
@@ -216,7 +246,7 @@ public static class BenchBusyCommand
     {
         stdout.WriteLine("task    settings  neighbour  wall s    median ms  p95 ms    max ms    x alone  threads");
         foreach (var r in rows)
-            stdout.WriteLine(FormattableString.Invariant($"{r.Task,-7} {r.Settings,-9} {r.Neighbour,-10} {r.WallSeconds,-9:F2} {r.MedianMs,-10:F2} {r.P95Ms,-9:F2} {r.MaxMs,-9:F1} {Ratio(rows, r),-8:F1} {r.ThreadSettings}{(r.Stopped ? FormattableString.Invariant($" [stopped at {r.Steps}/{r.StepsRequested}, wall projected]") : "")}"));
+            stdout.WriteLine(FormattableString.Invariant($"{r.Task,-7} {r.Settings,-9} {r.Neighbour,-10} {r.WallSeconds,-9:F2} {r.MedianMs,-10:F2} {r.P95Ms,-9:F2} {r.MaxMs,-9:F1} {Ratio(rows, r),-8:F1} {r.ThreadSettings}{Note(r)}"));
         stdout.WriteLine();
         foreach (var task in rows.Select(r => r.Task).Distinct())
         {
@@ -227,7 +257,8 @@ public static class BenchBusyCommand
             {
                 double ratio = Ratio(rows, beside);
                 var oldBeside = rows.First(r => r.Task == task && r.Settings == "old" && r.Neighbour == beside.Neighbour);
-                stdout.WriteLine(FormattableString.Invariant($"{task}: beside a neighbour with {beside.Neighbour} settings, new settings {ratio:F1}x alone (floor {FloorRatio:F0}x: {(ratio <= FloorRatio ? "met" : "NOT met")}); old settings {Ratio(rows, oldBeside):F1}x"));
+                string verdict = double.IsNaN(ratio) ? "unknown" : ratio <= FloorRatio ? "met" : "NOT met";
+                stdout.WriteLine(FormattableString.Invariant($"{task}: beside a neighbour with {beside.Neighbour} settings, new settings {ratio:F1}x alone (floor {FloorRatio:F0}x: {verdict}); old settings {Ratio(rows, oldBeside):F1}x"));
             }
         }
     }
