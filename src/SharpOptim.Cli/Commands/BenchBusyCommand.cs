@@ -15,7 +15,8 @@ namespace SharpOptim.Cli.Commands;
 /// process loads libtorch; the figures come from its results.json (training time only, evaluation and start-up
 /// excluded). The neighbour is <c>sharpoptim compare --task charlm</c> with the old settings (the realistic case:
 /// any TorchSharp program that did not choose), or the new ones with <c>--neighbour new|both</c>. A timed training
-/// still running after <c>--limit</c> seconds is stopped with SIGINT; its figures cover the steps it took and its
+/// still running after <c>--limit</c> seconds is stopped with SIGINT (then killed after <see cref="GraceSeconds"/>: a row
+/// without figures); a stopped one's figures cover the steps it took and its
 /// wall time is projected to the full step count (marked "stopped").
 /// </remarks>
 public static class BenchBusyCommand
@@ -24,6 +25,9 @@ public static class BenchBusyCommand
     {
         ["digits-steps"] = true, ["charlm-steps"] = true, ["threads"] = true, ["neighbour"] = true, ["limit"] = true, ["json"] = true,
     };
+
+    /// <summary>Seconds a timed training gets, after SIGINT at the limit, to end its step and write its results.</summary>
+    public const double GraceSeconds = 15;
 
     /// <summary>The issue's floor: beside a second training process, at most this many times the time alone.</summary>
     public const double FloorRatio = 4.0;
@@ -121,9 +125,9 @@ public static class BenchBusyCommand
                 ["rows"] = rows.Select(r => new Dictionary<string, object?>
                 {
                     ["task"] = r.Task, ["settings"] = r.Settings, ["neighbour"] = r.Neighbour, ["thread_settings"] = r.ThreadSettings,
-                    ["steps"] = r.Steps, ["steps_requested"] = r.StepsRequested, ["wall_seconds"] = r.WallSeconds,
-                    ["median_step_ms"] = r.MedianMs, ["p95_step_ms"] = r.P95Ms, ["max_step_ms"] = r.MaxMs,
-                    ["vs_alone"] = Ratio(rows, r),
+                    ["steps"] = r.Steps, ["steps_requested"] = r.StepsRequested, ["wall_seconds"] = Finite(r.WallSeconds),
+                    ["median_step_ms"] = Finite(r.MedianMs), ["p95_step_ms"] = Finite(r.P95Ms), ["max_step_ms"] = Finite(r.MaxMs),
+                    ["vs_alone"] = Finite(Ratio(rows, r)), ["killed_after_seconds"] = Finite(r.KilledAfterSeconds),
                 }).ToList(),
             };
             SharpOptim.Checkpoints.AtomicFile.Write(jsonPath, s => JsonSerializer.Serialize(s, doc, new JsonSerializerOptions { WriteIndented = true }));
@@ -185,7 +189,7 @@ public static class BenchBusyCommand
         {
             // Stop it as Ctrl-C would: it finishes its step and writes what it has.
             CliProcess.Interrupt(p);
-            if (!p.WaitForExit(TimeSpan.FromSeconds(30)))
+            if (!p.WaitForExit(TimeSpan.FromSeconds(GraceSeconds)))
             {
                 p.Kill(entireProcessTree: true);
                 p.WaitForExit();
@@ -218,6 +222,9 @@ public static class BenchBusyCommand
         stdout.WriteLine(FormattableString.Invariant($"  {task,-6} {settings} settings, neighbour {neighbour,-4}: {row.WallSeconds,8:F2} s{(row.Stopped ? FormattableString.Invariant($" (stopped after {row.Steps} of {steps} steps, projected)") : "")}, median step {row.MedianMs:F2} ms"));
         return row;
     }
+
+    // JSON has no NaN: a figure that does not exist (a killed run) is null.
+    private static double? Finite(double x) => double.IsFinite(x) ? x : null;
 
     private static string LoadAverage()
     {
