@@ -1,6 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using SharpOptim.Cli.Compare;
+using SharpOptim.Optimizers;
+using SharpOptim.Tasks;
+using static TorchSharp.torch;
 
 namespace SharpOptim.Cli.Commands;
 
@@ -11,23 +15,20 @@ namespace SharpOptim.Cli.Commands;
 /// threads by model size, passive waiting), in one run and one table.
 /// </summary>
 /// <remarks>
-/// Every timed training is a child <c>sharpoptim compare</c> process, because the OpenMP wait policy is fixed when a
-/// process loads libtorch; the figures come from its results.json (training time only, evaluation and start-up
-/// excluded). The neighbour is <c>sharpoptim compare --task charlm</c> with the old settings (the realistic case:
+/// Every timed training is a child process (<c>bench busy --one TASK</c>: AdamW as compare trains it), because the
+/// OpenMP wait policy is fixed when a process loads libtorch; the child reports each step's time as it ends
+/// (training time only, evaluation and start-up excluded). The neighbour is <c>sharpoptim compare --task charlm</c> with the old settings (the realistic case:
 /// any TorchSharp program that did not choose), or the new ones with <c>--neighbour new|both</c>. A timed training
-/// still running after <c>--limit</c> seconds is stopped with SIGINT (then killed after <see cref="GraceSeconds"/>: a row
-/// without figures); a stopped one's figures cover the steps it took and its
-/// wall time is projected to the full step count (marked "stopped").
+/// still running after <c>--limit</c> seconds (start-up included) is killed; its figures cover the steps it took and
+/// its wall time is projected to the full step count (marked "stopped"), which bounds the benchmark's total time.
 /// </remarks>
 public static class BenchBusyCommand
 {
     public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool>
     {
         ["digits-steps"] = true, ["charlm-steps"] = true, ["threads"] = true, ["neighbour"] = true, ["limit"] = true, ["json"] = true,
+        ["one"] = true, ["steps"] = true,
     };
-
-    /// <summary>Seconds a timed training gets, after SIGINT at the limit, to end its step and write its results.</summary>
-    public const double GraceSeconds = 15;
 
     /// <summary>The issue's floor: beside a second training process, at most this many times the time alone.</summary>
     public const double FloorRatio = 4.0;
@@ -56,6 +57,8 @@ public static class BenchBusyCommand
 
     public static int Run(Options o, TextWriter stdout)
     {
+        if (o.String("one") is { } one) return One(o, one, stdout);
+        if (o.Has("steps")) throw new UsageException("bench busy: --steps goes with --one TASK; the benchmark takes --digits-steps and --charlm-steps.");
         int digitsSteps = (int)o.Long("digits-steps", 300, 10, 1_000_000);
         int charlmSteps = (int)o.Long("charlm-steps", 20, 2, 100_000);
         int? threads = ThreadsOption.Requested(o);
@@ -85,7 +88,7 @@ public static class BenchBusyCommand
             var tasks = new[] { ("digits", digitsSteps), ("charlm", charlmSteps) };
             foreach (var (task, steps) in tasks)
                 foreach (var settings in new[] { "old", "new" })
-                    rows.Add(Timed(task, steps, settings, "none", threads, limit, work, stdout));
+                    rows.Add(Timed(task, steps, settings, "none", threads, limit, stdout));
             foreach (var neighbour in neighbours)
             {
                 stdout.WriteLine(FormattableString.Invariant($"  starting the neighbour (compare --task charlm, {neighbour} settings) ..."));
@@ -94,7 +97,7 @@ public static class BenchBusyCommand
                 {
                     foreach (var (task, steps) in tasks)
                         foreach (var settings in new[] { "old", "new" })
-                            rows.Add(Timed(task, steps, settings, neighbour, threads, limit, work, stdout));
+                            rows.Add(Timed(task, steps, settings, neighbour, threads, limit, stdout));
                 }
                 finally
                 {
@@ -172,55 +175,99 @@ public static class BenchBusyCommand
         return p;
     }
 
-    private static Row Timed(string task, int steps, string settings, string neighbour, int? threads, double limit, string work, TextWriter stdout)
+    private static Row Timed(string task, int steps, string settings, string neighbour, int? threads, double limit, TextWriter stdout)
     {
-        string outDir = Path.Combine(work, FormattableString.Invariant($"{task}-{settings}-{neighbour}"));
-        var args = new List<string> { "compare", "--task", task, "--optimizers", "adamw", "--steps", steps.ToString(CultureInfo.InvariantCulture),
-            "--seeds", "1", "--eval-every", "0", "--no-progress", "--force", "--out", outDir };
+        var args = new List<string> { "bench", "busy", "--one", task, "--steps", steps.ToString(CultureInfo.InvariantCulture) };
         args.AddRange(ThreadArgs(settings, threads));
         var clock = Stopwatch.StartNew();
         using var p = Process.Start(CliProcess.StartInfo(args, ChildEnvironment(settings)))!;
-        var output = new System.Text.StringBuilder();
-        p.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        var seconds = new List<double>();
+        string threadSettings = "?";
+        var errors = new System.Text.StringBuilder();
+        using var done = new ManualResetEventSlim(false);
+        p.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not { } line)
+            {
+                done.Set();
+                return;
+            }
+            lock (seconds)
+            {
+                if (line.StartsWith("threads: ", StringComparison.Ordinal)) threadSettings = line["threads: ".Length..];
+                else if (line.StartsWith("step ", StringComparison.Ordinal))
+                    seconds.Add(double.Parse(line.Split(' ')[2], CultureInfo.InvariantCulture));
+            }
+        };
+        p.ErrorDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(limit)))
-        {
-            // Stop it as Ctrl-C would: it finishes its step and writes what it has.
-            CliProcess.Interrupt(p);
-            if (!p.WaitForExit(TimeSpan.FromSeconds(GraceSeconds)))
-            {
-                p.Kill(entireProcessTree: true);
-                p.WaitForExit();
-            }
-        }
+        // At the limit the child is killed: the steps it reported are the figures (nothing to write, no grace needed).
+        bool finished = p.WaitForExit(TimeSpan.FromSeconds(limit));
+        if (!finished) p.Kill(entireProcessTree: true);
         p.WaitForExit();
-        string json = Path.Combine(outDir, "results.json");
-        if (!File.Exists(json))
+        done.Wait(TimeSpan.FromSeconds(10));
+        if (finished && p.ExitCode != 0)
         {
             string text;
-            lock (output) text = output.ToString();
-            // Killed (no step ended within the limit and the grace after SIGINT), or failed: no figures, but a row
-            // that says so; a failure that is not a timeout is an error of the benchmark itself.
-            if (clock.Elapsed.TotalSeconds < limit)
-                throw new InvalidOperationException(FormattableString.Invariant($"bench busy: the {task} training ({settings} settings, neighbour {neighbour}) wrote no results (exit {p.ExitCode}):\n{text.Trim()}"));
-            string reported = text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("threads: ", StringComparison.Ordinal)) is { } t
-                ? t["threads: ".Length..].Split(" (--threads)")[0] : "?";
-            var killed = new Row(task, settings, neighbour, reported, 0, steps, double.NaN, double.NaN, double.NaN, double.NaN) { KilledAfterSeconds = clock.Elapsed.TotalSeconds };
-            stdout.WriteLine(FormattableString.Invariant($"  {task,-6} {settings} settings, neighbour {neighbour,-4}: killed after {killed.KilledAfterSeconds:F0} s without a result"));
-            return killed;
+            lock (errors) text = errors.ToString().Trim();
+            throw new InvalidOperationException(FormattableString.Invariant($"bench busy: the {task} training ({settings} settings, neighbour {neighbour}) failed (exit {p.ExitCode}): {text}"));
         }
-        using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        var run = doc.RootElement.GetProperty("runs")[0];
-        var seconds = run.GetProperty("seconds").EnumerateArray().Select(x => x.GetDouble()).ToList();
-        var stepMs = seconds.Select((s, i) => (s - (i == 0 ? 0 : seconds[i - 1])) * 1000).Order().ToArray();
-        string threadSettings = doc.RootElement.GetProperty("machine").GetProperty("thread_settings").GetString() ?? "?";
-        double wall = seconds.Count == 0 ? double.NaN : seconds[^1] * steps / seconds.Count;
-        var row = new Row(task, settings, neighbour, threadSettings, seconds.Count, steps, wall,
-            Percentile(stepMs, 0.5), Percentile(stepMs, 0.95), stepMs.Length == 0 ? double.NaN : stepMs[^1]);
-        stdout.WriteLine(FormattableString.Invariant($"  {task,-6} {settings} settings, neighbour {neighbour,-4}: {row.WallSeconds,8:F2} s{(row.Stopped ? FormattableString.Invariant($" (stopped after {row.Steps} of {steps} steps, projected)") : "")}, median step {row.MedianMs:F2} ms"));
+        List<double> cumulative;
+        string reported;
+        lock (seconds)
+        {
+            cumulative = seconds.ToList();
+            reported = threadSettings;
+        }
+        var stepMs = cumulative.Select((x, i) => (x - (i == 0 ? 0 : cumulative[i - 1])) * 1000).Order().ToArray();
+        double wall = cumulative.Count == 0 ? double.NaN : cumulative[^1] * steps / cumulative.Count;
+        var row = new Row(task, settings, neighbour, reported, cumulative.Count, steps, wall,
+            Percentile(stepMs, 0.5), Percentile(stepMs, 0.95), stepMs.Length == 0 ? double.NaN : stepMs[^1])
+        { KilledAfterSeconds = cumulative.Count == 0 ? clock.Elapsed.TotalSeconds : double.NaN };
+        stdout.WriteLine(row.Steps == 0
+            ? FormattableString.Invariant($"  {task,-6} {settings} settings, neighbour {neighbour,-4}: stopped after {row.KilledAfterSeconds:F0} s before its first step ended")
+            : FormattableString.Invariant($"  {task,-6} {settings} settings, neighbour {neighbour,-4}: {row.WallSeconds,8:F2} s{(row.Stopped ? FormattableString.Invariant($" (stopped after {row.Steps} of {steps} steps, projected)") : "")}, median step {row.MedianMs:F2} ms"));
         return row;
+    }
+
+    /// <summary>
+    /// <c>bench busy --one TASK --steps N [--threads N]</c>, what the benchmark runs in each child: AdamW on TASK as
+    /// compare trains it (same data, model and defaults, after 3 untimed warm-up steps on another copy of the model),
+    /// printing "threads: ..." and then "step I SECONDS" (cumulative training seconds) after every step, so that the
+    /// parent has the figures of every step taken even when it stops the child at its time limit.
+    /// </summary>
+    private static int One(Options o, string taskName, TextWriter stdout)
+    {
+        if (taskName is not ("digits" or "charlm"))
+            throw new UsageException(FormattableString.Invariant($"bench busy --one: task must be digits or charlm, got '{taskName}'."));
+        int steps = (int)o.Long("steps", 100, 1, 10_000_000);
+        ThreadsOption.Requested(o);
+        using var task = TaskCatalog.Create(taskName, null);
+        var hyper = CompareDefaults.ForTask("adamw", task);
+        manual_seed(0);
+        using (var warmRun = task.Start(0))
+        using (var threads = ThreadsOption.ForModel(o, warmRun.NamedParameters.Sum(p => p.Parameter.NumberOfElements)))
+        {
+            stdout.WriteLine("threads: " + CpuThreads.Describe());
+            using (var warm = OptimizerCatalog.Get("adamw").Create(warmRun.NamedParameters, hyper))
+                for (int i = 0; i < 3; i++)
+                {
+                    using var scope = NewDisposeScope();
+                    warm.zero_grad();
+                    warmRun.TrainLoss().backward();
+                    warm.step();
+                }
+            manual_seed(1000);
+            using var run = task.Start(0);
+            using var opt = OptimizerCatalog.Get("adamw").Create(run.NamedParameters, hyper);
+            TaskTrainer.Train(run, opt, steps, evalEvery: 0, progress: p =>
+            {
+                stdout.WriteLine(FormattableString.Invariant($"step {p.Step} {p.Seconds:R}"));
+                stdout.Flush();
+            });
+        }
+        return 0;
     }
 
     // JSON has no NaN: a figure that does not exist (a killed run) is null.
