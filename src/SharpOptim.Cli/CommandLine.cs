@@ -45,8 +45,9 @@ public static class CommandLine
           bench busy   training wall time of digits and charlm alone and beside a second training process,
                        old thread settings (libtorch defaults) against the new ones, in one table (2-4 minutes)
                        --digits-steps N (default 300) --charlm-steps N (default 20) --threads N (the new setting)
-                       --neighbour old|new|both (default old) --limit S (seconds per timed training, default 30)
-                       --json PATH
+                       --neighbour old|new|both (default old) --limit S (seconds per timed training, default 30;
+                       a training still running then is stopped and its wall time projected) --json PATH
+                       (--one digits|charlm --steps N: one timed training with per-step times, what each child runs)
           plot schedules   one PNG per learning-rate schedule
                        --out DIR          where to write them
                        --steps N          steps drawn (default 1000)
