@@ -116,6 +116,28 @@ public sealed class BusyMachineTests : IDisposable
     }
 
     [Fact]
+    public void BenchBusyChildReportsItsThreadsAndEveryStep()
+    {
+        // What each of the benchmark's children prints, parsed by the parent: its settings, then one cumulative
+        // training time per step.
+        var (code, output, err) = CliTests.Run("bench", "busy", "--one", "digits", "--steps", "4", "--threads", "2");
+        Assert.True(code == 0, err + output);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.StartsWith("threads: 2 threads,", lines[0]);
+        var steps = lines.Skip(1).Select(l => l.Split(' ')).ToList();
+        Assert.Equal(new[] { "1", "2", "3", "4" }, steps.Select(x => x[1]));
+        var seconds = steps.Select(x => double.Parse(x[2], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.All(seconds, x => Assert.True(x > 0));
+        Assert.Equal(seconds.Order(), seconds);
+        var (bad, _, e) = CliTests.Run("bench", "busy", "--one", "mnist10k");
+        Assert.Equal(2, bad);
+        Assert.Contains("'mnist10k'", e);
+        var (misplaced, _, e2) = CliTests.Run("bench", "busy", "--steps", "5");
+        Assert.Equal(2, misplaced);
+        Assert.Contains("--one", e2);
+    }
+
+    [Fact]
     public void PassiveWaitingReachesLibgompInAFreshProcessUnlessTheUserChose()
     {
         if (!OperatingSystem.IsLinux()) return;   // libgomp and its OMP_DISPLAY_ENV report: Linux builds of libtorch
