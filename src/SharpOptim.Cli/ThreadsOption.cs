@@ -12,8 +12,11 @@ public sealed class ThreadsOption : IDisposable
     private readonly int _previousTorch;
     private readonly int _previousKernels;
 
-    private ThreadsOption(int threads, bool chosen)
+    private readonly string _defaultReason;
+
+    private ThreadsOption(int threads, bool chosen, string defaultReason = "default")
     {
+        _defaultReason = defaultReason;
         _previousTorch = TorchSharp.torch.get_num_threads();
         _previousKernels = ChunkedParallel.MaxThreads;
         Threads = threads;
@@ -36,10 +39,11 @@ public sealed class ThreadsOption : IDisposable
     public static ThreadsOption Apply(Options o, int fallback) => Requested(o) is { } n ? new(n, true) : new(fallback, false);
 
     /// <summary>Applies --threads when given, otherwise <see cref="CpuThreads.DefaultFor"/> the model's parameter count.</summary>
-    public static ThreadsOption ForModel(Options o, long parameterCount) => Apply(o, CpuThreads.DefaultFor(parameterCount));
+    public static ThreadsOption ForModel(Options o, long parameterCount) =>
+        Requested(o) is { } n ? new(n, true) : new(CpuThreads.DefaultFor(parameterCount), false, "default for this model size");
 
     /// <summary>One line for the command's output: the threads and how OpenMP threads wait.</summary>
-    public string Describe() => "threads: " + CpuThreads.Describe() + (Chosen ? " (--threads)" : " (default for this model size; --threads N to choose)");
+    public string Describe() => "threads: " + CpuThreads.Describe() + (Chosen ? " (--threads)" : $" ({_defaultReason}; --threads N to choose)");
 
     /// <summary>Restores the thread counts found when the option was applied.</summary>
     public void Dispose()
