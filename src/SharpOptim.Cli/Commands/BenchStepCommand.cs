@@ -29,7 +29,7 @@ public static class BenchStepCommand
         string name = o.String("optimizer", "adamw");
         var entry = OptimizerCatalog.Get(name);
         long n = o.Long("params", 16_000_000, 1, 400_000_000);
-        int threads = (int)o.Long("threads", Environment.ProcessorCount, 1, 1024);
+        int threads = ThreadsOption.Requested(o) ?? Environment.ProcessorCount;
         int warmup = (int)o.Long("warmup", 3, 0, 1000);
         int repeats = (int)o.Long("repeats", 15, 1, 10_000);
         string? jsonPath = o.String("json");
@@ -39,8 +39,7 @@ public static class BenchStepCommand
             if (!Directory.Exists(dir)) throw new UsageException(FormattableString.Invariant($"--json: directory '{dir}' does not exist."));
         }
 
-        ChunkedParallel.MaxThreads = threads;
-        torch.set_num_threads(threads);
+        using var threadsOption = ThreadsOption.Apply(o, threads);
         torch.manual_seed(0);
         // Matrix-aware optimizers see the parameter as a [rows, n / rows] matrix (square-ish unless --rows is given).
         long[] shape = new[] { n };

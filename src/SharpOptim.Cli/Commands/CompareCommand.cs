@@ -13,18 +13,25 @@ namespace SharpOptim.Cli.Commands;
 /// summary table and writes results.json, results.csv, PNG plots and report.md (see <see cref="ComparisonReport"/>).
 /// Everything is checked before the first step: task, optimizer and hyperparameter names, values (by building each
 /// optimizer once), the schedule and the output directory. Ctrl-C stops the current run, writes what finished,
-/// marked incomplete, and exits with 130.
+/// marked incomplete, and exits with 130. The console's Ctrl-C handler stays in place until the files are written:
+/// a Ctrl-C while they are written, or a second one at any time, is reported on stderr and the files are still
+/// finished (written into a staging folder and moved into place with results.json last, see
+/// <see cref="ComparisonReport.Write"/>), then the command exits with 130; the signal never ends the process.
 /// </summary>
 public static class CompareCommand
 {
     public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool>
     {
         ["task"] = true, ["optimizers"] = true, ["steps"] = true, ["seeds"] = true, ["out"] = true, ["opt"] = true,
-        ["schedule"] = true, ["eval-every"] = true, ["cache"] = true, ["no-progress"] = false, ["force"] = false,
+        ["schedule"] = true, ["eval-every"] = true, ["cache"] = true, ["no-progress"] = false, ["force"] = false, ["threads"] = true,
     };
 
     /// <summary>Exit code after Ctrl-C (128 + SIGINT, as shells report it).</summary>
     public const int InterruptedExitCode = 130;
+
+    /// <summary>Test hook only: milliseconds to pause before each file of the writing phase, so that the tests can
+    /// send a real SIGINT while the files are being written. Not for users; unset in normal use.</summary>
+    public const string TestWriteDelayVariable = "SHARPOPTIM_TEST_WRITE_DELAY_MS";
 
     /// <summary>Steps per run for each task when --steps is not given.</summary>
     public static int DefaultSteps(string task) => task switch { "charlm" => 300, "logreg" => 300, _ => 500 };
@@ -41,6 +48,7 @@ public static class CompareCommand
         int seeds = (int)o.Long("seeds", 3, 1, 1000);
         int evalEvery = (int)o.Long("eval-every", Math.Max(1, steps / 10), 0, 10_000_000);
         string outDir = o.String("out", Path.Combine("compare-results", taskName));
+        ThreadsOption.Requested(o);   // a bad --threads fails here, with the other options
         var names = ParseOptimizerList(o.String("optimizers", CompareDefaults.Optimizers)!);
         var overrides = ParseOverrides(o.All("opt"), names);
         var scheduleText = o.String("schedule");
@@ -49,7 +57,11 @@ public static class CompareCommand
         using var task = TaskCatalog.Create(taskName, o.String("cache"));
         var settings = new List<(string Name, Dictionary<string, double> Hyper, ISchedule? Schedule)>();
         // Load the data and build every optimizer once on a real model: bad values fail here, before any training.
-        using (var probe = LoadOrExplain(task))
+        var probe = LoadOrExplain(task);
+        // Threads follow the model's size unless --threads says otherwise; set before the warm-up steps so that
+        // libtorch starts its thread team at the size the runs will use.
+        using var threads = ThreadsOption.ForModel(o, probe.NamedParameters.Sum(p => p.Parameter.NumberOfElements));
+        using (probe)
         {
             foreach (var name in names)
             {
@@ -79,92 +91,121 @@ public static class CompareCommand
             Optimizers = names, CommandLine = "sharpoptim " + string.Join(' ', args.Select(Quote)),
         };
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        bool ctrlC = false;
+        int ctrlCs = 0;
+        bool writing = false, ctrlCWhileWriting = false;
         ConsoleCancelEventHandler onCtrlC = (_, e) =>
         {
-            // The first Ctrl-C stops the current run and writes what finished; a second one ends the process at once
-            // (each file is replaced atomically, so none is half-written, though a quit while they are being written
-            // can leave some from the earlier results beside the new ones).
-            if (ctrlC) return;
-            ctrlC = true;
+            // The signal never ends the process: killed between two files, the directory would hold part of the new
+            // results beside the old ones. The first Ctrl-C stops the current run; the files of what finished are
+            // written (a few seconds at most) and the command exits with 130. Later ones, and any during writing,
+            // are only reported.
             e.Cancel = true;
+            int n = Interlocked.Increment(ref ctrlCs);
             interrupt.Cancel();
+            if (Volatile.Read(ref writing))
+            {
+                Volatile.Write(ref ctrlCWhileWriting, true);
+                Console.Error.WriteLine("sharpoptim: Ctrl-C while writing the files: finishing them first (a half-written set would be inconsistent), then exiting.");
+            }
+            else if (n > 1)
+                Console.Error.WriteLine("sharpoptim: already stopping: the current step ends, the finished runs are written, then the command exits.");
         };
         Console.CancelKeyPress += onCtrlC;
-        Exception? failure = null;
-        var retried = new List<string>();
-        RunRecord Record((string Name, Dictionary<string, double> Hyper, ISchedule? Schedule) s, int seed, Action<StepProgress>? progress)
-        {
-            var record = WithOneRetryOnNativeError(() => TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, progress),
-                e => retried.Add(FormattableString.Invariant($"{s.Name} seed {seed} ({e.Message.Split('\n')[0].Trim()})")),
-                () => interrupt.IsCancellationRequested);
-            comparison.Runs.Add(record);
-            runFinished?.Invoke(record);
-            return record;
-        }
         try
         {
-            stdout.WriteLine(FormattableString.Invariant($"compare {taskName}: {task.Description}; {names.Count} optimizer(s) x {seeds} seed(s) x {steps} steps"));
-            bool live = !o.Has("no-progress") && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
-            if (live)
+            Exception? failure = null;
+            var retried = new List<string>();
+            RunRecord Record((string Name, Dictionary<string, double> Hyper, ISchedule? Schedule) s, int seed, Action<StepProgress>? progress)
             {
-                AnsiConsole.Progress()
-                    .AutoClear(false)
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
-                        new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                    .Start(ctx =>
-                    {
-                        var bars = settings.SelectMany(s => Enumerable.Range(0, seeds).Select(seed => (s, seed, bar: ctx.AddTask(Label(s.Name, seed, null), autoStart: false, maxValue: steps)))).ToList();
-                        foreach (var (s, seed, bar) in bars)
+                var record = WithOneRetryOnNativeError(() => TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, progress),
+                    e => retried.Add(FormattableString.Invariant($"{s.Name} seed {seed} ({e.Message.Split('\n')[0].Trim()})")),
+                    () => interrupt.IsCancellationRequested);
+                comparison.Runs.Add(record);
+                runFinished?.Invoke(record);
+                return record;
+            }
+            try
+            {
+                stdout.WriteLine(FormattableString.Invariant($"compare {taskName}: {task.Description}; {names.Count} optimizer(s) x {seeds} seed(s) x {steps} steps"));
+                stdout.WriteLine("  " + threads.Describe());
+                bool live = !o.Has("no-progress") && ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+                if (live)
+                {
+                    AnsiConsole.Progress()
+                        .AutoClear(false)
+                        .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                            new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                        .Start(ctx =>
                         {
-                            if (interrupt.IsCancellationRequested) break;
-                            bar.StartTask();
-                            var record = Record(s, seed, p =>
+                            var bars = settings.SelectMany(s => Enumerable.Range(0, seeds).Select(seed => (s, seed, bar: ctx.AddTask(Label(s.Name, seed, null), autoStart: false, maxValue: steps)))).ToList();
+                            foreach (var (s, seed, bar) in bars)
                             {
-                                bar.Value = p.Step;
-                                if (p.Step % 10 == 0 || p.Step == steps) bar.Description = Label(s.Name, seed, p.Loss) + FormattableString.Invariant($"  step {p.Step}/{steps}");
-                            });
-                            bar.Description = Label(s.Name, seed, record.Result.FinalTrainLoss) + (record.Result.Diverged ? " [red](diverged)[/]" : record.Result.Completed ? "" : " [grey](stopped)[/]");
-                            bar.StopTask();
+                                if (interrupt.IsCancellationRequested) break;
+                                bar.StartTask();
+                                var record = Record(s, seed, p =>
+                                {
+                                    bar.Value = p.Step;
+                                    if (p.Step % 10 == 0 || p.Step == steps) bar.Description = Label(s.Name, seed, p.Loss) + FormattableString.Invariant($"  step {p.Step}/{steps}");
+                                });
+                                bar.Description = Label(s.Name, seed, record.Result.FinalTrainLoss) + (record.Result.Diverged ? " [red](diverged)[/]" : record.Result.Completed ? "" : " [grey](stopped)[/]");
+                                bar.StopTask();
+                            }
+                        });
+                }
+                else
+                {
+                    foreach (var s in settings)
+                        for (int seed = 0; seed < seeds && !interrupt.IsCancellationRequested; seed++)
+                        {
+                            var r = Record(s, seed, null).Result;
+                            stdout.WriteLine(FormattableString.Invariant($"  {s.Name,-12} seed {seed}: {r.Steps} steps{(r.Diverged ? " (diverged: non-finite loss or gradient)" : r.Completed ? "" : " (stopped)")}, train loss {r.FinalTrainLoss:F4}, test loss {r.TestLoss:F4}, accuracy {100 * r.TestAccuracy:F1}%, {r.WallSeconds:F2} s"));
                         }
-                    });
+                }
             }
-            else
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                foreach (var s in settings)
-                    for (int seed = 0; seed < seeds && !interrupt.IsCancellationRequested; seed++)
-                    {
-                        var r = Record(s, seed, null).Result;
-                        stdout.WriteLine(FormattableString.Invariant($"  {s.Name,-12} seed {seed}: {r.Steps} steps{(r.Diverged ? " (diverged: non-finite loss or gradient)" : r.Completed ? "" : " (stopped)")}, train loss {r.FinalTrainLoss:F4}, test loss {r.TestLoss:F4}, accuracy {100 * r.TestAccuracy:F1}%, {r.WallSeconds:F2} s"));
-                    }
+                // A run failed (a native libtorch error, out of memory, ...): keep every run that finished.
+                failure = e;
             }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // A run failed (a native libtorch error, out of memory, ...): keep every run that finished.
-            failure = e;
+            // Complete when every run finished, even if Ctrl-C came during the last evaluation.
+            comparison.Complete = failure is null && comparison.Runs.Count == names.Count * seeds
+                && comparison.Runs.All(r => r.Result.Completed || r.Result.Diverged);
+            PrintTable(comparison, stdout);
+            foreach (var r in retried)
+                stdout.WriteLine(FormattableString.Invariant($"note: {r} hit a libtorch error and was run again from the start (same seed, same data)."));
+            Volatile.Write(ref writing, true);
+            stdout.WriteLine(FormattableString.Invariant($"writing the files to {Path.GetFullPath(outDir)} ..."));
+            stdout.Flush();
+            ComparisonReport.Write(comparison, outDir, TestWriteDelay());
+            stdout.WriteLine(FormattableString.Invariant($"wrote {string.Join(", ", ComparisonReport.Files)} to {Path.GetFullPath(outDir)}"));
+            if (failure is not null)
+            {
+                stdout.WriteLine(FormattableString.Invariant($"a run failed ({failure.GetType().Name}: {failure.Message}); the files hold the runs that finished, marked incomplete."));
+                return 1;
+            }
+            if (Volatile.Read(ref ctrlCWhileWriting))
+            {
+                // The user asked to stop; the files were finished first and are what the message says they are.
+                stdout.WriteLine(comparison.Complete
+                    ? "interrupted while writing the files: they were finished first and are complete."
+                    : "interrupted: the results above cover the runs that finished; the files were finished and are marked incomplete.");
+                return InterruptedExitCode;
+            }
+            // A stop requested after the last run had finished (during its final evaluation) loses nothing: success.
+            if (comparison.Complete) return 0;
+            stdout.WriteLine("interrupted: the results above cover the runs that finished; the files are marked incomplete.");
+            return InterruptedExitCode;
         }
         finally
         {
+            // Only now: until the files are written, a Ctrl-C must not reach the default handler (which ends the process).
             Console.CancelKeyPress -= onCtrlC;
         }
-        // Complete when every run finished, even if Ctrl-C came during the last evaluation.
-        comparison.Complete = failure is null && comparison.Runs.Count == names.Count * seeds
-            && comparison.Runs.All(r => r.Result.Completed || r.Result.Diverged);
-        PrintTable(comparison, stdout);
-        foreach (var r in retried)
-            stdout.WriteLine(FormattableString.Invariant($"note: {r} hit a libtorch error and was run again from the start (same seed, same data)."));
-        ComparisonReport.Write(comparison, outDir);
-        stdout.WriteLine(FormattableString.Invariant($"wrote {string.Join(", ", ComparisonReport.Files)} to {Path.GetFullPath(outDir)}"));
-        if (comparison.Complete) return 0;
-        if (failure is not null)
-        {
-            stdout.WriteLine(FormattableString.Invariant($"a run failed ({failure.GetType().Name}: {failure.Message}); the files hold the runs that finished, marked incomplete."));
-            return 1;
-        }
-        stdout.WriteLine("interrupted: the results above cover the runs that finished; the files are marked incomplete.");
-        return InterruptedExitCode;
     }
+
+    private static TimeSpan TestWriteDelay() =>
+        int.TryParse(Environment.GetEnvironmentVariable(TestWriteDelayVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out int ms) && ms > 0
+            ? TimeSpan.FromMilliseconds(Math.Min(ms, 60_000)) : TimeSpan.Zero;
 
     private static TaskRun LoadOrExplain(TrainingTask task)
     {

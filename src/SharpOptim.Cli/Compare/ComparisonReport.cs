@@ -10,24 +10,103 @@ namespace SharpOptim.Cli.Compare;
 /// Writes a <see cref="Comparison"/> to a directory: results.json (every run's curves and summary, the command
 /// line, versions, machine), results.csv (one row per run), three PNG plots (training loss vs step and vs
 /// wall-clock seconds, test loss vs step; one line per optimizer, mean over seeds with a min–max band) and
-/// report.md embedding them. Each file is written to a temporary name and renamed, so an earlier report is never
-/// left half-overwritten.
+/// report.md embedding them.
+/// <para>The set stays consistent however the writing ends: every file is first written (and flushed to disk) into a
+/// staging folder <c>.sharpoptim-writing-PID</c> inside the output directory; then the earlier results.json (if
+/// any) is deleted, the other files are moved into place, and results.json is moved in last. results.json is the
+/// commit marker: when it is present, every other file beside it belongs to the same comparison; a directory with
+/// plots or report.md but no results.json holds an unfinished write (only possible if the process was killed,
+/// e.g. by SIGKILL or a power cut, during those few renames). Staging folders left by killed processes are removed
+/// by the next write to the same directory. No <c>.partial</c> file is ever left beside the results.</para>
 /// </summary>
 public static class ComparisonReport
 {
     /// <summary>The files written, in order.</summary>
     public static readonly string[] Files = { "results.json", "results.csv", "loss_vs_step.png", "loss_vs_time.png", "test_loss_vs_step.png", "report.md" };
 
-    /// <summary>Writes every file into <paramref name="dir"/> (created if needed).</summary>
-    public static void Write(Comparison c, string dir)
+    /// <summary>Prefix of the staging folder a write uses inside the output directory (followed by the process id).</summary>
+    public const string StagingPrefix = ".sharpoptim-writing-";
+
+    /// <summary>Writes every file into <paramref name="dir"/> (created if needed), through a staging folder, with
+    /// results.json last (see the class remarks). <paramref name="pauseBeforeEachFile"/> is a test hook (the tests
+    /// send SIGINT while the files are written); zero otherwise.</summary>
+    public static void Write(Comparison c, string dir, TimeSpan pauseBeforeEachFile = default)
     {
         Directory.CreateDirectory(dir);
-        SharpOptim.Checkpoints.AtomicFile.Write(Path.Combine(dir, "results.json"), s => WriteJson(c, s));
-        SharpOptim.Checkpoints.AtomicFile.Write(Path.Combine(dir, "results.csv"), s => WriteCsv(c, s));
-        Plot(c, Path.Combine(dir, "loss_vs_step.png"), "training loss (EMA-smoothed) vs step", "step", "training loss", byTime: false, test: false);
-        Plot(c, Path.Combine(dir, "loss_vs_time.png"), "training loss (EMA-smoothed) vs wall-clock", "training seconds", "training loss", byTime: true, test: false);
-        Plot(c, Path.Combine(dir, "test_loss_vs_step.png"), "held-out loss vs step", "step", "test loss", byTime: false, test: true);
-        SharpOptim.Checkpoints.AtomicFile.Write(Path.Combine(dir, "report.md"), s => { var b = Encoding.UTF8.GetBytes(Markdown(c)); s.Write(b); });
+        RemoveAbandonedStaging(dir);
+        string staging = Path.Combine(dir, StagingPrefix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        Directory.CreateDirectory(staging);
+        try
+        {
+            void Pause()
+            {
+                if (pauseBeforeEachFile > TimeSpan.Zero) Thread.Sleep(pauseBeforeEachFile);
+            }
+            Pause();
+            WriteDurably(Path.Combine(staging, "results.json"), s => WriteJson(c, s));
+            Pause();
+            WriteDurably(Path.Combine(staging, "results.csv"), s => WriteCsv(c, s));
+            Pause();
+            Plot(c, Path.Combine(staging, "loss_vs_step.png"), "training loss (EMA-smoothed) vs step", "step", "training loss", byTime: false, test: false);
+            Pause();
+            Plot(c, Path.Combine(staging, "loss_vs_time.png"), "training loss (EMA-smoothed) vs wall-clock", "training seconds", "training loss", byTime: true, test: false);
+            Pause();
+            Plot(c, Path.Combine(staging, "test_loss_vs_step.png"), "held-out loss vs step", "step", "test loss", byTime: false, test: true);
+            Pause();
+            WriteDurably(Path.Combine(staging, "report.md"), s => { var b = Encoding.UTF8.GetBytes(Markdown(c)); s.Write(b); });
+            Pause();
+            // The commit: withdraw the old marker, move the rest in, then the new marker.
+            File.Delete(Path.Combine(dir, "results.json"));
+            foreach (var f in Files.Where(f => f != "results.json"))
+                File.Move(Path.Combine(staging, f), Path.Combine(dir, f), overwrite: true);
+            File.Move(Path.Combine(staging, "results.json"), Path.Combine(dir, "results.json"), overwrite: true);
+        }
+        finally
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    // A staging folder whose process no longer runs was abandoned by a killed write; its files are not the results.
+    private static void RemoveAbandonedStaging(string dir)
+    {
+        foreach (var d in Directory.EnumerateDirectories(dir, StagingPrefix + "*"))
+        {
+            if (!int.TryParse(Path.GetFileName(d)[StagingPrefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
+                || pid == Environment.ProcessId || ProcessRuns(pid))
+                continue;
+            try
+            {
+                Directory.Delete(d, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Another writer's folder after all, or a file system refusing: it does not affect this write.
+            }
+        }
+    }
+
+    private static bool ProcessRuns(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    // Written and flushed to disk before the rename that publishes it, so a crash after the rename cannot expose an
+    // empty or truncated file.
+    private static void WriteDurably(string path, Action<Stream> write)
+    {
+        using var f = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
+        write(f);
+        f.Flush(flushToDisk: true);
     }
 
     /// <summary>Checks that <paramref name="dir"/> can be created and written, before any training: a clear error
@@ -88,6 +167,7 @@ public static class ComparisonReport
         sb.AppendLine(Inv($"- {c.Steps} steps, {c.Seeds} seed(s) per optimizer, schedule: {c.Schedule}"));
         sb.AppendLine(Inv($"- command: `{c.CommandLine}`"));
         sb.AppendLine(Inv($"- started {c.Started:yyyy-MM-dd HH:mm} UTC on {Machine()}; SharpOptim {Version(typeof(Optimizers.OptimizerBase).Assembly)}, TorchSharp {Version(typeof(TorchSharp.torch).Assembly)}"));
+        sb.AppendLine(Inv($"- threads: {SharpOptim.CpuThreads.Describe()}"));
         sb.AppendLine();
         sb.AppendLine(MarkdownTable(c));
         sb.AppendLine("Seeds: completed runs (diverged ones — NaN or infinite loss or gradient — are counted beside the name and left out of the figures). Final train loss: mean batch loss over the last 5% of steps. Test figures: the held-out split after the last step. Wall s: training time (evaluation excluded). State: optimizer state after the run.");
@@ -158,6 +238,7 @@ public static class ComparisonReport
         w.WriteString("cpu", CpuModel());
         w.WriteNumber("cores", Environment.ProcessorCount);
         w.WriteNumber("torch_threads", TorchSharp.torch.get_num_threads());
+        w.WriteString("thread_settings", SharpOptim.CpuThreads.Describe());
         w.WriteEndObject();
         w.WriteStartArray("summary");
         foreach (var m in c.Summaries())
@@ -296,9 +377,10 @@ public static class ComparisonReport
         plt.YLabel(yLabel);
         plt.Axes.SetLimitsY(0, Math.Max(1e-3, AutoTop(c, test)));
         plt.ShowLegend(ScottPlot.Alignment.UpperRight);
-        string tmp = path + ".partial.png";
-        plt.SavePng(tmp, 900, 520);
-        File.Move(tmp, path, overwrite: true);
+        plt.SavePng(path, 900, 520);
+        // Flushed to disk before it is moved beside the results (see Write).
+        using var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+        f.Flush(flushToDisk: true);
     }
 
     /// <summary>A y-axis top that shows the interesting part: 1.1x the largest smoothed loss after the first 5% of steps.</summary>

@@ -16,6 +16,11 @@ internal abstract class ChunkJob
 /// Runs a <see cref="ChunkJob"/> over contiguous slices on a fixed set of worker threads.
 /// The workers are created once; dispatching a job allocates nothing, unlike Parallel.For.
 /// Slices are aligned to 64 elements so SIMD main loops stay full and no two threads share a cache line.
+/// Waiting never spins (the events are created with a spin count of 0): a spinning waiter burns the time slice that
+/// the thread it waits for needs when another process holds the cores (the collapse libgomp's spinning caused, see
+/// <see cref="CpuThreads"/>); the old spin count of 2000 kept a worker busy for milliseconds after each job. A futex wake costs tens of microseconds, small beside the hundreds of
+/// microseconds a job this large takes (see <see cref="SerialThreshold"/>). <see cref="CpuThreads.SetThreads"/>
+/// sets <see cref="MaxThreads"/>.
 /// </summary>
 internal static class ChunkedParallel
 {
@@ -78,7 +83,10 @@ internal static class ChunkedParallel
         }
     }
 
-    private static readonly ManualResetEventSlim Done = new(false, 2000);
+    /// <summary>Spin iterations before a wait blocks: none, see the class remarks.</summary>
+    internal const int WaitSpinCount = 0;
+
+    private static readonly ManualResetEventSlim Done = new(false, WaitSpinCount);
     private static int _pending;
     private static Exception? _error;
 
@@ -93,7 +101,7 @@ internal static class ChunkedParallel
 
     private sealed class Worker
     {
-        private readonly ManualResetEventSlim _go = new(false, 2000);
+        private readonly ManualResetEventSlim _go = new(false, WaitSpinCount);
         private ChunkJob? _job;
         private long _start, _end;
 
