@@ -79,6 +79,33 @@ public class CompareCommandTests : IDisposable
     }
 
     [Fact]
+    public void RunningTheDefaultCommandAgainWritesANewFolder()
+    {
+        string cwd = Directory.GetCurrentDirectory();
+        string dir = Path.Combine(_dir, "default-out");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            // The suite runs serially (AssemblyInfo), so the working directory is this test's while it runs.
+            Directory.SetCurrentDirectory(dir);
+            var args = new[] { "compare", "--optimizers", "sgd", "--steps", "5", "--seeds", "1", "--no-progress" };
+            Assert.Equal(0, Run(args).Code);
+            string first = File.ReadAllText(Path.Combine(dir, "compare-results", "digits", "results.json"));
+            var (code, output, _) = Run(args);
+            Assert.Equal(0, code);
+            Assert.Contains(Path.Combine("compare-results", "digits-2"), output);
+            Assert.True(File.Exists(Path.Combine(dir, "compare-results", "digits-2", "results.json")));
+            Assert.Equal(first, File.ReadAllText(Path.Combine(dir, "compare-results", "digits", "results.json")));
+            Assert.Equal(0, Run(args).Code);
+            Assert.True(File.Exists(Path.Combine(dir, "compare-results", "digits-3", "report.md")));
+        }
+        finally
+        {
+            Directory.SetCurrentDirectory(cwd);
+        }
+    }
+
+    [Fact]
     public void EarlierResultsAreNotReplacedWithoutForce()
     {
         string outDir = Path.Combine(_dir, "keep");

@@ -47,7 +47,7 @@ public static class CompareCommand
         int steps = (int)o.Long("steps", DefaultSteps(taskName), 1, 10_000_000);
         int seeds = (int)o.Long("seeds", 3, 1, 1000);
         int evalEvery = (int)o.Long("eval-every", Math.Max(1, steps / 10), 0, 10_000_000);
-        string outDir = o.String("out", Path.Combine("compare-results", taskName));
+        string outDir = o.String("out") ?? (o.Has("force") ? Path.Combine("compare-results", taskName) : ComparisonReport.DefaultOutDir(taskName));
         ThreadsOption.Requested(o);   // a bad --threads fails here, with the other options
         var names = ParseOptimizerList(o.String("optimizers", CompareDefaults.Optimizers)!);
         var overrides = ParseOverrides(o.All("opt"), names);

@@ -109,6 +109,25 @@ public static class ComparisonReport
         f.Flush(flushToDisk: true);
     }
 
+    /// <summary>Whether <paramref name="dir"/> already holds a comparison's files.</summary>
+    public static bool HoldsResults(string dir) => Files.Any(f => File.Exists(Path.Combine(dir, f)));
+
+    /// <summary>
+    /// Where a comparison writes when no --out is given: <c>compare-results/TASK</c>, or, when that already holds a
+    /// comparison, the first of <c>compare-results/TASK-2</c>, <c>-3</c>, … that does not — so running the same command
+    /// again never fails and never replaces earlier results.
+    /// </summary>
+    public static string DefaultOutDir(string task)
+    {
+        string first = Path.Combine("compare-results", task);
+        if (!HoldsResults(first)) return first;
+        for (int k = 2; ; k++)
+        {
+            string dir = FormattableString.Invariant($"{first}-{k}");
+            if (!HoldsResults(dir)) return dir;
+        }
+    }
+
     /// <summary>Checks that <paramref name="dir"/> can be created and written, before any training: a clear error
     /// otherwise. A directory that already holds compare results (or a report.md) is refused unless
     /// <paramref name="overwrite"/>, so an earlier comparison is never replaced by accident.</summary>
