@@ -101,6 +101,13 @@ public sealed class AdaptiveMomentumSGD : OptimizerBase
         state.Add("momentum_buffer", Effective((Options)options, parameter, parameter.grad!).detach().clone());
 
     /// <inheritdoc />
+    /// <remarks>The β of the step and its report, which a failed step must not leave at that step's values.</remarks>
+    protected override object? SaveTransientState() => (_beta, LastBeta);
+
+    /// <inheritdoc />
+    protected override void RestoreTransientState(object? saved) => (_beta, LastBeta) = ((double, double))saved!;
+
+    /// <inheritdoc />
     protected override void BeforeUpdates()
     {
         double gd = 0, diff2 = 0, diffGl = 0;

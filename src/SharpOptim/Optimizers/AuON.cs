@@ -64,12 +64,19 @@ public sealed class AuON : OptimizerBase
         var m = state["momentum_buffer"];
         m.lerp_(g, 1 - beta);
         var u = g.lerp(m, beta);
+        // Half types: the direction, its norm and the cosh brake are computed in float32 and the update cast back
+        // (a float16 sum of squares overflows at |G| ≈ 256, and its mean over many entries loses the brake's
+        // precision); float32 and float64 compute in their own dtype.
+        if (u.dtype is ScalarType.Float16 or ScalarType.BFloat16) u = u.to_type(ScalarType.Float32);
         if (o.NsSteps!.Value > 0 && u.ndim >= 2) u = NewtonSchulz.Orthogonalize(u, (int)o.NsSteps.Value, muonOrder: false);
         var norm = u.norm();
-        if (norm.item<float>() == 0) return;
+        // The official code skips the update when ‖G‖ = 0 (read as a double whatever the dtype; a 0-dim parameter's
+        // norm is |G|, so the method is defined for scalars and vectors as the official code runs it).
+        using (var wide = norm.to_type(ScalarType.Float64))
+            if (wide.item<double>() == 0) return;
         var scaled = u.div(norm.add(s[1e-7])).mul(s[o.Gamma!.Value]);
         var r = scaled.cosh().pow(s[2]).mean().sqrt();
-        p.add_(u.div(r.add(s[1e-8])), s[-lr]);
+        p.add_(u.div(r.add(s[1e-8])).to_type(p.dtype), s[-lr]);
     }
 
     /// <summary>AuON's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
