@@ -272,8 +272,9 @@ public abstract class OptimizerBase : OptimizerHelper
             snapshot.Restore();
             if (e is ArgumentException or InvalidOperationException or ArithmeticException or OutOfMemoryException) throw;
             // A libtorch error (or any other) becomes a managed one that names the parameter and says what happened.
-            throw new InvalidOperationException(FormattableString.Invariant(
-                $"The update of parameter '{current.State?.Name}' failed; every parameter and state was restored: {e.Message}"), e);
+            string where = current.State is { } st ? $"The update of parameter '{st.Name}'"
+                : $"The preparation of the step of {GetType().Name} (before any parameter was updated; parameters {string.Join(", ", _work.Select(w => $"'{w.State.Name}'"))})";
+            throw new InvalidOperationException(FormattableString.Invariant($"{where} failed; every parameter and state was restored: {e.Message}"), e);
         }
         finally
         {
@@ -364,6 +365,15 @@ public abstract class OptimizerBase : OptimizerHelper
         _ => double.MaxValue,
     };
 
+    /// <summary>The smallest positive (subnormal) value of a floating dtype; a positive value below half of it rounds to 0.</summary>
+    internal static double MinPositive(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float16 => 5.960464477539063e-08,
+        ScalarType.BFloat16 => 9.183549615799121e-41,
+        ScalarType.Float32 => 1.401298464324817e-45,
+        _ => double.Epsilon,
+    };
+
     /// <summary>
     /// Throws an <see cref="ArgumentException"/> naming the option, its value and the parameter's dtype when a
     /// hyperparameter (every <c>double</c> option and lr) or a derived scalar of <see cref="StepScalars"/> is not
@@ -377,6 +387,16 @@ public abstract class OptimizerBase : OptimizerHelper
             if (Math.Abs(value) > max)
                 throw new ArgumentException(FormattableString.Invariant(
                     $"Option {name} = {value:R} is not finite in the dtype {p.dtype} of parameter '{state.Name}' (largest finite value {max:R}); nothing was changed."), name);
+        // A nonzero ε that rounds to 0 in the dtype (1e-8 in float16, whose smallest positive value is 6e-8) turns the
+        // guarded division into 0/0 wherever a squared gradient underflows: refuse it rather than write NaN. In the
+        // half types squares underflow for ordinary gradients (|g| < 2.4e-4 in float16), so ε = 0 is refused there
+        // too; in float32/float64 ε = 0 divides by zero only where a gradient history is exactly 0, as in PyTorch.
+        double tiny = MinPositive(p.dtype);
+        bool half = p.dtype is ScalarType.Float16 or ScalarType.BFloat16;
+        foreach (var (name, value) in options.NamedValues())
+            if (name.EndsWith("eps", StringComparison.Ordinal) && (value != 0 || half) && Math.Abs(value) < tiny)
+                throw new ArgumentException(FormattableString.Invariant(
+                    $"Option {name} = {value:R} rounds to 0 in the dtype {p.dtype} of parameter '{state.Name}' (smallest positive value {tiny:R}), so the update would divide by zero where a squared gradient underflows; nothing was changed. Use {name} >= {tiny:R}, or float32 parameters."), name);
         foreach (var (name, value) in StepScalars(options, p, state))
             if (!(Math.Abs(value) <= max))
                 throw new ArgumentException(FormattableString.Invariant(
