@@ -22,6 +22,12 @@ namespace SharpOptim.Optimizers;
 /// code overwrites <c>p.grad</c> with G; here the gradient is left untouched. One state tensor (4 bytes per float32
 /// parameter). No fused kernel yet: the update needs two whole-tensor reductions.
 /// </para>
+/// <para>
+/// Dtypes and shapes: the momentum is kept in the parameter's dtype; for float16 and bfloat16 parameters the direction,
+/// its norm and the brake are computed in float32 and the update is cast back (float32 and float64 compute in their
+/// own dtype). The official code runs on every tensor it is given, so vectors and 0-dim parameters are updated by the
+/// same rule (for a 0-dim G the brake is cosh(γ)); Hybrid-AuON orthogonalizes tensors with ≥ 2 dimensions only.
+/// </para>
 /// </summary>
 public sealed class AuON : OptimizerBase
 {

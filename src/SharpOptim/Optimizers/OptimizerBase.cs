@@ -27,6 +27,7 @@ public abstract class OptimizerBase : OptimizerHelper
 {
     private readonly List<WorkItem> _work = new();
     private readonly FiniteCheckJob _finiteCheck = new();
+    private readonly HashSet<(OptionsBase Options, ScalarType Dtype, long Step)> _representable = new();
 
     /// <summary>Validates <paramref name="defaults"/>, then adds every group (each validated before any is added).</summary>
     protected OptimizerBase(IEnumerable<ParamGroup> groups, OptionsBase defaults, IReadOnlyDictionary<Parameter, string>? names)
@@ -195,6 +196,7 @@ public abstract class OptimizerBase : OptimizerHelper
         using (NewDisposeScope())
         {
             _work.Clear();
+            _representable.Clear();
             try
             {
                 int fused = 0;
@@ -214,7 +216,9 @@ public abstract class OptimizerBase : OptimizerHelper
                             throw new ArgumentException(FormattableString.Invariant($"The gradient of parameter '{state.Name}' is sparse; SharpOptim optimizers take dense gradients."));
                         // Nothing to update: no state (a mean over no elements is NaN) and no kernel call.
                         if (p.NumberOfElements == 0) continue;
-                        CheckRepresentable(opts, p, state);
+                        // Once per (group, dtype, step count): the scalars do not depend on anything else, and a
+                        // fused step should not pay reflection per parameter.
+                        if (_representable.Add((opts, p.dtype, state.Step))) CheckRepresentable(opts, p, state);
                         bool useFused = ChooseFused(p, g, state, opts);
                         if (useFused) fused++;
                         _work.Add(new WorkItem(opts, p, g, state, useFused));
@@ -410,6 +414,8 @@ public abstract class OptimizerBase : OptimizerHelper
     /// last is checked for every optimizer with a beta1, also those that do not divide by 1 − beta1^t (Lion): a
     /// conservative bound that only rejects an lr within a factor 1 / (1 − beta1) of the dtype's largest value, where
     /// a step of any size near 1 overflows anyway. Optimizers with other derived scalars override it and add theirs.
+    /// It is evaluated once per group, dtype and state step count in a step, so it must depend on nothing else of
+    /// <paramref name="parameter"/> and <paramref name="state"/>.
     /// </summary>
     protected virtual IEnumerable<(string Name, double Value)> StepScalars(OptionsBase options, Parameter parameter, ParameterState state)
     {
