@@ -59,8 +59,10 @@ public static class TaskTrainer
                 l.backward();
                 clock.Stop();   // the gradient norm is bookkeeping for schedule refinement, not part of the optimizer's cost
                 using (no_grad())
+                using (var held = new ScalarHold())
                 {
-                    var grads = parameters.Where(p => p.grad is not null).Select(p => p.grad!.pow(2).sum()).ToList();
+                    var two = held[2];
+                    var grads = parameters.Where(p => p.grad is not null).Select(p => p.grad!.pow(two).sum()).ToList();
                     norm = grads.Count == 0 ? 0 : Math.Sqrt(stack(grads).sum().item<float>());
                 }
                 clock.Start();

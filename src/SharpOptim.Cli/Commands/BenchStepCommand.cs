@@ -51,8 +51,9 @@ public static class BenchStepCommand
             shape = new[] { rows, n / rows };
         }
         else if (o.Has("rows")) throw new UsageException(FormattableString.Invariant($"--rows applies to matrix optimizers (muon), not {entry.Name}."));
+        using var held = new ScalarHold();
         using var p0 = randn(shape);
-        using var g0 = randn(shape).mul_(0.01);
+        using var g0 = randn(shape).mul_(held[0.01]);
 
         stdout.WriteLine($"bench step: {entry.Name}, {n:N0} float32 parameters, {threads} threads, {warmup} warm-up + {repeats} timed steps");
 
@@ -73,10 +74,10 @@ public static class BenchStepCommand
             restMs = Median(warmup, repeats, () =>
             {
                 using var scope = NewDisposeScope();
-                m.lerp_(g0, 0.05);
-                var u = g0.lerp(m, 0.95);
-                p1.mul_(1.0);
-                p1.add_(u, alpha: -0.02);
+                m.lerp_(g0, held.Weight(0.05));
+                var u = g0.lerp(m, held.Weight(0.95));
+                p1.mul_(held[1.0]);
+                p1.add_(u, held[-0.02]);
             });
         }
 

@@ -1,3 +1,4 @@
+using SharpOptim.Optimizers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -65,7 +66,8 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
         long t = tokens.shape[1];
         if (t > BlockSize) throw new ArgumentException(FormattableString.Invariant($"sequence length {t} exceeds the block size {BlockSize}."), nameof(tokens));
         using var scope = NewDisposeScope();
-        using var pos = arange(t, dtype: ScalarType.Int64, device: tokens.device);
+        using var s = new ScalarHold();
+        using var pos = arange(s[0], s[t], s[1], dtype: ScalarType.Int64, device: tokens.device);
         var x = wte.forward(tokens).add(wpe.forward(pos), HeldScalars.One);
         foreach (var b in blocks) x = b.forward(x);
         return lm_head.forward(ln_f.forward(x)).MoveToOuterDisposeScope();

@@ -1,3 +1,4 @@
+using SharpOptim.Optimizers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -92,7 +93,11 @@ public sealed class PCLinear : nn.Module<Tensor, Tensor>
     /// <summary>The power iteration's left and right vectors.</summary>
     public (Tensor U, Tensor V) SpectralVectors => (sn_u, sn_v);
 
-    private Tensor Unit(Tensor x) => x.div(x.norm().add(Eps));
+    private Tensor Unit(Tensor x)
+    {
+        using var s = new ScalarHold();
+        return x.div(x.norm().add(s[Eps], s[1]));
+    }
 
     /// <summary>Refines u, v by <see cref="PowerIterations"/> steps of power iteration on the current W (no gradient):
     /// v ← Wᵀu/‖Wᵀu‖, u ← Wv/‖Wv‖. Call after each optimizer step.</summary>
@@ -124,12 +129,17 @@ public sealed class PCLinear : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The current spectral-norm estimate σ = uᵀ W v + ε (differentiable in W).</summary>
-    public Tensor SpectralNorm() => sn_u.dot(weight.mv(sn_v)).add(Eps);
+    public Tensor SpectralNorm()
+    {
+        using var s = new ScalarHold();
+        return sn_u.dot(weight.mv(sn_v)).add(s[Eps], s[1]);
+    }
 
     /// <summary>The effective weight W_eff the layer multiplies by (differentiable in W and γ).</summary>
     public Tensor EffectiveWeight()
     {
         using var scope = NewDisposeScope();
+        using var s = new ScalarHold();
         var sigma = SpectralNorm();
         var w = weight / sigma;
         var c = Coefficients[Level];
@@ -139,9 +149,9 @@ public sealed class PCLinear : nn.Module<Tensor, Tensor>
             var gram = tall ? w.t().mm(w) : w.mm(w.t());
             var eye = torch.eye(gram.shape[0], dtype: w.dtype, device: w.device);
             // Horner from the highest degree, as the official code: c0 I + S(c1 I + S(c2 I + ... + c_k S)).
-            var q = gram * c[^1];
-            for (int k = c.Length - 2; k >= 1; k--) q = gram.mm(eye * c[k] + q);
-            q = eye * c[0] + q;
+            var q = gram.mul(s[c[^1]]);
+            for (int k = c.Length - 2; k >= 1; k--) q = gram.mm(eye.mul(s[c[k]]).add(q, s[1]));
+            q = eye.mul(s[c[0]]).add(q, s[1]);
             w = tall ? w.mm(q) : q.mm(w);
         }
         w = w * sigma.detach();

@@ -88,13 +88,16 @@ public sealed class AdaGradNorm : OptimizerBase
     }
 
     /// <inheritdoc />
-    protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state) =>
-        state.Add("sum", full(Array.Empty<long>(), _initialAccumulator, dtype: parameter.dtype, device: parameter.device));
+    protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state)
+    {
+        using var s = new ScalarHold();
+        state.Add("sum", full(Array.Empty<long>(), s[_initialAccumulator], dtype: parameter.dtype, device: parameter.device));
+    }
 
-    private static Tensor Effective(Options o, Parameter p, Tensor g)
+    private static Tensor Effective(Options o, Parameter p, Tensor g, ScalarHold s)
     {
         var grad = o.Maximize!.Value ? g.neg() : g;
-        return o.WeightDecay!.Value != 0 ? grad.add(p, alpha: o.WeightDecay.Value) : grad;
+        return o.WeightDecay!.Value != 0 ? grad.add(p, s[o.WeightDecay.Value]) : grad;
     }
 
     /// <inheritdoc />
@@ -102,10 +105,11 @@ public sealed class AdaGradNorm : OptimizerBase
     {
         double previous = CurrentAccumulator();
         double total = 0;
+        using var held = new ScalarHold();
         foreach (var (opts, p, _) in Parameters())
         {
             if (p.grad is not { } g) continue;
-            total += Effective((Options)opts, p, g).square().sum().to_type(ScalarType.Float64).item<double>();
+            total += Effective((Options)opts, p, g, held).pow(held[2]).sum().to_type(ScalarType.Float64).item<double>();
         }
         double accumulator = previous + total;
         // b² is kept in every parameter's dtype: refuse a sum it cannot hold (before anything is written).
@@ -117,7 +121,7 @@ public sealed class AdaGradNorm : OptimizerBase
         foreach (var (opts, p, s) in Parameters())
         {
             if (p.grad is not null) EnsureState(opts, p, s);
-            if (s.IsInitialized) s["sum"].fill_(_accumulator);
+            if (s.IsInitialized) s["sum"].fill_(held[_accumulator]);
         }
     }
 
@@ -128,7 +132,8 @@ public sealed class AdaGradNorm : OptimizerBase
         double denom = Math.Sqrt(_accumulator) + o.Eps!.Value;
         // denom is 0 only when b₀² = ε = 0 and every gradient so far was 0: then the update is 0, not NaN.
         double step = denom > 0 ? o.LearningRate!.Value / denom : 0;
-        p.add_(Effective(o, p, g), alpha: -step);
+        using var s = new ScalarHold();
+        p.add_(Effective(o, p, g, s), s[-step]);
         state.Step++;
     }
 

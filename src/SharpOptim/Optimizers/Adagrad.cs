@@ -36,8 +36,11 @@ public sealed class Adagrad : OptimizerBase
         new() { LearningRate = lr, LrDecay = lrDecay, WeightDecay = wd, InitialAccumulatorValue = init, Eps = eps, Maximize = maximize };
 
     /// <inheritdoc />
-    protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state) =>
-        state.Add("sum", full_like(parameter, ((Options)options).InitialAccumulatorValue!.Value));
+    protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state)
+    {
+        using var s = new ScalarHold();
+        state.Add("sum", full_like(parameter, s[((Options)options).InitialAccumulatorValue!.Value]));
+    }
 
     private static double ClippedLr(Options o, long step) => o.LearningRate!.Value / (1 + (step - 1) * o.LrDecay!.Value);
 
@@ -45,13 +48,14 @@ public sealed class Adagrad : OptimizerBase
     protected override void PortableUpdate(OptionsBase options, Parameter p, Tensor g, ParameterState state)
     {
         var o = (Options)options;
+        using var s = new ScalarHold();
         long step = ++state.Step;
         var grad = o.Maximize!.Value ? g.neg() : g;
-        if (o.WeightDecay!.Value != 0) grad = grad.add(p, alpha: o.WeightDecay.Value);
+        if (o.WeightDecay!.Value != 0) grad = grad.add(p, s[o.WeightDecay.Value]);
         var sum = state["sum"];
-        sum.addcmul_(grad, grad, value: 1);
-        var std = sum.sqrt().add_(o.Eps!.Value);
-        p.addcdiv_(grad, std, value: -ClippedLr(o, step));
+        sum.addcmul_(grad, grad, s[1]);
+        var std = sum.sqrt().add_(s[o.Eps!.Value], s[1]);
+        p.addcdiv_(grad, std, s[-ClippedLr(o, step)]);
     }
 
     /// <inheritdoc />

@@ -55,7 +55,7 @@ public abstract class AdamBase : OptimizerBase
             vmax.copy_(maximum(vmax, v));
             second = vmax;
         }
-        var denom = second.sqrt().div(s[bc2Sqrt]).add_(s[o.Eps!.Value]);
+        var denom = second.sqrt().div(s[bc2Sqrt]).add_(s[o.Eps!.Value], s[1]);
         p.addcdiv_(m, denom, s[-stepSize]);
     }
 

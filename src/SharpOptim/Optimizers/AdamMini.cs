@@ -186,9 +186,9 @@ public sealed class AdamMini : OptimizerBase
             v.mul_(s[b2]).addcmul_(g, g, s[1 - b2]);
             state.Step++;
             if (wd > 0) p.mul_(s[1 - lr * wd]);
-            m.lerp_(g, 1 - b1);
+            m.lerp_(g, s.Weight(1 - b1));
             double bc1 = 1 - Math.Pow(b1, state.Step), bc2 = 1 - Math.Pow(b2, state.Step);
-            var h = v.sqrt().div(s[Math.Sqrt(bc2)]).add_(s[eps]);
+            var h = v.sqrt().div(s[Math.Sqrt(bc2)]).add_(s[eps], s[1]);
             p.addcdiv_(m, h, s[-lr / bc1]);
             return;
         }
@@ -198,14 +198,14 @@ public sealed class AdamMini : OptimizerBase
         if (kind != AdamMiniBlock.Tensor) v.mul_(s[b2]).add_(blockMean, s[1 - b2]);
         state.Step++;
         if (wd > 0) p.mul_(s[1 - lr * wd]);
-        m.lerp_(g, 1 - b1);
+        m.lerp_(g, s.Weight(1 - b1));
         if (kind == AdamMiniBlock.Tensor) v.mul_(s[b2]).add_(blockMean, s[1 - b2]);
         double c1 = 1 - Math.Pow(b1, state.Step), c2 = 1 - Math.Pow(b2, state.Step);
-        var hb = v.sqrt().div(s[Math.Sqrt(c2)]).add_(s[eps]);
-        var stepSize = (1 / c1) / hb;
+        var hb = v.sqrt().div(s[Math.Sqrt(c2)]).add_(s[eps], s[1]);
+        var stepSize = hb.reciprocal().mul(s[1 / c1]);   // what TorchSharp's double / Tensor does, with a held scalar
         var update = (m.reshape(blocks, -1) * stepSize).view(p.shape);
         update.mul_(s[lr]);
-        p.add_(-update);
+        p.sub_(update);   // = add_(−update), without the implicit alpha of the one-argument add_
     }
 
     /// <summary>Adam-mini's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>

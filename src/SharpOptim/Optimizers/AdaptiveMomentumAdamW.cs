@@ -104,14 +104,15 @@ public sealed class AdaptiveMomentumAdamW : OptimizerBase
     {
         var o = (Options)options;
         double lr = o.LearningRate!.Value, b1max = o.Beta1Max!.Value, b2 = o.Beta2!.Value, mu = o.WeightDecay!.Value, lam = o.Lambda!.Value;
+        using var s = new ScalarHold();
         long t = state.Step + 1;
         var d = state["exp_avg"];
         var v = state["exp_avg_sq"];
         var prod = state["beta_product"];
-        v.mul_(b2).addcmul_(g, g, value: 1 - b2);
+        v.mul_(s[b2]).addcmul_(g, g, s[1 - b2]);
         double firstCorrection = Math.Max(1 - b1max * prod.to_type(ScalarType.Float64).item<double>(), double.Epsilon);
-        var precond = v.div(1 - Math.Pow(b2, t)).sqrt_().add_(o.Eps!.Value).mul_(firstCorrection);
-        var regularized = precond.mul(lam).add_(1);
+        var precond = v.div(s[1 - Math.Pow(b2, t)]).sqrt_().add_(s[o.Eps!.Value], s[1]).mul_(s[firstCorrection]);
+        var regularized = precond.mul(s[lam]).add_(s[1], s[1]);
         double beta;
         if (t == 1)
         {
@@ -121,21 +122,21 @@ public sealed class AdaptiveMomentumAdamW : OptimizerBase
         {
             var diff = d.sub(g);
             var metric = precond.mul(regularized).reciprocal_();
-            double denominator = Sum(diff.square().mul_(metric));
-            double inner = Sum(diff.mul(g.add(precond.mul(d).mul_(lam))).mul_(metric));
+            double denominator = Sum(diff.pow(s[2]).mul_(metric));
+            double inner = Sum(diff.mul(g.add(precond.mul(d).mul_(s[lam]), s[1])).mul_(metric));
             double previousLr = state["previous_lr"].to_type(ScalarType.Float64).item<double>();
             var direction = d.div(precond);
-            if (mu != 0) direction.add_(x, alpha: mu);
+            if (mu != 0) direction.add_(x, s[mu]);
             double gap = lr > 0 ? (1 + mu * lr) * previousLr * Sum(g.mul(direction)) / lr : 0;
             double wdInner = mu != 0 ? mu * Sum(x.mul(diff)) : 0;
             double numerator = gap - inner - wdInner;
             beta = denominator > 0 && !double.IsNaN(numerator / denominator) ? Math.Clamp(numerator / denominator, 0, b1max) : 0;
         }
-        d.mul_(precond.mul(lam).add_(beta)).add_(g, alpha: 1 - beta).div_(regularized);
-        if (mu != 0) x.mul_(1 - lr * mu);
-        x.addcdiv_(d, precond, value: -lr);
-        prod.mul_(beta);
-        state["previous_lr"].fill_(lr);
+        d.mul_(precond.mul(s[lam]).add_(s[beta], s[1])).add_(g, s[1 - beta]).div_(regularized);
+        if (mu != 0) x.mul_(s[1 - lr * mu]);
+        x.addcdiv_(d, precond, s[-lr]);
+        prod.mul_(s[beta]);
+        state["previous_lr"].fill_(s[lr]);
         state.Step++;
         _betas.Add(beta);
         LastBeta = _betas.Average();

@@ -89,16 +89,19 @@ public sealed class AdaptiveMomentumSGD : OptimizerBase
     /// <inheritdoc />
     public override bool HasFusedPath => false;
 
-    private static Tensor Effective(Options o, Parameter p, Tensor g) =>
-        o.WeightDecay!.Value != 0 ? g.add(p, alpha: o.WeightDecay.Value) : g;
+    private static Tensor Effective(Options o, Parameter p, Tensor g, ScalarHold s) =>
+        o.WeightDecay!.Value != 0 ? g.add(p, s[o.WeightDecay.Value]) : g;
 
     /// <inheritdoc />
     /// <remarks>False: the momentum buffer starts as the first (effective) gradient, so a fresh initialization does not show the saved layout.</remarks>
     protected override bool StateLayoutFollowsOptions => false;
 
     /// <inheritdoc />
-    protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state) =>
-        state.Add("momentum_buffer", Effective((Options)options, parameter, parameter.grad!).detach().clone());
+    protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state)
+    {
+        using var s = new ScalarHold();
+        state.Add("momentum_buffer", Effective((Options)options, parameter, parameter.grad!, s).detach().clone());
+    }
 
     /// <inheritdoc />
     /// <remarks>The β of the step and its report, which a failed step must not leave at that step's values.</remarks>
@@ -111,15 +114,16 @@ public sealed class AdaptiveMomentumSGD : OptimizerBase
     protected override void BeforeUpdates()
     {
         double gd = 0, diff2 = 0, diffGl = 0;
+        using var held = new ScalarHold();
         foreach (var (opts, p, s) in Parameters())
         {
             if (p.grad is not { } grad || !s.IsInitialized) continue;
-            var g = Effective((Options)opts, p, grad);
+            var g = Effective((Options)opts, p, grad, held);
             var d = s["momentum_buffer"];
             var diff = d.sub(g);
             gd += g.mul(d).sum().to_type(ScalarType.Float64).item<double>();
-            diff2 += diff.square().sum().to_type(ScalarType.Float64).item<double>();
-            diffGl += diff.mul(g.add(d, alpha: _lambda)).sum().to_type(ScalarType.Float64).item<double>();
+            diff2 += diff.pow(held[2]).sum().to_type(ScalarType.Float64).item<double>();
+            diffGl += diff.mul(g.add(d, held[_lambda])).sum().to_type(ScalarType.Float64).item<double>();
         }
         _beta = AdaptiveMemory.Beta(gd, diff2, diffGl, _lambda, _betaMax);
         LastBeta = _beta;
@@ -129,10 +133,11 @@ public sealed class AdaptiveMomentumSGD : OptimizerBase
     protected override void PortableUpdate(OptionsBase options, Parameter p, Tensor grad, ParameterState state)
     {
         var o = (Options)options;
+        using var s = new ScalarHold();
         var d = state["momentum_buffer"];
         if (state.Step > 0)   // a new momentum was initialized to this gradient: d₁ = g₀
-            d.mul_((_beta + _lambda) / (1 + _lambda)).add_(Effective(o, p, grad), alpha: (1 - _beta) / (1 + _lambda));
-        p.add_(d, alpha: -o.LearningRate!.Value);
+            d.mul_(s[(_beta + _lambda) / (1 + _lambda)]).add_(Effective(o, p, grad, s), s[(1 - _beta) / (1 + _lambda)]);
+        p.add_(d, s[-o.LearningRate!.Value]);
         state.Step++;
     }
 

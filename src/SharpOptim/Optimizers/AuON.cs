@@ -68,8 +68,8 @@ public sealed class AuON : OptimizerBase
         using var s = new ScalarHold();
         if (wd != 0) p.mul_(s[1 - lr * wd]);
         var m = state["momentum_buffer"];
-        m.lerp_(g, 1 - beta);
-        var u = g.lerp(m, beta);
+        m.lerp_(g, s.Weight(1 - beta));
+        var u = g.lerp(m, s.Weight(beta));
         // Half types: the direction, its norm and the cosh brake are computed in float32 and the update cast back
         // (a float16 sum of squares overflows at |G| ≈ 256, and its mean over many entries loses the brake's
         // precision); float32 and float64 compute in their own dtype.
@@ -80,9 +80,9 @@ public sealed class AuON : OptimizerBase
         // norm is |G|, so the method is defined for scalars and vectors as the official code runs it).
         using (var wide = norm.to_type(ScalarType.Float64))
             if (wide.item<double>() == 0) return;
-        var scaled = u.div(norm.add(s[1e-7])).mul(s[o.Gamma!.Value]);
+        var scaled = u.div(norm.add(s[1e-7], s[1])).mul(s[o.Gamma!.Value]);
         var r = scaled.cosh().pow(s[2]).mean().sqrt();
-        p.add_(u.div(r.add(s[1e-8])).to_type(p.dtype), s[-lr]);
+        p.add_(u.div(r.add(s[1e-8], s[1])).to_type(p.dtype), s[-lr]);
     }
 
     /// <summary>AuON's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>

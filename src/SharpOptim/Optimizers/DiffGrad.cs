@@ -57,18 +57,19 @@ public sealed class DiffGrad : OptimizerBase
     {
         var o = (Options)options;
         double b1 = o.Beta1!.Value, b2 = o.Beta2!.Value;
+        using var s = new ScalarHold();
         long step = ++state.Step;
         var grad = o.Maximize!.Value ? g.neg() : g;
-        if (o.WeightDecay!.Value != 0) grad = grad + p * o.WeightDecay.Value;
+        if (o.WeightDecay!.Value != 0) grad = grad.add(p.mul(s[o.WeightDecay.Value]), s[1]);
         var m = state["exp_avg"];
         var v = state["exp_avg_sq"];
         var prev = state["previous_grad"];
-        m.mul_(b1).add_(grad, alpha: 1 - b1);
-        v.mul_(b2).addcmul_(grad, grad, value: 1 - b2);
-        var denom = v.sqrt().add_(o.Eps!.Value);
-        var dfc = (prev - grad).abs().neg().exp().add(1).reciprocal();
+        m.mul_(s[b1]).add_(grad, s[1 - b1]);
+        v.mul_(s[b2]).addcmul_(grad, grad, s[1 - b2]);
+        var denom = v.sqrt().add_(s[o.Eps!.Value], s[1]);
+        var dfc = (prev - grad).abs().neg().exp().add(s[1], s[1]).reciprocal();
         prev.copy_(grad);
-        p.addcdiv_(m * dfc, denom, value: -StepSize(o, step));
+        p.addcdiv_(m * dfc, denom, s[-StepSize(o, step)]);
     }
 
     /// <inheritdoc />

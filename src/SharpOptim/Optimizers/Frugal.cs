@@ -159,7 +159,8 @@ public sealed class Frugal : OptimizerBase
         var o = (Options)options;
         double lr = o.LearningRate!.Value, b1 = o.Beta1!.Value, b2 = o.Beta2!.Value, wd = o.WeightDecay!.Value;
         long r = StepCount / UpdateGap;
-        if (wd > 0) p.mul_(1 - lr * wd);
+        using var held = new ScalarHold();
+        if (wd > 0) p.mul_(held[1 - lr * wd]);
         bool stateful = Subspace == FrugalSubspace.Svd || _active.Contains(p);
         if (!stateful)
         {
@@ -205,7 +206,7 @@ public sealed class Frugal : OptimizerBase
         m.mul_(s[b1]).add_(full, s[1 - b1]);
         v.mul_(s[b2]).addcmul_(full, full, s[1 - b2]);
         double bc1 = 1 - Math.Pow(b1, state.Step), bc2 = 1 - Math.Pow(b2, state.Step);
-        var update = m.div(s[bc1]).div(v.div(s[bc2]).sqrt().add_(s[o.Eps!.Value]));
+        var update = m.div(s[bc1]).div(v.div(s[bc2]).sqrt().add_(s[o.Eps!.Value], s[1]));
         if (proj is not null) update = right ? update.matmul(proj) : proj.matmul(update);
         p.add_(update, s[-lr]);
         if (proj is not null) FreeStep(p, g - back, lr * o.FreeLrScale!.Value);

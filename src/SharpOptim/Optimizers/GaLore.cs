@@ -144,7 +144,7 @@ public sealed class GaLore : OptimizerBase
         using var s = new ScalarHold();
         m.mul_(s[b1]).add_(r, s[1 - b1]);
         v.mul_(s[b2]).addcmul_(r, r, s[1 - b2]);
-        var denom = v.sqrt().add_(s[o.Eps!.Value]);
+        var denom = v.sqrt().add_(s[o.Eps!.Value], s[1]);
         double stepSize = lr * Math.Sqrt(1 - Math.Pow(b2, state.Step)) / (1 - Math.Pow(b1, state.Step));
         var normalized = m / denom;
         if (project)

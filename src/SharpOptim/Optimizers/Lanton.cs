@@ -196,6 +196,7 @@ public sealed class Lanton : OptimizerBase
     /// </summary>
     protected override void BeforeUpdates()
     {
+        using var held = new ScalarHold();
         var samples = new List<(ParameterState State, double Beta2, Tensor Sample)>();
         var copies = new List<(Tensor Target, Tensor Grad)>();
         var sampledGroups = new List<ParamGroup>();
@@ -217,7 +218,7 @@ public sealed class Lanton : OptimizerBase
                 {
                     var reference = Noise == LantonNoiseEstimate.GradientDifference ? state["previous_grad"] : state["momentum_buffer"];
                     var dual = DualNorm(o.Kind!.Value, g - reference).to_type(ScalarDtype(p));
-                    samples.Add((state, o.NoiseBeta!.Value, dual.square()));
+                    samples.Add((state, o.NoiseBeta!.Value, dual.pow(held[2])));
                     sampled = true;
                 }
                 // The previous gradient is only needed on the update before a sample.
@@ -225,7 +226,7 @@ public sealed class Lanton : OptimizerBase
             }
             if (sampled) sampledGroups.Add(group);
         }
-        foreach (var (state, beta2, sample) in samples) state["noise"].lerp_(sample, 1 - beta2);
+        foreach (var (state, beta2, sample) in samples) state["noise"].lerp_(sample, held.Weight(1 - beta2));
         foreach (var (target, grad) in copies) target.copy_(grad);
         foreach (var group in sampledGroups) UpdateRates(group);
     }
@@ -250,15 +251,18 @@ public sealed class Lanton : OptimizerBase
             using var s = new ScalarHold();
             layers.Add((state, n < 1 ? zeros_like(h) : h.div(s[1 - Math.Pow(beta2, n)])));
         }
+        using var held = new ScalarHold();
+        var one = held[1];
+        var infinity = held[double.PositiveInfinity];
         if (!o.Adaptive!.Value)
         {
-            foreach (var (s, _) in layers) s["rate"].fill_(1);
+            foreach (var (s, _) in layers) s["rate"].fill_(one);
             return;
         }
         var device = layers[0].Average.device;
         var all = stack(layers.Select(l => l.Average.to(device)).ToArray());
-        var valid = all.gt(0);
-        var min = where(valid, all, full_like(all, double.PositiveInfinity)).min();
+        var valid = all.gt(held[0]);
+        var min = where(valid, all, full_like(all, infinity)).min();
         var rates = where(valid, min.div(all).sqrt(), ones_like(all));
         for (int i = 0; i < layers.Count; i++) layers[i].State["rate"].copy_(rates[i]);
     }
@@ -297,13 +301,13 @@ public sealed class Lanton : OptimizerBase
         double beta = o.Momentum!.Value;
         using var s = new ScalarHold();
         var buf = state["momentum_buffer"];
-        buf.lerp_(g, 1 - beta);
-        var u = o.Nesterov!.Value ? g.lerp(buf, beta) : buf;
+        buf.lerp_(g, s.Weight(1 - beta));
+        var u = o.Nesterov!.Value ? g.lerp(buf, s.Weight(beta)) : buf;
         var direction = o.Kind == LantonLayerKind.Spectral
             ? NewtonSchulz.Orthogonalize(u.reshape(u.shape[0], -1), (int)o.NsSteps!.Value).mul(s[ShapeScale(u)]).reshape(p.shape)
             : u.sign();
         var scale = state["rate"].mul(s[lr]);
-        if (wd != 0) p.mul_(scale.mul(s[-wd]).add_(s[1]));
+        if (wd != 0) p.mul_(scale.mul(s[-wd]).add_(s[1], s[1]));
         p.sub_(direction.mul_(scale));
     }
 

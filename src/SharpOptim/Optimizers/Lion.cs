@@ -54,12 +54,13 @@ public sealed class Lion : OptimizerBase
     {
         var o = (Options)options;
         double lr = o.LearningRate!.Value, b1 = o.Beta1!.Value, b2 = o.Beta2!.Value;
+        using var s = new ScalarHold();
         var grad = o.Maximize!.Value ? g.neg() : g;
         var m = state["exp_avg"];
-        p.mul_(1 - lr * o.WeightDecay!.Value);
-        var update = m * b1 + grad * (1 - b1);
-        p.add_(update.sign(), alpha: -lr);
-        m.mul_(b2).add_(grad, alpha: 1 - b2);
+        p.mul_(s[1 - lr * o.WeightDecay!.Value]);
+        var update = m.mul(s[b1]).add(grad.mul(s[1 - b1]), s[1]);
+        p.add_(update.sign(), s[-lr]);
+        m.mul_(s[b2]).add_(grad, s[1 - b2]);
         state.Step++;
     }
 

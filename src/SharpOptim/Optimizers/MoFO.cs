@@ -95,18 +95,19 @@ public sealed class MoFO : OptimizerBase
     protected override void PortableUpdate(OptionsBase options, Parameter p, Tensor g, ParameterState state)
     {
         var o = (Options)options;
+        using var s = new ScalarHold();
         long step = ++state.Step;
         double lr = o.LearningRate!.Value, b2 = o.Beta2!.Value;
         var m = state["exp_avg"];
         var v = state["exp_avg_sq"];
-        if (o.WeightDecay!.Value != 0) p.mul_(1 - lr * o.WeightDecay.Value);
-        m.lerp_(g, 1 - o.Beta1!.Value);
-        v.mul_(b2).addcmul_(g, g, value: 1 - b2);
+        if (o.WeightDecay!.Value != 0) p.mul_(s[1 - lr * o.WeightDecay.Value]);
+        m.lerp_(g, s.Weight(1 - o.Beta1!.Value));
+        v.mul_(s[b2]).addcmul_(g, g, s[1 - b2]);
         var (stepSize, bc2Sqrt) = Scalars(o, step);
-        var h = (v.sqrt() / bc2Sqrt).add_(o.Eps!.Value);
+        var h = v.sqrt().div(s[bc2Sqrt]).add_(s[o.Eps!.Value], s[1]);
         double threshold = Threshold(o, m);
-        var filtered = threshold > 0 ? where(m.abs() >= threshold, m, zeros_like(m)) : m;
-        p.addcdiv_(filtered, h, value: -stepSize);
+        var filtered = threshold > 0 ? where(m.abs().ge(s[threshold]), m, zeros_like(m)) : m;
+        p.addcdiv_(filtered, h, s[-stepSize]);
     }
 
     /// <inheritdoc />

@@ -128,12 +128,12 @@ public class Muon : OptimizerBase
             return;
         }
         double beta = o.Momentum!.Value;
+        using var s = new ScalarHold();
         var m = state["momentum_buffer"];
-        m.lerp_(g, 1 - beta);
-        var u = o.Nesterov!.Value ? g.lerp(m, beta) : m;
+        m.lerp_(g, s.Weight(1 - beta));
+        var u = o.Nesterov!.Value ? g.lerp(m, s.Weight(beta)) : m;
         if (u.ndim > 2) u = u.reshape(u.shape[0], -1);
         double scale = Math.Sqrt(Math.Max(1.0, g.shape[^2] / (double)g.shape[^1]));
-        using var s = new ScalarHold();
         var update = NewtonSchulz.Orthogonalize(u, (int)o.NsSteps!.Value).mul(s[scale]).reshape(p.shape);
         p.mul_(s[1 - lr * wd]);
         p.add_(update, s[-lr]);
@@ -146,14 +146,14 @@ public class Muon : OptimizerBase
     /// </summary>
     internal static void AuxiliaryAdamStep(Parameter p, Tensor g, ParameterState state, double lr, double wd, double b1, double b2, double eps)
     {
+        using var s = new ScalarHold();
         var m = state["exp_avg"];
         var v = state["exp_avg_sq"];
-        m.lerp_(g, 1 - b1);
-        v.lerp_(g.square(), 1 - b2);
-        using var s = new ScalarHold();
+        m.lerp_(g, s.Weight(1 - b1));
+        v.lerp_(g.pow(s[2]), s.Weight(1 - b2));
         var mc = m.div(s[1 - Math.Pow(b1, state.Step)]);
         var vc = v.div(s[1 - Math.Pow(b2, state.Step)]);
-        var update = mc.div(vc.sqrt().add(s[eps]));
+        var update = mc.div(vc.sqrt().add(s[eps], s[1]));
         p.mul_(s[1 - lr * wd]);
         p.add_(update, s[-lr]);
     }

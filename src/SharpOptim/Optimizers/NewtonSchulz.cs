@@ -37,7 +37,7 @@ public static class NewtonSchulz
         using var s = new ScalarHold();
         Scalar sa = s[a], sb = s[b], sc = s[c], one = s[1];
         var x = tall ? g.mT : g;
-        x = x.div(x.square().sum(new long[] { -2, -1 }, keepdim: true).sqrt().add(s[1e-7]));
+        x = x.div(x.pow(s[2]).sum(new long[] { -2, -1 }, keepdim: true).sqrt().add(s[1e-7], s[1]));
         for (int i = 0; i < steps; i++)
         {
             var am = x.matmul(x.mT);

@@ -63,27 +63,28 @@ public sealed class RMSprop : OptimizerBase
     {
         var o = (Options)options;
         double alpha = o.Alpha!.Value, mom = o.Momentum!.Value;
+        using var s = new ScalarHold();
         state.Step++;
         var grad = o.Maximize!.Value ? g.neg() : g;
-        if (o.WeightDecay!.Value != 0) grad = grad.add(p, alpha: o.WeightDecay.Value);
+        if (o.WeightDecay!.Value != 0) grad = grad.add(p, s[o.WeightDecay.Value]);
         var v = state["square_avg"];
-        v.mul_(alpha).addcmul_(grad, grad, value: 1 - alpha);
+        v.mul_(s[alpha]).addcmul_(grad, grad, s[1 - alpha]);
         Tensor avg;
         if (o.Centered!.Value)
         {
             var a = state.TryGet("grad_avg") ?? state.AddZeros("grad_avg");
-            a.mul_(alpha).add_(grad, alpha: 1 - alpha);
-            avg = v.addcmul(a, a, value: -1).sqrt_();
+            a.mul_(s[alpha]).add_(grad, s[1 - alpha]);
+            avg = v.addcmul(a, a, s[-1]).sqrt_();
         }
         else avg = v.sqrt();
-        avg.add_(o.Eps!.Value);
+        avg.add_(s[o.Eps!.Value], s[1]);
         if (mom > 0)
         {
             var b = state.TryGet("momentum_buffer") ?? state.AddZeros("momentum_buffer");
-            b.mul_(mom).addcdiv_(grad, avg);
-            p.add_(b, alpha: -o.LearningRate!.Value);
+            b.mul_(s[mom]).addcdiv_(grad, avg, s[1]);
+            p.add_(b, s[-o.LearningRate!.Value]);
         }
-        else p.addcdiv_(grad, avg, value: -o.LearningRate!.Value);
+        else p.addcdiv_(grad, avg, s[-o.LearningRate!.Value]);
     }
 
     /// <inheritdoc />

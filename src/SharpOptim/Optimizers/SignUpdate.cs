@@ -9,14 +9,15 @@ internal static class SignUpdate
     /// <summary>d ← g + λθ; m ← μ m + (1 − μ) d when m is given; θ ← θ − lr · sign(m or d), with torch ops.</summary>
     public static void Portable(Tensor p, Tensor g, Tensor? m, double lr, double wd, double momentum, bool maximize)
     {
+        using var s = new ScalarHold();
         var d = maximize ? g.neg() : g;
-        if (wd != 0) d = d + p * wd;
+        if (wd != 0) d = d.add(p.mul(s[wd]), s[1]);
         if (m is not null)
         {
-            m.mul_(momentum).add_(d, alpha: 1 - momentum);
+            m.mul_(s[momentum]).add_(d, s[1 - momentum]);
             d = m;
         }
-        p.add_(d.sign(), alpha: -lr);
+        p.add_(d.sign(), s[-lr]);
     }
 
     public static unsafe SignKernel Kernel(Tensor p, Tensor g, Tensor? m, double lr, double wd, double momentum, bool maximize) => new()

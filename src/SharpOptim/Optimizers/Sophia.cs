@@ -109,10 +109,11 @@ public sealed class Sophia : OptimizerBase
                 throw new NonFiniteGradientException(s.Name);
             work.Add(((Options)o, p, s, g));
         }
+        using var held = new ScalarHold();
         foreach (var (o, p, s, g) in work)
         {
             EnsureState(o, p, s);
-            s["hessian"].mul_(o.Beta2!.Value).addcmul_(g, g, value: 1 - o.Beta2.Value);
+            s["hessian"].mul_(held[o.Beta2!.Value]).addcmul_(g, g, held[1 - o.Beta2.Value]);
         }
         HessianUpdates++;
     }
@@ -125,7 +126,8 @@ public sealed class Sophia : OptimizerBase
     {
         ArgumentNullException.ThrowIfNull(loss);
         var ps = Parameters().Where(x => x.Parameter.requires_grad).Select(x => x.Parameter).ToList();
-        var probes = ps.Select(p => randint(0, 2, p.shape, dtype: p.dtype, device: p.device, generator: generator).mul_(2).sub_(1)).ToList();
+        using var s = new ScalarHold();
+        var probes = ps.Select(p => randint(0, 2, p.shape, dtype: p.dtype, device: p.device, generator: generator).mul_(s[2]).sub_(s[1])).ToList();
         try
         {
             UpdateHessianWithProbes(loss, probes);
@@ -142,6 +144,7 @@ public sealed class Sophia : OptimizerBase
         var items = Parameters().Where(x => x.Parameter.requires_grad).ToList();
         if (probes.Count != items.Count) throw new ArgumentException(FormattableString.Invariant($"{probes.Count} probes for {items.Count} parameters."));
         using var scope = NewDisposeScope();
+        using var held = new ScalarHold();
         IList<Tensor> hv;
         using (enable_grad())
         {
@@ -150,7 +153,7 @@ public sealed class Sophia : OptimizerBase
             // TorchSharp aborts the process on create_graph without retain_graph, so both are set.
             var grads = autograd.grad(new[] { l }, ps, create_graph: true, retain_graph: true);
             Tensor dot = zeros(1, dtype: l.dtype, device: l.device);
-            for (int i = 0; i < grads.Count; i++) dot = dot + (grads[i] * probes[i]).sum();
+            for (int i = 0; i < grads.Count; i++) dot = dot.add((grads[i] * probes[i]).sum(), held[1]);
             hv = autograd.grad(new[] { dot }, ps, retain_graph: false, create_graph: false);
         }
         using var _ = no_grad();
@@ -166,7 +169,7 @@ public sealed class Sophia : OptimizerBase
             var (o, p, s) = items[i];
             EnsureState(o, p, s);
             double b2 = ((Options)o).Beta2!.Value;
-            s["hessian"].mul_(b2).add_(estimates[i], alpha: 1 - b2);
+            s["hessian"].mul_(held[b2]).add_(estimates[i], held[1 - b2]);
         }
         HessianUpdates++;
     }
@@ -180,16 +183,18 @@ public sealed class Sophia : OptimizerBase
     {
         var o = (Options)options;
         double lr = o.LearningRate!.Value, b1 = o.Beta1!.Value;
+        using var s = new ScalarHold();
         state.Step++;
         var grad = o.Maximize!.Value ? g.neg() : g;
         var m = state["exp_avg"];
         var h = state["hessian"];
-        p.mul_(1 - lr * o.WeightDecay!.Value);
-        m.mul_(b1).add_(grad, alpha: 1 - b1);
+        p.mul_(s[1 - lr * o.WeightDecay!.Value]);
+        m.mul_(s[b1]).add_(grad, s[1 - b1]);
         var (rhoScale, eps, max) = Denominator(o);
-        var denom = max ? (h * rhoScale).clamp_min(eps) : h * rhoScale + eps;
-        var ratio = (m.abs() / denom).clamp_max(1);
-        p.addcmul_(m.sign(), ratio, value: -lr);
+        // The float values are widened exactly to double, so the scalars equal the official float32 arithmetic.
+        var denom = max ? h.mul(s[rhoScale]).clamp_min(s[eps]) : h.mul(s[rhoScale]).add_(s[eps], s[1]);
+        var ratio = (m.abs() / denom).clamp_max(s[1]);
+        p.addcmul_(m.sign(), ratio, s[-lr]);
     }
 
     /// <inheritdoc />

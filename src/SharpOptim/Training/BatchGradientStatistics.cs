@@ -1,3 +1,4 @@
+using SharpOptim.Optimizers;
 using static TorchSharp.torch;
 
 namespace SharpOptim.Training;
@@ -23,9 +24,10 @@ public readonly record struct BatchGradientStatistics(long BatchSize, double Mea
         RequireBatch(b, nameof(perSampleGradients));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        using var s = new ScalarHold();
         var g = perSampleGradients.detach().to_type(ScalarType.Float64);
         var mean = g.mean(new long[] { 0 });
-        var ssd = g.sub(mean).square().sum(new long[] { 0 });
+        var ssd = g.sub(mean).pow(s[2]).sum(new long[] { 0 });
         return FromMoments(mean, ssd, b);
     }
 
@@ -42,16 +44,17 @@ public readonly record struct BatchGradientStatistics(long BatchSize, double Mea
             throw new ArgumentException(FormattableString.Invariant($"The mean gradient has {meanGradient.NumberOfElements} elements, the squared deviations {sumSquaredDeviations.NumberOfElements}."), nameof(sumSquaredDeviations));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        using var s = new ScalarHold();
         var mean = meanGradient.detach().reshape(-1).to_type(ScalarType.Float64);
-        var variance = sumSquaredDeviations.detach().reshape(-1).to_type(ScalarType.Float64).div(batchSize - 1);
+        var variance = sumSquaredDeviations.detach().reshape(-1).to_type(ScalarType.Float64).div(s[batchSize - 1]);
         if (!mean.isfinite().all().item<bool>() || !variance.isfinite().all().item<bool>())
             throw new ArgumentException("The gradient statistics contain NaN or infinite values.", nameof(meanGradient));
-        if (variance.lt(0).any().item<bool>())
+        if (variance.lt(s[0]).any().item<bool>())
             throw new ArgumentException("A sum of squared deviations is negative.", nameof(sumSquaredDeviations));
-        double normSq = mean.square().sum().item<double>();
+        double normSq = mean.pow(s[2]).sum().item<double>();
         double varSum = variance.sum().item<double>();
         // Var_j / ḡ_j² per coordinate; a coordinate with no variance passes its test whatever ḡ_j is (0/0 → 0).
-        var ratio = where(variance.eq(0), zeros_like(variance), variance.div(mean.square()));
+        var ratio = where(variance.eq(s[0]), zeros_like(variance), variance.div(mean.pow(s[2])));
         double maxRatio = ratio.NumberOfElements == 0 ? 0 : ratio.max().item<double>();
         return new BatchGradientStatistics(batchSize, normSq, varSum, maxRatio);
     }

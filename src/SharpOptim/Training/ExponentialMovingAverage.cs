@@ -1,3 +1,4 @@
+using SharpOptim.Optimizers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -48,7 +49,8 @@ public sealed class ExponentialMovingAverage : IDisposable
         if (_swapped) throw new InvalidOperationException("Update() while the averages are swapped in; dispose the SwapIn handle first.");
         double d = CurrentDecay;
         using var _ = no_grad();
-        foreach (var (_, p, s) in _items) s.mul_(d).add_(p, alpha: 1 - d);
+        using var held = new ScalarHold();
+        foreach (var (_, p, s) in _items) s.mul_(held[d]).add_(p, held[1 - d]);
         Updates++;
     }
 

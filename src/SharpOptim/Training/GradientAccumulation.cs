@@ -1,3 +1,4 @@
+using SharpOptim.Optimizers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -37,7 +38,8 @@ public sealed class GradientAccumulation
     {
         ArgumentNullException.ThrowIfNull(loss);
         if (loss.NumberOfElements != 1) throw new ArgumentException(FormattableString.Invariant($"The loss must be a scalar; it has shape [{string.Join(", ", loss.shape)}]."), nameof(loss));
-        using (var scaled = loss / MicroBatches) scaled.backward();
+        using (var s = new ScalarHold())
+        using (var scaled = loss.div(s[MicroBatches])) scaled.backward();
         if (++Pending < MicroBatches) return false;
         _optimizer.step();
         _optimizer.zero_grad();

@@ -1,3 +1,4 @@
+using SharpOptim.Optimizers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -27,7 +28,8 @@ public static class GradientClipping
             total = items.Max(x => x.Grad!.abs().max().to_type(ScalarType.Float64).item<double>());
         else
         {
-            double sum = items.Sum(x => x.Grad!.to_type(ScalarType.Float64).abs().pow(normType).sum().item<double>());
+            using var s = new ScalarHold();
+            double sum = items.Sum(x => x.Grad!.to_type(ScalarType.Float64).abs().pow(s[normType]).sum().item<double>());
             total = Math.Pow(sum, 1 / normType);
         }
         if (!double.IsFinite(total))
@@ -37,7 +39,10 @@ public static class GradientClipping
         }
         double coef = Math.Min(1.0, maxNorm / (total + 1e-6));
         if (coef < 1.0)
-            foreach (var x in items) x.Grad!.mul_(coef);
+        {
+            using var s = new ScalarHold();
+            foreach (var x in items) x.Grad!.mul_(s[coef]);
+        }
         return total;
     }
 
@@ -48,7 +53,9 @@ public static class GradientClipping
         if (!(clipValue >= 0) || double.IsInfinity(clipValue)) throw new ArgumentException(FormattableString.Invariant($"Invalid clipValue: {clipValue} (must be finite and >= 0)."), nameof(clipValue));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        using var s = new ScalarHold();
+        Scalar low = s[-clipValue], high = s[clipValue];
         foreach (var p in parameters)
-            p.grad?.clamp_(-clipValue, clipValue);
+            p.grad?.clamp_(low, high);
     }
 }

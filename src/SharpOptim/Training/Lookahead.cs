@@ -1,3 +1,4 @@
+using SharpOptim.Optimizers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -50,9 +51,10 @@ public sealed class Lookahead : torch.optim.Optimizer
         if (++InnerSteps % K == 0)
         {
             using var _ = no_grad();
+            using var s = new ScalarHold();
             foreach (var (fast, slow) in _slow)
             {
-                slow.add_(fast - slow, alpha: Alpha);
+                slow.add_(fast - slow, s[Alpha]);
                 fast.copy_(slow);
             }
         }

@@ -1,3 +1,4 @@
+using SharpOptim.Optimizers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -66,7 +67,8 @@ public static class PerSampleGradients
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var logits = x.matmul(weight.detach().t());
-        if (bias is not null) logits = logits.add(bias.detach());
+        using var s = new ScalarHold();
+        if (bias is not null) logits = logits.add(bias.detach(), s[1]);
         var r = logits.softmax(1).sub(nn.functional.one_hot(y, k).to_type(logits.dtype));   // [b, k]
         var gw = r.unsqueeze(2).mul(x.unsqueeze(1)).reshape(b, k * f);                   // [b, k·f]
         var result = bias is null ? gw : cat(new[] { gw, r }, 1);
