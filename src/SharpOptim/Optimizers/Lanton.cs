@@ -133,6 +133,12 @@ public sealed class Lanton : OptimizerBase
     }
 
     /// <inheritdoc />
+    /// <remarks>Only AdamW groups use β1, β2 and ε; only Spectral and Sign groups use the momentum and noise β₂.</remarks>
+    protected override bool UsesOption(OptionsBase options, string property) =>
+        ((Options)options).Kind == LantonLayerKind.AdamW ? property is not (nameof(Options.Momentum) or nameof(Options.NoiseBeta))
+            : property is not (nameof(Options.Beta1) or nameof(Options.Beta2) or nameof(Options.Eps));
+
+    /// <inheritdoc />
     public override bool HasFusedPath => false;
 
     /// <inheritdoc />

@@ -99,6 +99,12 @@ public class Muon : OptimizerBase
     }
 
     /// <inheritdoc />
+    /// <remarks>Muon groups do not use the auxiliary Adam's β1, β2 and ε; Adam groups do not use the momentum.</remarks>
+    protected override bool UsesOption(OptionsBase options, string property) =>
+        ((Options)options).UseMuon!.Value ? property is not (nameof(Options.Beta1) or nameof(Options.Beta2) or nameof(Options.Eps))
+            : property != nameof(Options.Momentum);
+
+    /// <inheritdoc />
     public override bool HasFusedPath => false;
 
     /// <inheritdoc />

@@ -387,8 +387,8 @@ public abstract class OptimizerBase : OptimizerHelper
     private void CheckRepresentable(OptionsBase options, Parameter p, ParameterState state)
     {
         double max = MaxFinite(p.dtype);
-        foreach (var (name, value) in options.NamedValues())
-            if (Math.Abs(value) > max)
+        foreach (var (property, name, value) in options.NamedValues())
+            if (Math.Abs(value) > max && UsesOption(options, property))
                 throw new ArgumentException(FormattableString.Invariant(
                     $"Option {name} = {value:R} is not finite in the dtype {p.dtype} of parameter '{state.Name}' (largest finite value {max:R}); nothing was changed."), name);
         // A nonzero ε that rounds to 0 in the dtype (1e-8 in float16, whose smallest positive value is 6e-8) turns the
@@ -397,8 +397,8 @@ public abstract class OptimizerBase : OptimizerHelper
         // too; in float32/float64 ε = 0 divides by zero only where a gradient history is exactly 0, as in PyTorch.
         double tiny = MinPositive(p.dtype);
         bool half = p.dtype is ScalarType.Float16 or ScalarType.BFloat16;
-        foreach (var (name, value) in options.NamedValues())
-            if (name.EndsWith("eps", StringComparison.Ordinal) && (value != 0 || half) && Math.Abs(value) < tiny)
+        foreach (var (property, name, value) in options.NamedValues())
+            if (name.EndsWith("eps", StringComparison.Ordinal) && (value != 0 || half) && Math.Abs(value) < tiny && UsesOption(options, property))
                 throw new ArgumentException(FormattableString.Invariant(
                     $"Option {name} = {value:R} rounds to 0 in the dtype {p.dtype} of parameter '{state.Name}' (smallest positive value {tiny:R}), so the update would divide by zero where a squared gradient underflows; nothing was changed. Use {name} >= {tiny:R}, or float32 parameters."), name);
         foreach (var (name, value) in StepScalars(options, p, state))
@@ -406,6 +406,13 @@ public abstract class OptimizerBase : OptimizerHelper
                 throw new ArgumentException(FormattableString.Invariant(
                     $"The scalar {name} = {value:R} of this step is not finite in the dtype {p.dtype} of parameter '{state.Name}' (largest finite value {max:R}); nothing was changed. Lower the options it is made of."), name.Split(' ')[0]);
     }
+
+    /// <summary>
+    /// Whether the update of a group with these options uses the hyperparameter property <paramref name="property"/>
+    /// (a property name such as "Eps"; "LearningRate" for lr), so that the representability check skips options a
+    /// group carries but does not use (Muon's auxiliary Adam ε in a Muon group). True for every option by default.
+    /// </summary>
+    protected virtual bool UsesOption(OptionsBase options, string property) => true;
 
     /// <summary>
     /// The scalars derived from the options that this step's update passes into the parameter's dtype, by name (the
@@ -420,12 +427,12 @@ public abstract class OptimizerBase : OptimizerHelper
     protected virtual IEnumerable<(string Name, double Value)> StepScalars(OptionsBase options, Parameter parameter, ParameterState state)
     {
         double lr = options.LearningRate!.Value;
-        if (options.Value("WeightDecay") is { } wd)
+        if (options.Value("WeightDecay") is { } wd && UsesOption(options, "WeightDecay"))
         {
             yield return ("lr·weight_decay", lr * wd);
             yield return ("lr (in 1 − lr·weight_decay)", 1 - lr * wd);
         }
-        if (options.Value("Beta1") is { } b1 && b1 is >= 0 and < 1)
+        if (options.Value("Beta1") is { } b1 && b1 is >= 0 and < 1 && UsesOption(options, "Beta1"))
             yield return ("lr / (1 − beta1^t)", lr / (1 - Math.Pow(b1, state.Step + 1)));
     }
 

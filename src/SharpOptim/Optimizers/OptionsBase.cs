@@ -44,11 +44,11 @@ public abstract class OptionsBase : OptimizerOptions
 
     /// <summary>Every set <c>double</c> hyperparameter with its name as the options' messages give it ("lr",
     /// "weight_decay": the property name in snake case), for checks that apply to all of them.</summary>
-    internal IEnumerable<(string Name, double Value)> NamedValues()
+    internal IEnumerable<(string Property, string Name, double Value)> NamedValues()
     {
-        if (LearningRate is { } lr) yield return ("lr", lr);
+        if (LearningRate is { } lr) yield return (nameof(LearningRate), "lr", lr);
         foreach (var p in Hyperparameters)
-            if (p.PropertyType == typeof(double?) && p.GetValue(this) is double d) yield return (OptionName(p.Name), d);
+            if (p.PropertyType == typeof(double?) && p.GetValue(this) is double d) yield return (p.Name, OptionName(p.Name), d);
     }
 
     /// <summary>The value of the <c>double</c> hyperparameter property <paramref name="property"/>, or null when this
