@@ -186,11 +186,30 @@ public class FuzzFoundBugTests
         var e = Assert.Throws<ArgumentException>(() => opt.step());
         Assert.Contains("eps = 1E-08", e.Message);
         Assert.Contains("Float16", e.Message);
-        using var q = new Parameter(full(4, 1.0, dtype: ScalarType.Float16));
+        using var held = new ScalarHold();
+        using var q = new Parameter(full(4, held[1.0], dtype: ScalarType.Float16));
         using var ok = new Optimizers.AdamW(new[] { q }, lr: 0.01, eps: 1e-4);
-        q.grad = full(4, 1e-4, dtype: ScalarType.Float16);   // its square (1e-8) underflows to 0 in float16
+        q.grad = full(4, held[1e-4], dtype: ScalarType.Float16);   // its square (1e-8) underflows to 0 in float16
         ok.step();
         Assert.True(q.isfinite().all().item<bool>());
+    }
+
+    // ---- Newton–Schulz on float16 gradients whose squares underflow ----
+
+    [Fact]
+    public void NewtonSchulzOfASmallFloat16GradientIsFiniteAndMatchesFloat32()
+    {
+        // Entries near 1e-4 square to below float16's smallest value: the norm used to be 0, X = G / 1e-7 had entries
+        // near 1e3 and the first X·Xᵀ overflowed (fuzz case "drop-muon f16-2d tiny").
+        manual_seed(8);
+        using var held = new ScalarHold();
+        var g = randn(5, 4).mul(held[1e-4]);
+        using var half = NewtonSchulz.Orthogonalize(g.to_type(ScalarType.Float16)).to_type(ScalarType.Float32);
+        using var single = NewtonSchulz.Orthogonalize(g);
+        Assert.True(half.isfinite().all().item<bool>());
+        // Five iterations in float16 (11-bit mantissa) on entries of size ≤ 1.2: agreement to 2e-2 absolute.
+        var (h, f) = (half.data<float>().ToArray(), single.data<float>().ToArray());
+        for (int i = 0; i < h.Length; i++) Assert.True(Math.Abs(h[i] - f[i]) <= 2e-2, $"entry {i}: {h[i]} vs float32 {f[i]}");
     }
 
     // ---- Muon, Drop-Muon and LANTON name their auxiliary Adam options as the constructors take them ----
