@@ -121,6 +121,7 @@ public class CompareCommandTests : IDisposable
         Assert.Contains("step ms", output);
         foreach (var f in ComparisonReport.Files) Assert.True(File.Exists(Path.Combine(outDir, f)), f);
         Assert.Empty(Directory.GetFiles(outDir, "*.partial*"));
+        Assert.Empty(Directory.GetFiles(outDir, "*" + SharpOptim.Checkpoints.AtomicFile.TemporarySuffix));
 
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")));
         var root = doc.RootElement;

@@ -9,10 +9,19 @@ namespace SharpOptim.Checkpoints;
 /// <summary>
 /// Atomic save and validated load of optimizer state, optionally with a model's state.
 /// <para>
-/// Saving writes a temporary file beside the target, flushes it to disk, then renames it over the target, so a
-/// crash or an exception mid-save leaves the previous checkpoint intact. The file ends with its payload length
-/// and SHA-256, so a truncated or altered file is rejected. Loading reads and checks everything (format, hash,
-/// optimizer type, group and parameter shapes, model tensor names and shapes) before changing anything.
+/// Saving writes a temporary file beside the target (named as <see cref="AtomicFile"/> names them), flushes it to
+/// disk, then renames it over the target, so a crash or an exception mid-save leaves the previous checkpoint intact;
+/// temporaries that killed saves of the same target left behind are removed afterwards. The file ends with its
+/// payload length and SHA-256, so a truncated or altered file is rejected. Loading reads and checks everything
+/// (format, hash, optimizer type, options, group and parameter shapes, model tensor names and shapes) before
+/// changing anything.
+/// </para>
+/// <para>
+/// The hash only proves the file is the one that was written. The parser therefore trusts no number in it: every
+/// dtype code, rank, dim, count and string length is checked (against the types a checkpoint holds, against the
+/// objects being loaded, and against the bytes left in the file) before it sizes an allocation, and every malformed
+/// file, whatever call meets the bad bytes first, is reported as an <see cref="InvalidDataException"/> naming the
+/// file (see <see cref="CheckedReader"/>).
 /// </para>
 /// <para>File layout: "SHARPOPT" magic, format version (int32), flags (int32: 1 = has optimizer, 2 = has model),
 /// optimizer state, model state, then payload length (int64) and SHA-256 of everything before it (32 bytes).</para>
@@ -34,7 +43,7 @@ public static class Checkpoint
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException(FormattableString.Invariant($"Checkpoint directory '{dir}' does not exist."));
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string tmp = AtomicFile.NewTemporaryPath(full);
         try
         {
             using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
@@ -66,70 +75,80 @@ public static class Checkpoint
             try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
+        // Only after the new checkpoint is in place: temporaries that saves of this target left when their process
+        // was killed (best effort; never the temporary of a save still running).
+        AtomicFile.RemoveStaleTemporaries(full);
     }
 
     /// <summary>
-    /// Loads a checkpoint into <paramref name="optimizer"/> and, if given, <paramref name="model"/>. Throws
-    /// <see cref="InvalidDataException"/> for a truncated, altered or foreign file, or one whose contents do not
-    /// match the objects; in every such case nothing is changed.
+    /// Loads a checkpoint into <paramref name="optimizer"/> and, if given, <paramref name="model"/> (a checkpoint
+    /// that also holds a model's state can be loaded into the optimizer alone). Throws
+    /// <see cref="InvalidDataException"/> for a truncated, altered, malformed or foreign file, or one whose contents
+    /// do not match the objects; in every such case nothing is changed.
     /// </summary>
     public static void Load(string path, OptimizerBase? optimizer, nn.Module? model = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        Load(file, path, optimizer, model);
+    }
+
+    /// <summary>Loads a checkpoint from a seekable stream holding exactly the file's bytes; <paramref name="path"/>
+    /// names it in messages. (The crafted-file tests feed thousands of files through this without touching disk.)</summary>
+    internal static void Load(Stream file, string path, OptimizerBase? optimizer, nn.Module? model)
+    {
         long payload = VerifyIntegrity(file, path);
         file.Position = 0;
         var r = new BinaryReader(new BoundedReadStream(file, payload), System.Text.Encoding.UTF8);
-        try
+        int flags = CheckedReader.Guard(FormattableString.Invariant($"'{path}'"), () =>
         {
             r.ReadBytes(Magic.Length);
             int version = r.ReadInt32();
             if (version != FormatVersion) throw new InvalidDataException(FormattableString.Invariant($"'{path}' is checkpoint format {version}; this SharpOptim reads format {FormatVersion}."));
-            int flags = r.ReadInt32();
-            bool hasOpt = (flags & 1) != 0, hasModel = (flags & 2) != 0;
-            if (optimizer is not null && !hasOpt) throw new InvalidDataException(FormattableString.Invariant($"'{path}' holds no optimizer state."));
-            if (model is not null && !hasModel) throw new InvalidDataException(FormattableString.Invariant($"'{path}' holds no model state."));
-            (Action Apply, Action Discard)? opt = null;
-            if (hasOpt)
-            {
-                if (optimizer is not null) opt = optimizer.ReadState(r);
-                else throw new ArgumentException(FormattableString.Invariant($"'{path}' holds optimizer state: pass the optimizer to load it into."));
-            }
-            List<(Tensor Target, Tensor Loaded)>? modelTensors;
-            try
-            {
-                modelTensors = hasModel && model is not null ? ReadModel(r, model) : null;
-                if (r.BaseStream.Position != payload)
-                {
-                    modelTensors?.ForEach(x => x.Loaded.Dispose());
-                    throw new InvalidDataException(FormattableString.Invariant($"'{path}' has {payload - r.BaseStream.Position} unread bytes: not a checkpoint this version wrote."));
-                }
-            }
-            catch
-            {
-                opt?.Discard();
-                throw;
-            }
+            int f = r.ReadInt32();
+            if ((f & ~3) != 0 || f == 0) throw new InvalidDataException(FormattableString.Invariant($"'{path}' has section flags {f}; a checkpoint has 1 (optimizer), 2 (model) or 3 (both)."));
+            return f;
+        });
+        bool hasOpt = (flags & 1) != 0, hasModel = (flags & 2) != 0;
+        if (optimizer is not null && !hasOpt) throw new InvalidDataException(FormattableString.Invariant($"'{path}' holds no optimizer state."));
+        if (model is not null && !hasModel) throw new InvalidDataException(FormattableString.Invariant($"'{path}' holds no model state."));
+        // The optimizer section can only be parsed with the optimizer's option types, so it cannot be skipped.
+        if (hasOpt && optimizer is null) throw new ArgumentException(FormattableString.Invariant($"'{path}' holds optimizer state: pass the optimizer to load it into."));
 
-            opt?.Apply();
-            if (modelTensors is not null)
-            {
-                using var _ = no_grad();
-                foreach (var (t, l) in modelTensors)
-                {
-                    t.copy_(l);
-                    l.Dispose();
-                }
-            }
-        }
-        catch (EndOfStreamException e)
+        (Action Apply, Action Discard)? opt = null;
+        List<(Tensor Target, Tensor Loaded)>? modelTensors = null;
+        try
         {
-            throw new InvalidDataException(FormattableString.Invariant($"'{path}' ends early: it is truncated or not a SharpOptim checkpoint."), e);
+            CheckedReader.Guard(FormattableString.Invariant($"'{path}'"), () =>
+            {
+                if (hasOpt) opt = optimizer!.ReadState(r);
+                if (hasModel && model is not null) modelTensors = ReadModel(r, model);
+                else if (hasModel) SkipModel(r);
+                if (r.BaseStream.Position != payload)
+                    throw new InvalidDataException(FormattableString.Invariant($"'{path}' has {payload - r.BaseStream.Position} unread bytes: not a checkpoint this version wrote."));
+            });
+        }
+        catch
+        {
+            opt?.Discard();
+            modelTensors?.ForEach(x => x.Loaded.Dispose());
+            throw;
+        }
+
+        opt?.Apply();
+        if (modelTensors is not null)
+        {
+            using var _ = no_grad();
+            foreach (var (t, l) in modelTensors)
+            {
+                t.copy_(l);
+                l.Dispose();
+            }
         }
     }
 
     /// <summary>Checks magic, length and SHA-256; returns the payload length.</summary>
-    private static long VerifyIntegrity(FileStream file, string path)
+    private static long VerifyIntegrity(Stream file, string path)
     {
         long size = file.Length;
         if (size < Magic.Length + 8 + TrailerLength)
@@ -145,7 +164,7 @@ public static class Checkpoint
             throw new InvalidDataException(FormattableString.Invariant($"'{path}' is truncated or damaged: it records {payload} payload bytes but holds {size - TrailerLength}."));
         file.Position = 0;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[1 << 20];
+        var buffer = new byte[(int)Math.Min(1 << 16, payload)];
         long left = payload;
         while (left > 0)
         {
@@ -178,14 +197,18 @@ public static class Checkpoint
         var result = new List<(Tensor, Tensor)>();
         try
         {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             for (int i = 0; i < count; i++)
             {
-                string name = r.ReadString();
+                string name = CheckedReader.ReadString(r, FormattableString.Invariant($"Model tensor {i} name"));
                 if (!sd.TryGetValue(name, out var target)) throw new InvalidDataException(FormattableString.Invariant($"The checkpoint's model tensor '{name}' does not exist in this model."));
-                var loaded = TensorExtensionMethods.Load(r);
-                result.Add((target, loaded));
-                if (!loaded.shape.SequenceEqual(target.shape) || loaded.dtype != target.dtype)
-                    throw new InvalidDataException(FormattableString.Invariant($"Model tensor '{name}': checkpoint has {loaded.dtype} [{string.Join(", ", loaded.shape)}], this model {target.dtype} [{string.Join(", ", target.shape)}]."));
+                if (!seen.Add(name)) throw new InvalidDataException(FormattableString.Invariant($"The checkpoint's model tensor '{name}' appears twice."));
+                string what = FormattableString.Invariant($"Model tensor '{name}'");
+                var header = CheckedReader.ReadTensorHeader(r, what);
+                // Compared before allocating: only a tensor exactly like the model's reaches libtorch.
+                if (!header.Shape.SequenceEqual(target.shape) || header.DType != target.dtype)
+                    throw new InvalidDataException(FormattableString.Invariant($"Model tensor '{name}': checkpoint has {header}, this model {target.dtype} [{string.Join(", ", target.shape)}]."));
+                result.Add((target, CheckedReader.ReadTensorData(r, header, what)));
             }
             return result;
         }
@@ -193,6 +216,19 @@ public static class Checkpoint
         {
             foreach (var (_, l) in result) l.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Reads past the model section (checking its structure) when only the optimizer is being loaded.</summary>
+    private static void SkipModel(BinaryReader r)
+    {
+        // A model tensor takes at least 4 bytes (name length, dtype, rank, one data byte or dim).
+        int count = CheckedReader.ReadCount(r, "Model tensor count", int.MaxValue, minBytesEach: 4);
+        for (int i = 0; i < count; i++)
+        {
+            string name = CheckedReader.ReadString(r, FormattableString.Invariant($"Model tensor {i} name"));
+            string what = FormattableString.Invariant($"Model tensor '{name}'");
+            CheckedReader.SkipTensorData(r, CheckedReader.ReadTensorHeader(r, what), what);
         }
     }
 
@@ -221,13 +257,15 @@ public static class Checkpoint
         }
     }
 
+    /// <summary>The payload of a checkpoint file (its first <c>limit</c> bytes): reads stop before the trailer, and
+    /// <see cref="Length"/> tells the readers how many bytes a size they read may claim.</summary>
     private sealed class BoundedReadStream(Stream inner, long limit) : Stream
     {
         public override bool CanRead => true;
-        public override bool CanSeek => false;
+        public override bool CanSeek => true;
         public override bool CanWrite => false;
         public override long Length => limit;
-        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+        public override long Position { get => inner.Position; set => Seek(value, SeekOrigin.Begin); }
         public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
         public override int Read(Span<byte> buffer)
@@ -236,7 +274,18 @@ public static class Checkpoint
             if (left <= 0) return 0;
             return inner.Read(buffer[..(int)Math.Min(buffer.Length, left)]);
         }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin)
+        {
+            long target = origin switch
+            {
+                SeekOrigin.Begin => offset,
+                SeekOrigin.Current => inner.Position + offset,
+                _ => limit + offset,
+            };
+            if (target < 0 || target > limit)
+                throw new IOException(FormattableString.Invariant($"Seek to {target} outside the checkpoint's payload of {limit} bytes."));
+            return inner.Seek(target, SeekOrigin.Begin);
+        }
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }

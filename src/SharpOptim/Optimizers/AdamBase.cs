@@ -8,8 +8,11 @@ namespace SharpOptim.Optimizers;
 /// The update shared by <see cref="Adam"/> (L2 penalty added to the gradient) and <see cref="AdamW"/>
 /// (decoupled weight decay). See those classes for the papers and the update rule.
 /// </summary>
-public abstract class AdamBase : OptimizerBase
+public abstract class AdamBase : OptimizerBase, TorchSharp.torch.optim.IBetas
 {
+    /// <summary>β1 and β2 of the defaults, for TorchSharp's schedulers that cycle momentum (OneCycleLR); each group's own are in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    (double, double) TorchSharp.torch.optim.IBetas.Betas { get => DefaultBetas; set => DefaultBetas = value; }
+
     private readonly FusedAdamJob _job = new();
     private readonly bool _decoupled;
 

@@ -43,8 +43,11 @@ namespace SharpOptim.Optimizers;
 /// portable (torch ops) path: the per-block mean is a reduction before the elementwise part.
 /// </para>
 /// </summary>
-public sealed class AdamMini : OptimizerBase
+public sealed class AdamMini : OptimizerBase, TorchSharp.torch.optim.IBetas
 {
+    /// <summary>β1 and β2 of the defaults, for TorchSharp's schedulers that cycle momentum (OneCycleLR); each group's own are in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    (double, double) TorchSharp.torch.optim.IBetas.Betas { get => DefaultBetas; set => DefaultBetas = value; }
+
     /// <summary>Name fragments of embedding layers (one block per token).</summary>
     public static readonly string[] EmbeddingNames = { "embed", "embd", "wte" };
     /// <summary>Name fragments of output layers (one block per token).</summary>

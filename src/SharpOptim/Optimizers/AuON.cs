@@ -29,8 +29,11 @@ namespace SharpOptim.Optimizers;
 /// same rule (for a 0-dim G the brake is cosh(γ)); Hybrid-AuON orthogonalizes tensors with ≥ 2 dimensions only.
 /// </para>
 /// </summary>
-public sealed class AuON : OptimizerBase
+public sealed class AuON : OptimizerBase, TorchSharp.torch.optim.IMomentum
 {
+    /// <summary>The defaults' momentum, for TorchSharp's schedulers that cycle momentum (OneCycleLR, CyclicLR); each group's own is in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    double TorchSharp.torch.optim.IMomentum.Momentum { get => DefaultMomentum; set => DefaultMomentum = value; }
+
     /// <summary>AuON (ns_steps = 0) or Hybrid-AuON (ns_steps ≥ 1) over a flat list of parameters.</summary>
     public AuON(IEnumerable<Parameter> parameters, double lr = 0.24, double momentum = 0.95, double weight_decay = 0,
         double gamma = 1.5, long ns_steps = 0)

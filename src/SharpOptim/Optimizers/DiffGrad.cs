@@ -24,8 +24,11 @@ namespace SharpOptim.Optimizers;
 /// <c>maximize</c> is an addition for API uniformity.
 /// </para>
 /// </summary>
-public sealed class DiffGrad : OptimizerBase
+public sealed class DiffGrad : OptimizerBase, TorchSharp.torch.optim.IBetas
 {
+    /// <summary>β1 and β2 of the defaults, for TorchSharp's schedulers that cycle momentum (OneCycleLR); each group's own are in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    (double, double) TorchSharp.torch.optim.IBetas.Betas { get => DefaultBetas; set => DefaultBetas = value; }
+
     private readonly FusedJob<DiffGradKernel> _job = new();
 
     /// <summary>diffGrad over a flat list of parameters.</summary>

@@ -41,8 +41,11 @@ namespace SharpOptim.Optimizers;
 /// Portable path only (SVD and matmuls).
 /// </para>
 /// </summary>
-public sealed class Frugal : OptimizerBase
+public sealed class Frugal : OptimizerBase, TorchSharp.torch.optim.IBetas
 {
+    /// <summary>β1 and β2 of the defaults, for TorchSharp's schedulers that cycle momentum (OneCycleLR); each group's own are in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    (double, double) TorchSharp.torch.optim.IBetas.Betas { get => DefaultBetas; set => DefaultBetas = value; }
+
     private readonly HashSet<Parameter> _split;
     private readonly List<Parameter> _order;
     private readonly int _seed;

@@ -36,8 +36,11 @@ namespace SharpOptim.Optimizers;
 /// the official code (the paper notes this is what it does). (5) Portable path only (SVD and matmuls).
 /// </para>
 /// </summary>
-public sealed class GaLore : OptimizerBase
+public sealed class GaLore : OptimizerBase, TorchSharp.torch.optim.IBetas
 {
+    /// <summary>β1 and β2 of the defaults, for TorchSharp's schedulers that cycle momentum (OneCycleLR); each group's own are in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    (double, double) TorchSharp.torch.optim.IBetas.Betas { get => DefaultBetas; set => DefaultBetas = value; }
+
     /// <summary>
     /// GaLore over named parameters: matrices go to GaLore groups unless their name marks them as an embedding or
     /// output head (<see cref="Muon.IsHiddenMatrix"/>'s rule), or as <paramref name="useGaLore"/> says.

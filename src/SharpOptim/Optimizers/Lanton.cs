@@ -45,8 +45,11 @@ namespace SharpOptim.Optimizers;
 /// float64 layers; half-precision layers are measured in float32); AdamW layers 8 bytes per parameter.
 /// </para>
 /// </summary>
-public sealed class Lanton : OptimizerBase
+public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
 {
+    /// <summary>The defaults' momentum, for TorchSharp's schedulers that cycle momentum (OneCycleLR, CyclicLR); each group's own is in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    double TorchSharp.torch.optim.IMomentum.Momentum { get => DefaultMomentum; set => DefaultMomentum = value; }
+
     /// <summary>
     /// LANTON over named parameters, routed by shape and name (or by <paramref name="kindOf"/>): hidden matrices
     /// (<see cref="LantonLayerKind.Spectral"/>, rate <paramref name="lr"/>), embeddings and heads

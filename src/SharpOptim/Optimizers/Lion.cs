@@ -20,8 +20,11 @@ namespace SharpOptim.Optimizers;
 /// than AdamW's. <c>maximize</c> is an addition for API uniformity. sign(0) = 0, as torch.sign.
 /// </para>
 /// </summary>
-public sealed class Lion : OptimizerBase
+public sealed class Lion : OptimizerBase, TorchSharp.torch.optim.IBetas
 {
+    /// <summary>β1 and β2 of the defaults, for TorchSharp's schedulers that cycle momentum (OneCycleLR); each group's own are in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    (double, double) TorchSharp.torch.optim.IBetas.Betas { get => DefaultBetas; set => DefaultBetas = value; }
+
     private readonly FusedJob<LionKernel> _job = new();
 
     /// <summary>Lion over a flat list of parameters.</summary>

@@ -24,8 +24,11 @@ namespace SharpOptim.Optimizers;
 /// path finds the threshold by an exact radix select over |m| (two read passes), the portable path by libtorch. Two state tensors (8 bytes per float32 parameter).
 /// </para>
 /// </summary>
-public sealed class MoFO : OptimizerBase
+public sealed class MoFO : OptimizerBase, TorchSharp.torch.optim.IBetas
 {
+    /// <summary>β1 and β2 of the defaults, for TorchSharp's schedulers that cycle momentum (OneCycleLR); each group's own are in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    (double, double) TorchSharp.torch.optim.IBetas.Betas { get => DefaultBetas; set => DefaultBetas = value; }
+
     private readonly FusedJob<MofoMomentKernel> _moments = new();
     private readonly FusedJob<MofoApplyKernel> _apply = new();
     private readonly AbsKthLargestJob _select = new();

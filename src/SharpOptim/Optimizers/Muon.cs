@@ -28,8 +28,11 @@ namespace SharpOptim.Optimizers;
 /// kernel that is kh/kw). State: 4 bytes per Muon parameter, 8 per Adam parameter (float32).
 /// </para>
 /// </summary>
-public class Muon : OptimizerBase
+public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
 {
+    /// <summary>The defaults' momentum, for TorchSharp's schedulers that cycle momentum (OneCycleLR, CyclicLR); each group's own is in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    double TorchSharp.torch.optim.IMomentum.Momentum { get => DefaultMomentum; set => DefaultMomentum = value; }
+
     /// <summary>Name fragments that send a matrix to the auxiliary Adam.</summary>
     public static readonly string[] AdamNameFragments = { "embed", "lm_head", "head", "wte", "wpe" };
 

@@ -1,3 +1,4 @@
+using SharpOptim.Checkpoints;
 using SharpOptim.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -103,6 +104,31 @@ public abstract class OptimizerBase : OptimizerHelper
 
     /// <summary>The options that groups inherit unset values from.</summary>
     public OptionsBase Defaults => (OptionsBase)_defaults;
+
+    /// <summary>
+    /// The groups as TorchSharp's schedulers see them: learning rates, and each group's momentum (optimizers that are
+    /// <see cref="optim.IMomentum"/>) or β1/β2 (<see cref="optim.IBetas"/>), so that OneCycleLR and CyclicLR with
+    /// <c>cycle_momentum</c> drive them as they drive TorchSharp's SGD and Adam.
+    /// </summary>
+    public override IEnumerable<optim.ILearningRateController> ParamGroups => _parameter_groups.Select(g => GroupView.For(this, g));
+
+    /// <summary>The defaults' momentum (for optimizers that implement <see cref="optim.IMomentum"/>).</summary>
+    protected double DefaultMomentum
+    {
+        get => GroupView.Get(Defaults.GetType().GetProperty("Momentum")!, Defaults);
+        set => Defaults.GetType().GetProperty("Momentum")!.SetValue(Defaults, value);
+    }
+
+    /// <summary>The defaults' β1 and β2 (for optimizers that implement <see cref="optim.IBetas"/>).</summary>
+    protected (double, double) DefaultBetas
+    {
+        get => (GroupView.Get(Defaults.GetType().GetProperty("Beta1")!, Defaults), GroupView.Get(Defaults.GetType().GetProperty("Beta2")!, Defaults));
+        set
+        {
+            Defaults.GetType().GetProperty("Beta1")!.SetValue(Defaults, value.Item1);
+            Defaults.GetType().GetProperty("Beta2")!.SetValue(Defaults, value.Item2);
+        }
+    }
 
     /// <summary>The number of parameters the last step would have sent to the fused path (for tests and benchmarks).</summary>
     public int LastFusedCount { get; private set; }
@@ -535,10 +561,12 @@ public abstract class OptimizerBase : OptimizerHelper
     /// </summary>
     internal (Action Apply, Action Discard) ReadState(BinaryReader r)
     {
-        string type = r.ReadString();
+        string type = CheckedReader.ReadString(r, "Optimizer type");
         if (type != GetType().FullName)
             throw new InvalidDataException(FormattableString.Invariant($"The checkpoint holds the state of optimizer {type}, not {GetType().FullName}."));
         long steps = r.ReadInt64(), skipped = r.ReadInt64();
+        if (steps < 0 || skipped < 0)
+            throw new InvalidDataException(FormattableString.Invariant($"The checkpoint's step count {steps} or skipped-step count {skipped} is negative."));
         int groups = r.ReadInt32();
         if (groups != _parameter_groups.Count)
             throw new InvalidDataException(FormattableString.Invariant($"The checkpoint has {groups} parameter groups; this optimizer has {_parameter_groups.Count}."));
@@ -551,7 +579,17 @@ public abstract class OptimizerBase : OptimizerHelper
                 var g = _parameter_groups[gi];
                 var o = (OptionsBase)Activator.CreateInstance(g.Options.GetType())!;
                 o.LoadStateDict(r);
-                o.Validate();
+                // The hyperparameters come from the file: values the constructor would refuse make the file invalid.
+                if (!double.IsFinite(o.InitialLearningRate) || o.InitialLearningRate < 0)
+                    throw new InvalidDataException(FormattableString.Invariant($"Group {gi} of the checkpoint has initial learning rate {o.InitialLearningRate}."));
+                try
+                {
+                    o.Validate();
+                }
+                catch (ArgumentException e)
+                {
+                    throw new InvalidDataException(FormattableString.Invariant($"Group {gi} of the checkpoint: {e.Message}"), e);
+                }
                 CheckLoadedOptions((OptionsBase)g.Options, o, gi);
                 options.Add(o);
                 var ps = g.Parameters.ToList();
@@ -561,9 +599,10 @@ public abstract class OptimizerBase : OptimizerHelper
                 foreach (var p in ps)
                 {
                     var target = (ParameterState)_state[p.Handle];
-                    string name = r.ReadString();
+                    string name = CheckedReader.ReadString(r, FormattableString.Invariant($"Group {gi}: parameter name"));
                     int rank = r.ReadInt32();
-                    if (rank < 0 || rank > 64) throw new InvalidDataException(FormattableString.Invariant($"Parameter '{name}': implausible rank {rank}."));
+                    if (rank != p.shape.Length)
+                        throw new InvalidDataException(FormattableString.Invariant($"Parameter '{name}' in the checkpoint has rank {rank}; '{target.Name}' here has shape [{string.Join(", ", p.shape)}]."));
                     var shape = new long[rank];
                     for (int k = 0; k < rank; k++) shape[k] = r.ReadInt64();
                     if (!shape.SequenceEqual(p.shape))
@@ -602,6 +641,56 @@ public abstract class OptimizerBase : OptimizerHelper
         }
 
         return (Apply, Discard);
+    }
+
+    /// <summary>
+    /// Replaces every group's options and every parameter's state with <paramref name="options"/> and
+    /// <paramref name="states"/> (group by group, parameter by parameter; detached states, copied here) after checking
+    /// all of them as a checkpoint load does; nothing changes when a check fails. For state interop.
+    /// </summary>
+    internal void ImportState(IReadOnlyList<OptionsBase> options, IReadOnlyList<ParameterState?> states)
+    {
+        if (options.Count != _parameter_groups.Count)
+            throw new ArgumentException(FormattableString.Invariant($"{options.Count} groups of options for {_parameter_groups.Count} parameter groups."));
+        var targets = Parameters().ToList();
+        if (states.Count != targets.Count)
+            throw new ArgumentException(FormattableString.Invariant($"{states.Count} parameter states for {targets.Count} parameters."));
+        for (int gi = 0; gi < options.Count; gi++)
+        {
+            options[gi].Validate();
+            CheckLoadedOptions((OptionsBase)_parameter_groups[gi].Options, options[gi], gi);
+        }
+        int k = 0;
+        for (int gi = 0; gi < options.Count; gi++)
+        {
+            foreach (var p in _parameter_groups[gi].Parameters)
+            {
+                var loaded = states[k];
+                var target = targets[k++].State;
+                if (loaded is null || !loaded.IsInitialized) continue;
+                try
+                {
+                    CheckLoadedState(options[gi], p, loaded);
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new ArgumentException(e.Message.Replace("the checkpoint holds", "the imported state holds", StringComparison.Ordinal), e);
+                }
+            }
+        }
+        for (int gi = 0; gi < options.Count; gi++) _parameter_groups[gi].Options.LoadStateDict(options[gi]);
+        k = 0;
+        foreach (var (_, _, target) in targets)
+        {
+            var loaded = states[k++];
+            if (loaded is null || !loaded.IsInitialized)
+            {
+                target.Clear();
+                target.Step = 0;
+                target.IsInitialized = false;
+            }
+            else target.LoadStateDict(loaded);
+        }
     }
 
     /// <summary>Per parameter: the state bytes this optimizer holds now, and what AdamW would hold for it (two

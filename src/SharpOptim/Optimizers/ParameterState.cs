@@ -1,3 +1,4 @@
+using SharpOptim.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -174,16 +175,21 @@ public sealed class ParameterState : OptimizerState, IDisposable
         {
             loaded.IsInitialized = reader.ReadBoolean();
             loaded.Step = reader.ReadInt64();
-            int count = reader.ReadInt32();
-            if (count < 0 || count > 64) throw new InvalidDataException(FormattableString.Invariant($"Parameter '{Name}': implausible state tensor count {count}."));
+            if (loaded.Step < 0) throw new InvalidDataException(FormattableString.Invariant($"Parameter '{Name}': negative step count {loaded.Step}."));
+            // A state tensor takes at least 4 bytes (name length, dtype, rank, one data byte or dim).
+            int count = CheckedReader.ReadCount(reader, FormattableString.Invariant($"Parameter '{Name}': state tensor count"), max: 64, minBytesEach: 4);
             for (int i = 0; i < count; i++)
             {
-                string name = reader.ReadString();
-                var t = TensorExtensionMethods.Load(reader);
-                loaded.Add(name, t);
-                CheckCompatible(name, t, e => new InvalidDataException(e));
+                string name = CheckedReader.ReadString(reader, FormattableString.Invariant($"Parameter '{Name}': state tensor {i} name"));
+                if (loaded.TryGet(name) is not null)
+                    throw new InvalidDataException(FormattableString.Invariant($"Parameter '{Name}': state tensor '{name}' appears twice."));
+                string what = FormattableString.Invariant($"Parameter '{Name}': state tensor '{name}'");
+                var header = CheckedReader.ReadTensorHeader(reader, what);
+                // Checked before the tensor exists: what a file says about size only reaches libtorch once it fits
+                // the file and the parameter.
+                CheckCompatible(name, header.DType, header.Shape, e => new InvalidDataException(e));
+                loaded.Add(name, CheckedReader.ReadTensorData(reader, header, what));
             }
-            if (loaded.Step < 0) throw new InvalidDataException(FormattableString.Invariant($"Parameter '{Name}': negative step count {loaded.Step}."));
             return loaded;
         }
         catch
@@ -196,19 +202,21 @@ public sealed class ParameterState : OptimizerState, IDisposable
     /// <inheritdoc />
     public override void LoadStateDict(BinaryReader reader)
     {
-        using var loaded = ReadDetached(reader);
+        // TorchSharp's load_state_dict reads state this way: bad bytes surface as InvalidDataException here too.
+        using var loaded = CheckedReader.Guard(FormattableString.Invariant($"The saved state of parameter '{Name}'"), () => ReadDetached(reader));
         LoadStateDict(loaded);
     }
 
-    /// <summary>Throws unless <paramref name="t"/> could be this parameter's state tensor (dtype — the parameter's, or any
-    /// float type for a 0-dim scalar — and shape when required).</summary>
-    private void CheckCompatible(string name, Tensor t, Func<string, Exception> error)
+    /// <summary>Throws unless a tensor of this dtype and shape could be this parameter's state tensor (dtype — the
+    /// parameter's, or any float type for a 0-dim scalar — and shape when required).</summary>
+    private void CheckCompatible(string name, ScalarType dtype, long[] shape, Func<string, Exception> error)
     {
         // Scalars (0-dim: running averages, rates) may be kept in a wider float type than the parameter.
-        if (t.dtype != _parameter.dtype && !(t.ndim == 0 && is_floating_point(t)))
-            throw error($"Parameter '{Name}': state tensor '{name}' has dtype {t.dtype}, the parameter {_parameter.dtype}.");
-        if (StateMatchesParameterShape && !t.shape.SequenceEqual(_parameter.shape))
-            throw error($"Parameter '{Name}': state tensor '{name}' has shape [{string.Join(", ", t.shape)}], the parameter [{string.Join(", ", _parameter.shape)}].");
+        bool floating = dtype is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
+        if (dtype != _parameter.dtype && !(shape.Length == 0 && floating))
+            throw error(FormattableString.Invariant($"Parameter '{Name}': state tensor '{name}' has dtype {dtype}, the parameter {_parameter.dtype}."));
+        if (StateMatchesParameterShape && !shape.SequenceEqual(_parameter.shape))
+            throw error(FormattableString.Invariant($"Parameter '{Name}': state tensor '{name}' has shape [{string.Join(", ", shape)}], the parameter [{string.Join(", ", _parameter.shape)}]."));
     }
 
     /// <inheritdoc />
@@ -216,7 +224,7 @@ public sealed class ParameterState : OptimizerState, IDisposable
     {
         if (source is not ParameterState src)
             throw new ArgumentException(FormattableString.Invariant($"Cannot load {source.GetType().Name} into the state of parameter '{Name}'."));
-        foreach (var kv in src._tensors) CheckCompatible(kv.Key, kv.Value, e => new ArgumentException(e));
+        foreach (var kv in src._tensors) CheckCompatible(kv.Key, kv.Value.dtype, kv.Value.shape, e => new ArgumentException(e));
         Clear();
         foreach (var kv in src._tensors)
             Add(kv.Key, kv.Value.to(_parameter.device, copy: true));

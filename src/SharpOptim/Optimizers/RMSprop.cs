@@ -22,8 +22,11 @@ namespace SharpOptim.Optimizers;
 /// (golden tests). α is restricted to [0, 1] (PyTorch accepts any α ≥ 0, which is meaningless above 1).
 /// </para>
 /// </summary>
-public sealed class RMSprop : OptimizerBase
+public sealed class RMSprop : OptimizerBase, TorchSharp.torch.optim.IMomentum
 {
+    /// <summary>The defaults' momentum, for TorchSharp's schedulers that cycle momentum (OneCycleLR, CyclicLR); each group's own is in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    double TorchSharp.torch.optim.IMomentum.Momentum { get => DefaultMomentum; set => DefaultMomentum = value; }
+
     private readonly FusedJob<RmspropKernel> _job = new();
 
     /// <summary>RMSprop over a flat list of parameters.</summary>

@@ -22,8 +22,11 @@ namespace SharpOptim.Optimizers;
 /// learning rate inside; PyTorch's form differs only when the learning rate changes during training.
 /// </para>
 /// </summary>
-public sealed class SGD : OptimizerBase
+public sealed class SGD : OptimizerBase, TorchSharp.torch.optim.IMomentum
 {
+    /// <summary>The defaults' momentum, for TorchSharp's schedulers that cycle momentum (OneCycleLR, CyclicLR); each group's own is in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    double TorchSharp.torch.optim.IMomentum.Momentum { get => DefaultMomentum; set => DefaultMomentum = value; }
+
     private readonly FusedSgdJob _job = new();
 
     /// <summary>SGD over a flat list of parameters.</summary>

@@ -14,8 +14,11 @@ namespace SharpOptim.Optimizers;
 /// </code>
 /// <para>One state tensor (4 bytes per float32 parameter). Weight decay enters the gradient, as in the authors' code.</para>
 /// </summary>
-public sealed class Signum : OptimizerBase
+public sealed class Signum : OptimizerBase, TorchSharp.torch.optim.IMomentum
 {
+    /// <summary>The defaults' momentum, for TorchSharp's schedulers that cycle momentum (OneCycleLR, CyclicLR); each group's own is in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    double TorchSharp.torch.optim.IMomentum.Momentum { get => DefaultMomentum; set => DefaultMomentum = value; }
+
     private readonly FusedJob<SignKernel> _job = new();
 
     /// <summary>Signum over a flat list of parameters.</summary>

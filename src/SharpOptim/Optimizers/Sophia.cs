@@ -44,8 +44,11 @@ namespace SharpOptim.Optimizers;
 /// code (lr 1e-4, β = (0.965, 0.99), ρ = 0.04, λ = 0.1). Two state tensors (8 bytes per float32 parameter).
 /// </para>
 /// </summary>
-public sealed class Sophia : OptimizerBase
+public sealed class Sophia : OptimizerBase, TorchSharp.torch.optim.IBetas
 {
+    /// <summary>β1 and β2 of the defaults, for TorchSharp's schedulers that cycle momentum (OneCycleLR); each group's own are in <see cref="OptimizerBase.ParamGroups"/>.</summary>
+    (double, double) TorchSharp.torch.optim.IBetas.Betas { get => DefaultBetas; set => DefaultBetas = value; }
+
     private readonly FusedJob<SophiaKernel> _job = new();
 
     /// <summary>Sophia over a flat list of parameters.</summary>

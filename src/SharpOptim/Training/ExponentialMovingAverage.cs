@@ -87,32 +87,41 @@ public sealed class ExponentialMovingAverage : IDisposable
         }
     }
 
-    /// <summary>Reads what <see cref="Save"/> wrote, checking names and shapes before changing anything.</summary>
+    /// <summary>Reads what <see cref="Save"/> wrote, checking names, dtypes and shapes before allocating or changing
+    /// anything; a malformed or mismatched state throws <see cref="InvalidDataException"/>.</summary>
     public void Load(BinaryReader r)
     {
-        if (r.ReadString() != "SharpOptim.EMA") throw new InvalidDataException("Not an EMA state.");
-        long updates = r.ReadInt64();
-        int count = r.ReadInt32();
-        if (count != _items.Count) throw new InvalidDataException(FormattableString.Invariant($"The saved EMA has {count} tensors; this one {_items.Count}."));
-        var loaded = new List<Tensor>();
-        try
+        // Bad bytes surface as InvalidDataException whatever call below meets them first.
+        Checkpoints.CheckedReader.Guard("The EMA state", () =>
         {
-            foreach (var (n, _, s) in _items)
+            string tag = Checkpoints.CheckedReader.ReadString(r, "EMA tag");
+            if (tag != "SharpOptim.EMA") throw new InvalidDataException(FormattableString.Invariant($"Not an EMA state (tag '{tag}')."));
+            long updates = r.ReadInt64();
+            if (updates < 0) throw new InvalidDataException(FormattableString.Invariant($"The saved EMA has a negative update count {updates}."));
+            int count = r.ReadInt32();
+            if (count != _items.Count) throw new InvalidDataException(FormattableString.Invariant($"The saved EMA has {count} tensors; this one {_items.Count}."));
+            var loaded = new List<Tensor>();
+            try
             {
-                string name = r.ReadString();
-                var t = TensorExtensionMethods.Load(r);
-                loaded.Add(t);
-                if (name != n || !t.shape.SequenceEqual(s.shape) || t.dtype != s.dtype)
-                    throw new InvalidDataException(FormattableString.Invariant($"Saved EMA tensor '{name}' [{string.Join(", ", t.shape)}] does not match '{n}' [{string.Join(", ", s.shape)}]."));
+                foreach (var (n, _, s) in _items)
+                {
+                    string name = Checkpoints.CheckedReader.ReadString(r, "EMA tensor name");
+                    string what = FormattableString.Invariant($"Saved EMA tensor '{name}'");
+                    // Checked before allocating: only a tensor exactly like the average it replaces reaches libtorch.
+                    var header = Checkpoints.CheckedReader.ReadTensorHeader(r, what);
+                    if (name != n || !header.Shape.SequenceEqual(s.shape) || header.DType != s.dtype)
+                        throw new InvalidDataException(FormattableString.Invariant($"{what} {header} does not match '{n}' {s.dtype} [{string.Join(", ", s.shape)}]."));
+                    loaded.Add(Checkpoints.CheckedReader.ReadTensorData(r, header, what));
+                }
+                using var _ = no_grad();
+                for (int i = 0; i < loaded.Count; i++) _items[i].Shadow.copy_(loaded[i]);
+                Updates = updates;
             }
-            using var _ = no_grad();
-            for (int i = 0; i < loaded.Count; i++) _items[i].Shadow.copy_(loaded[i]);
-            Updates = updates;
-        }
-        finally
-        {
-            foreach (var t in loaded) t.Dispose();
-        }
+            finally
+            {
+                foreach (var t in loaded) t.Dispose();
+            }
+        });
     }
 
     /// <inheritdoc />

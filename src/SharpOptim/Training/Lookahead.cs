@@ -81,34 +81,41 @@ public sealed class Lookahead : torch.optim.Optimizer
     public void Load(BinaryReader r)
     {
         ArgumentNullException.ThrowIfNull(r);
-        if (r.ReadString() != "SharpOptim.Lookahead") throw new InvalidDataException("Not a Lookahead state.");
-        int k = r.ReadInt32();
-        double alpha = r.ReadDouble();
-        long steps = r.ReadInt64();
-        int count = r.ReadInt32();
-        if (k != K || alpha != Alpha)
-            throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has k = {k}, alpha = {alpha}; this one k = {K}, alpha = {Alpha}."));
-        if (count != _slow.Count || steps < 0)
-            throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has {count} slow tensors and {steps} steps; this one has {_slow.Count} tensors."));
-        var loaded = new List<Tensor>();
-        try
+        // Bad bytes surface as InvalidDataException whatever call below meets them first.
+        Checkpoints.CheckedReader.Guard("The Lookahead state", () =>
         {
-            for (int i = 0; i < count; i++)
+            string tag = Checkpoints.CheckedReader.ReadString(r, "Lookahead tag");
+            if (tag != "SharpOptim.Lookahead") throw new InvalidDataException(FormattableString.Invariant($"Not a Lookahead state (tag '{tag}')."));
+            int k = r.ReadInt32();
+            double alpha = r.ReadDouble();
+            long steps = r.ReadInt64();
+            int count = r.ReadInt32();
+            if (k != K || alpha != Alpha)
+                throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has k = {k}, alpha = {alpha}; this one k = {K}, alpha = {Alpha}."));
+            if (count != _slow.Count || steps < 0)
+                throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has {count} slow tensors and {steps} steps; this one has {_slow.Count} tensors."));
+            var loaded = new List<Tensor>();
+            try
             {
-                var t = TensorExtensionMethods.Load(r);
-                loaded.Add(t);
-                var s = _slow[i].Slow;
-                if (!t.shape.SequenceEqual(s.shape) || t.dtype != s.dtype)
-                    throw new InvalidDataException(FormattableString.Invariant($"Saved slow weight {i} is [{string.Join(", ", t.shape)}] {t.dtype}; the parameter is [{string.Join(", ", s.shape)}] {s.dtype}."));
+                for (int i = 0; i < count; i++)
+                {
+                    string what = FormattableString.Invariant($"Saved slow weight {i}");
+                    // Checked before allocating: only a tensor exactly like the slow weight it replaces reaches libtorch.
+                    var header = Checkpoints.CheckedReader.ReadTensorHeader(r, what);
+                    var s = _slow[i].Slow;
+                    if (!header.Shape.SequenceEqual(s.shape) || header.DType != s.dtype)
+                        throw new InvalidDataException(FormattableString.Invariant($"{what} is [{string.Join(", ", header.Shape)}] {header.DType}; the parameter is [{string.Join(", ", s.shape)}] {s.dtype}."));
+                    loaded.Add(Checkpoints.CheckedReader.ReadTensorData(r, header, what));
+                }
+                using var _ = no_grad();
+                for (int i = 0; i < count; i++) _slow[i].Slow.copy_(loaded[i]);
+                InnerSteps = steps;
             }
-            using var _ = no_grad();
-            for (int i = 0; i < count; i++) _slow[i].Slow.copy_(loaded[i]);
-            InnerSteps = steps;
-        }
-        finally
-        {
-            foreach (var t in loaded) t.Dispose();
-        }
+            finally
+            {
+                foreach (var t in loaded) t.Dispose();
+            }
+        });
     }
 
     /// <inheritdoc />
