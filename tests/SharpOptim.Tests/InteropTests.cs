@@ -115,6 +115,30 @@ public class InteropTests
         Assert.Contains("Lion", n.Message);
     }
 
+    [Fact]
+    public void LoadStateDictOfATorchSharpFilePointsToTheInterop()
+    {
+        using var a = new Parameter(randn(4, 3));
+        using var b = new Parameter(randn(4, 3));
+        a.grad = randn(4, 3);
+        using var theirs = optim.AdamW(new[] { a }, lr: 0.01);
+        theirs.step();
+        string file = Path.Combine(Path.GetTempPath(), FormattableString.Invariant($"sharpoptim-ts-{Guid.NewGuid():N}.bin"));
+        try
+        {
+            theirs.save_state_dict(file);
+            using var ours = new Optimizers.AdamW(new[] { b });
+            var e = Assert.Throws<InvalidDataException>(() => ours.load_state_dict(file));
+            Assert.Contains("TorchSharpOptimizerState.LoadTorchSharpFile", e.Message);
+            TorchSharpOptimizerState.LoadTorchSharpFile(ours, file);
+            Assert.Equal(1, ours.States.Single().Step);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     /// <summary>TorchSharp's AdamW, SGD, Adagrad and RMSProp runs continue in SharpOptim and back, file and in memory.</summary>
     [Theory]
     [InlineData("adamw")]

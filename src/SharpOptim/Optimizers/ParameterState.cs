@@ -203,8 +203,17 @@ public sealed class ParameterState : OptimizerState, IDisposable
     public override void LoadStateDict(BinaryReader reader)
     {
         // TorchSharp's load_state_dict reads state this way: bad bytes surface as InvalidDataException here too.
-        using var loaded = CheckedReader.Guard(FormattableString.Invariant($"The saved state of parameter '{Name}'"), () => ReadDetached(reader));
-        LoadStateDict(loaded);
+        ParameterState loaded;
+        try
+        {
+            loaded = CheckedReader.Guard(FormattableString.Invariant($"The saved state of parameter '{Name}'"), () => ReadDetached(reader));
+        }
+        catch (InvalidDataException e)
+        {
+            // The usual cause: a file written by TorchSharp's own optimizer (same type name, another layout).
+            throw new InvalidDataException(e.Message + " If the file was written by TorchSharp's own optimizer (its save_state_dict), load it with SharpOptim.Interop.TorchSharpOptimizerState.LoadTorchSharpFile.", e);
+        }
+        using (loaded) LoadStateDict(loaded);
     }
 
     /// <summary>Throws unless a tensor of this dtype and shape could be this parameter's state tensor (dtype — the
