@@ -57,7 +57,9 @@ public class ReadmeSnippetTests
     public void CompilesAgainstTheLibrary(int line, string snippet)
     {
         var lines = snippet.Split('\n');
-        var usings = lines.TakeWhile(l => l.TrimStart().StartsWith("using ", StringComparison.Ordinal) || string.IsNullOrWhiteSpace(l)).ToList();
+        // using directives (not 'using var' declarations): a namespace, a static type or an alias, then ';'.
+        var directive = new Regex(@"^\s*using\s+(static\s+)?[A-Za-z_][\w.]*\s*(=\s*[\w.<>, ]+)?;\s*(//.*)?$");
+        var usings = lines.TakeWhile(l => directive.IsMatch(l) || string.IsNullOrWhiteSpace(l)).ToList();
         var code = lines.Skip(usings.Count).ToList();
         string text = string.Join("\n", code);
         var declared = Regex.Matches(text, @"\b(?:var|Tensor|double|long|int)\s+(\w+)\s*=").Select(mm => mm.Groups[1].Value).ToHashSet();
@@ -65,7 +67,7 @@ public class ReadmeSnippetTests
         // The other context declarations that mention 'model' need it declared first.
         if (!declared.Contains("model") && used.Any(c => c.Declaration.Contains("model.", StringComparison.Ordinal)) && used.All(c => c.Name != "model"))
             used.Insert(0, Context[0]);
-        var allUsings = DefaultUsings.Concat(usings.Where(u => !string.IsNullOrWhiteSpace(u)).Select(u => u.Trim())).Distinct();
+        var allUsings = DefaultUsings.Concat(usings.Where(u => !string.IsNullOrWhiteSpace(u)).Select(u => Regex.Replace(u.Trim(), @"\s*//.*$", ""))).Distinct();
         string source = string.Join("\n", allUsings) + "\n#pragma warning disable CS0168, CS0219, CS8321\nstatic class Snippet\n{\n    static void Run()\n    {\n"
                         + string.Join("\n", used.Select(c => c.Declaration)) + "\n" + text + "\n    }\n}\n";
         var tree = CSharpSyntaxTree.ParseText(source, new CSharpParseOptions(LanguageVersion.Latest));

@@ -27,6 +27,14 @@ public sealed class Adagrad : OptimizerBase
         double initial_accumulator_value = 0, double eps = 1e-10, bool maximize = false)
         : base(SingleGroup(parameters), MakeDefaults(lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize), null) { }
 
+    /// <summary>Adagrad over named parameters (names appear in error messages and checkpoints).</summary>
+    public Adagrad(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 1e-2, double lr_decay = 0, double weight_decay = 0,
+        double initial_accumulator_value = 0, double eps = 1e-10, bool maximize = false)
+        : this(SingleGroup(parameters), MakeDefaults(lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize)) { }
+
+    private Adagrad((ParamGroup[] Groups, Dictionary<Parameter, string> Names) named, Options defaults)
+        : base(named.Groups, defaults, named.Names) { }
+
     /// <summary>AdaGrad over parameter groups; unset options take these defaults.</summary>
     public Adagrad(IEnumerable<ParamGroup> groups, double lr = 1e-2, double lr_decay = 0, double weight_decay = 0,
         double initial_accumulator_value = 0, double eps = 1e-10, bool maximize = false)

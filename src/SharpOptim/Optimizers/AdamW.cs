@@ -19,6 +19,10 @@ namespace SharpOptim.Optimizers;
 /// the choice of λ. Agrees with PyTorch 1.13 to rtol 1e-5 over 200 steps (golden tests); the fused kernel performs
 /// the same float32 operations in the same order.
 /// </para>
+/// <para>
+/// Defaults are torch.optim.AdamW's (lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0.01). TorchSharp's own
+/// <c>optim.AdamW</c> defaults to weight_decay 0: pass it explicitly when swapping one for the other.
+/// </para>
 /// </summary>
 public sealed class AdamW : AdamBase
 {

@@ -39,6 +39,14 @@ public sealed class AuON : OptimizerBase, TorchSharp.torch.optim.IMomentum
         double gamma = 1.5, long ns_steps = 0)
         : base(SingleGroup(parameters), MakeDefaults(lr, momentum, weight_decay, gamma, ns_steps), null) { }
 
+    /// <summary>AuON over named parameters (names appear in error messages and checkpoints).</summary>
+    public AuON(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 0.24, double momentum = 0.95, double weight_decay = 0,
+        double gamma = 1.5, long ns_steps = 0)
+        : this(SingleGroup(parameters), MakeDefaults(lr, momentum, weight_decay, gamma, ns_steps)) { }
+
+    private AuON((ParamGroup[] Groups, Dictionary<Parameter, string> Names) named, Options defaults)
+        : base(named.Groups, defaults, named.Names) { }
+
     /// <summary>AuON over parameter groups; unset options take these defaults.</summary>
     public AuON(IEnumerable<ParamGroup> groups, double lr = 0.24, double momentum = 0.95, double weight_decay = 0,
         double gamma = 1.5, long ns_steps = 0)

@@ -36,6 +36,14 @@ public sealed class DiffGrad : OptimizerBase, TorchSharp.torch.optim.IBetas
         double eps = 1e-8, double weight_decay = 0, bool maximize = false)
         : base(SingleGroup(parameters), MakeDefaults(lr, beta1, beta2, eps, weight_decay, maximize), null) { }
 
+    /// <summary>DiffGrad over named parameters (names appear in error messages and checkpoints).</summary>
+    public DiffGrad(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double eps = 1e-8, double weight_decay = 0, bool maximize = false)
+        : this(SingleGroup(parameters), MakeDefaults(lr, beta1, beta2, eps, weight_decay, maximize)) { }
+
+    private DiffGrad((ParamGroup[] Groups, Dictionary<Parameter, string> Names) named, Options defaults)
+        : base(named.Groups, defaults, named.Names) { }
+
     /// <summary>diffGrad over parameter groups; unset options take these defaults.</summary>
     public DiffGrad(IEnumerable<ParamGroup> groups, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weight_decay = 0, bool maximize = false)

@@ -52,6 +52,10 @@ public sealed class Frugal : OptimizerBase, TorchSharp.torch.optim.IBetas
     private long _selectedFor = -1;
     private HashSet<Parameter> _active = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>Not available: FRUGAL chooses the state-full blocks and the projected matrices by module name, as the official code does. Pass model.named_parameters().</summary>
+    [Obsolete("FRUGAL chooses the state-full blocks and the projected matrices by module name, as the official code does. Pass model.named_parameters().", error: true)]
+    public Frugal(IEnumerable<Parameter> parameters) : this(NamesRequired(parameters, "Frugal")) { }
+
     /// <summary>
     /// FRUGAL over named parameters. <paramref name="split"/> says which matrices are split by the SVD subspace
     /// (default: hidden matrices by <see cref="Muon.IsHiddenMatrix"/>'s rule); in Blocks mode every tensor is a block.

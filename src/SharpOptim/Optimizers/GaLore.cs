@@ -41,6 +41,10 @@ public sealed class GaLore : OptimizerBase, TorchSharp.torch.optim.IBetas
     /// <summary>β1 and β2 of the defaults, for TorchSharp's schedulers that cycle momentum (OneCycleLR); each group's own are in <see cref="OptimizerBase.ParamGroups"/>.</summary>
     (double, double) TorchSharp.torch.optim.IBetas.Betas { get => DefaultBetas; set => DefaultBetas = value; }
 
+    /// <summary>Not available: GaLore chooses the matrices it projects by module name (attention and MLP weights, as the official code does). Pass model.named_parameters(), or explicit groups.</summary>
+    [Obsolete("GaLore chooses the matrices it projects by module name (attention and MLP weights, as the official code does). Pass model.named_parameters(), or explicit groups.", error: true)]
+    public GaLore(IEnumerable<Parameter> parameters) : this(NamesRequired(parameters, "GaLore")) { }
+
     /// <summary>
     /// GaLore over named parameters: matrices go to GaLore groups unless their name marks them as an embedding or
     /// output head (<see cref="Muon.IsHiddenMatrix"/>'s rule), or as <paramref name="useGaLore"/> says.

@@ -50,6 +50,10 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
     /// <summary>The defaults' momentum, for TorchSharp's schedulers that cycle momentum (OneCycleLR, CyclicLR); each group's own is in <see cref="OptimizerBase.ParamGroups"/>.</summary>
     double TorchSharp.torch.optim.IMomentum.Momentum { get => DefaultMomentum; set => DefaultMomentum = value; }
 
+    /// <summary>Not available: LANTON routes parameters by module name: embeddings and the output head take the sign (l1 to l-infinity) step, other matrices the spectral one. Pass model.named_parameters(), or explicit groups with Kind set.</summary>
+    [Obsolete("LANTON routes parameters by module name: embeddings and the output head take the sign (l1 to l-infinity) step, other matrices the spectral one. Pass model.named_parameters(), or explicit groups with Kind set.", error: true)]
+    public Lanton(IEnumerable<Parameter> parameters) : this(NamesRequired(parameters, "Lanton")) { }
+
     /// <summary>
     /// LANTON over named parameters, routed by shape and name (or by <paramref name="kindOf"/>): hidden matrices
     /// (<see cref="LantonLayerKind.Spectral"/>, rate <paramref name="lr"/>), embeddings and heads

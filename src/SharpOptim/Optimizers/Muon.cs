@@ -36,6 +36,10 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
     /// <summary>Name fragments that send a matrix to the auxiliary Adam.</summary>
     public static readonly string[] AdamNameFragments = { "embed", "lm_head", "head", "wte", "wpe" };
 
+    /// <summary>Not available: Muon routes parameters by module name: embeddings and the output head (names with embed, lm_head, head, wte, wpe) go to its auxiliary Adam, as the official code does. Pass model.named_parameters(), or explicit groups with UseMuon set.</summary>
+    [Obsolete("Muon routes parameters by module name: embeddings and the output head (names with embed, lm_head, head, wte, wpe) go to its auxiliary Adam, as the official code does. Pass model.named_parameters(), or explicit groups with UseMuon set.", error: true)]
+    public Muon(IEnumerable<Parameter> parameters) : this(NamesRequired(parameters, "Muon")) { }
+
     /// <summary>
     /// Muon over named parameters, routed by shape and name (or by <paramref name="useMuon"/>), with the official
     /// defaults for the two kinds of group.

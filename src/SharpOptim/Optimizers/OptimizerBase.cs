@@ -63,6 +63,13 @@ public abstract class OptimizerBase : OptimizerHelper
         return (new[] { new ParamGroup { Parameters = list } }, names);
     }
 
+    /// <summary>
+    /// For the flat-list constructors of optimizers that cannot work without names (marked obsolete as errors, so the
+    /// compiler explains why): reached only through reflection or dynamic calls, and then it explains the same.
+    /// </summary>
+    protected static IEnumerable<(string name, Parameter parameter)> NamesRequired(IEnumerable<Parameter> parameters, string optimizer) =>
+        throw new ArgumentException(FormattableString.Invariant($"{optimizer} needs parameter names (model.named_parameters()); see the constructor's documentation."), nameof(parameters));
+
     /// <summary>Names given with named parameters.</summary>
     protected IReadOnlyDictionary<Parameter, string> Names { get; }
 

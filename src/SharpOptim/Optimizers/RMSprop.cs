@@ -34,6 +34,14 @@ public sealed class RMSprop : OptimizerBase, TorchSharp.torch.optim.IMomentum
         double weight_decay = 0, double momentum = 0, bool centered = false, bool maximize = false)
         : base(SingleGroup(parameters), MakeDefaults(lr, alpha, eps, weight_decay, momentum, centered, maximize), null) { }
 
+    /// <summary>RMSprop over named parameters (names appear in error messages and checkpoints).</summary>
+    public RMSprop(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 1e-2, double alpha = 0.99, double eps = 1e-8,
+        double weight_decay = 0, double momentum = 0, bool centered = false, bool maximize = false)
+        : this(SingleGroup(parameters), MakeDefaults(lr, alpha, eps, weight_decay, momentum, centered, maximize)) { }
+
+    private RMSprop((ParamGroup[] Groups, Dictionary<Parameter, string> Names) named, Options defaults)
+        : base(named.Groups, defaults, named.Names) { }
+
     /// <summary>RMSprop over parameter groups; unset options take these defaults.</summary>
     public RMSprop(IEnumerable<ParamGroup> groups, double lr = 1e-2, double alpha = 0.99, double eps = 1e-8,
         double weight_decay = 0, double momentum = 0, bool centered = false, bool maximize = false)

@@ -21,6 +21,13 @@ public sealed class SignSGD : OptimizerBase
     public SignSGD(IEnumerable<Parameter> parameters, double lr = 1e-3, double weight_decay = 0, bool maximize = false)
         : base(SingleGroup(parameters), new Options { LearningRate = lr, WeightDecay = weight_decay, Maximize = maximize }, null) { }
 
+    /// <summary>SignSGD over named parameters (names appear in error messages and checkpoints).</summary>
+    public SignSGD(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 1e-3, double weight_decay = 0, bool maximize = false)
+        : this(SingleGroup(parameters), new Options { LearningRate = lr, WeightDecay = weight_decay, Maximize = maximize }) { }
+
+    private SignSGD((ParamGroup[] Groups, Dictionary<Parameter, string> Names) named, Options defaults)
+        : base(named.Groups, defaults, named.Names) { }
+
     /// <summary>signSGD over parameter groups; unset options take these defaults.</summary>
     public SignSGD(IEnumerable<ParamGroup> groups, double lr = 1e-3, double weight_decay = 0, bool maximize = false)
         : base(groups, new Options { LearningRate = lr, WeightDecay = weight_decay, Maximize = maximize }, null) { }

@@ -25,6 +25,13 @@ public sealed class Signum : OptimizerBase, TorchSharp.torch.optim.IMomentum
     public Signum(IEnumerable<Parameter> parameters, double lr = 1e-3, double momentum = 0.9, double weight_decay = 0, bool maximize = false)
         : base(SingleGroup(parameters), MakeDefaults(lr, momentum, weight_decay, maximize), null) { }
 
+    /// <summary>Signum over named parameters (names appear in error messages and checkpoints).</summary>
+    public Signum(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 1e-3, double momentum = 0.9, double weight_decay = 0, bool maximize = false)
+        : this(SingleGroup(parameters), MakeDefaults(lr, momentum, weight_decay, maximize)) { }
+
+    private Signum((ParamGroup[] Groups, Dictionary<Parameter, string> Names) named, Options defaults)
+        : base(named.Groups, defaults, named.Names) { }
+
     /// <summary>Signum over parameter groups; unset options take these defaults.</summary>
     public Signum(IEnumerable<ParamGroup> groups, double lr = 1e-3, double momentum = 0.9, double weight_decay = 0, bool maximize = false)
         : base(groups, MakeDefaults(lr, momentum, weight_decay, maximize), null) { }

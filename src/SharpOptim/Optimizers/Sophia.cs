@@ -57,19 +57,34 @@ public sealed class Sophia : OptimizerBase, TorchSharp.torch.optim.IBetas
         long batch_size = 5120, double eps = 1e-15, bool maximize = false)
         : this(SingleGroup(parameters), lr, beta1, beta2, rho, weight_decay, estimator, batch_size, eps, maximize) { }
 
+    /// <summary>Sophia over named parameters (names appear in error messages and checkpoints).</summary>
+    public Sophia(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 1e-4, double beta1 = 0.965, double beta2 = 0.99,
+        double rho = 0.04, double weight_decay = 0.1, SophiaEstimator estimator = SophiaEstimator.GaussNewtonBartlett,
+        long batch_size = 5120, double eps = 1e-15, bool maximize = false)
+        : this(SingleGroup(parameters), MakeDefaults(lr, beta1, beta2, rho, weight_decay, batch_size, eps, maximize), CheckEstimator(estimator)) { }
+
     /// <summary>Sophia over parameter groups; unset options take these defaults.</summary>
     public Sophia(IEnumerable<ParamGroup> groups, double lr = 1e-4, double beta1 = 0.965, double beta2 = 0.99,
         double rho = 0.04, double weight_decay = 0.1, SophiaEstimator estimator = SophiaEstimator.GaussNewtonBartlett,
         long batch_size = 5120, double eps = 1e-15, bool maximize = false)
-        : base(groups, new Options
-        {
-            LearningRate = lr, Beta1 = beta1, Beta2 = beta2, Rho = rho, WeightDecay = weight_decay,
-            BatchSize = batch_size, Eps = eps, Maximize = maximize,
-        }, null)
+        : base(groups, MakeDefaults(lr, beta1, beta2, rho, weight_decay, batch_size, eps, maximize), null)
     {
-        if (!Enum.IsDefined(estimator)) throw new ArgumentException(FormattableString.Invariant($"Invalid estimator: {estimator}."), nameof(estimator));
+        Estimator = CheckEstimator(estimator);
+    }
+
+    private Sophia((ParamGroup[] Groups, Dictionary<Parameter, string> Names) named, Options defaults, SophiaEstimator estimator)
+        : base(named.Groups, defaults, named.Names)
+    {
         Estimator = estimator;
     }
+
+    private static Options MakeDefaults(double lr, double beta1, double beta2, double rho, double wd, long batchSize, double eps, bool maximize) => new()
+    {
+        LearningRate = lr, Beta1 = beta1, Beta2 = beta2, Rho = rho, WeightDecay = wd, BatchSize = batchSize, Eps = eps, Maximize = maximize,
+    };
+
+    private static SophiaEstimator CheckEstimator(SophiaEstimator estimator) => Enum.IsDefined(estimator) ? estimator
+        : throw new ArgumentException(FormattableString.Invariant($"Invalid estimator: {estimator}."), nameof(estimator));
 
     /// <summary>The Hessian estimator this optimizer's denominator is built for.</summary>
     public SophiaEstimator Estimator { get; }
