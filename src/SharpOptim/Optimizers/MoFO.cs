@@ -33,9 +33,14 @@ public sealed class MoFO : OptimizerBase, TorchSharp.torch.optim.IBetas
     private readonly FusedJob<MofoApplyKernel> _apply = new();
     private readonly AbsKthLargestJob _select = new();
 
-    /// <summary>Not available: MoFO partitions attention weights by head and decides weight decay by module name, as the official code does. Pass model.named_parameters(), or explicit groups.</summary>
-    [Obsolete("MoFO partitions attention weights by head and decides weight decay by module name, as the official code does. Pass model.named_parameters(), or explicit groups.", error: true)]
-    public MoFO(IEnumerable<Parameter> parameters) : this(NamesRequired(parameters, "MoFO")) { }
+    /// <summary>
+    /// MoFO over a flat list of parameters: every tensor is one block with these defaults. Named parameters
+    /// (<c>model.named_parameters()</c>) also apply the official code's name rules (biases and norms updated in full,
+    /// norms without weight decay).
+    /// </summary>
+    public MoFO(IEnumerable<Parameter> parameters, double lr = 1e-5, double beta1 = 0.9, double beta2 = 0.999,
+        double eps = 1e-8, double weight_decay = 0.1, double fraction = 0.03)
+        : base(SingleGroup(parameters), MakeDefaults(lr, beta1, beta2, eps, weight_decay, fraction), null) { }
 
     /// <summary>MoFO over named parameters, partitioned and decayed by name as the official code does.</summary>
     public MoFO(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 1e-5, double beta1 = 0.9,
