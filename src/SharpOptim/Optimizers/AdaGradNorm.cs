@@ -111,7 +111,13 @@ public sealed class AdaGradNorm : OptimizerBase
             if (p.grad is not { } g) continue;
             total += Effective((Options)opts, p, g, held).pow(held[2]).sum().to_type(ScalarType.Float64).item<double>();
         }
-        _accumulator = previous + total;
+        double accumulator = previous + total;
+        // b² is kept in every parameter's dtype: refuse a sum it cannot hold (before anything is written).
+        foreach (var (_, p, s) in Parameters())
+            if ((s.IsInitialized || p.grad is not null) && !(accumulator <= MaxFinite(p.dtype)))
+                throw new ArgumentException(FormattableString.Invariant(
+                    $"The accumulated squared gradient norm b² = {accumulator:R} is not finite in the dtype {p.dtype} of parameter '{s.Name}' (largest finite value {MaxFinite(p.dtype):R}); nothing was changed."));
+        _accumulator = accumulator;
         foreach (var (opts, p, s) in Parameters())
         {
             if (p.grad is not null) EnsureState(opts, p, s);

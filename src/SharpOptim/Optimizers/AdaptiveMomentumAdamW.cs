@@ -76,6 +76,19 @@ public sealed class AdaptiveMomentumAdamW : OptimizerBase
     protected override void BeforeUpdates() => _betas.Clear();
 
     /// <inheritdoc />
+    /// <remarks>The per-parameter β report of the last step, which a failed step must not leave half rewritten.</remarks>
+    protected override object? SaveTransientState() => (LastBeta, _betas.ToArray());
+
+    /// <inheritdoc />
+    protected override void RestoreTransientState(object? saved)
+    {
+        var (last, betas) = ((double, double[]))saved!;
+        LastBeta = last;
+        _betas.Clear();
+        _betas.AddRange(betas);
+    }
+
+    /// <inheritdoc />
     protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state)
     {
         state.AddZeros("exp_avg");

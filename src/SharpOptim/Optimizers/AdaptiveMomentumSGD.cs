@@ -104,6 +104,13 @@ public sealed class AdaptiveMomentumSGD : OptimizerBase
     }
 
     /// <inheritdoc />
+    /// <remarks>The β of the step and its report, which a failed step must not leave at that step's values.</remarks>
+    protected override object? SaveTransientState() => (_beta, LastBeta);
+
+    /// <inheritdoc />
+    protected override void RestoreTransientState(object? saved) => (_beta, LastBeta) = ((double, double))saved!;
+
+    /// <inheritdoc />
     protected override void BeforeUpdates()
     {
         double gd = 0, diff2 = 0, diffGl = 0;

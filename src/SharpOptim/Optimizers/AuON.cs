@@ -22,6 +22,12 @@ namespace SharpOptim.Optimizers;
 /// code overwrites <c>p.grad</c> with G; here the gradient is left untouched. One state tensor (4 bytes per float32
 /// parameter). No fused kernel yet: the update needs two whole-tensor reductions.
 /// </para>
+/// <para>
+/// Dtypes and shapes: the momentum is kept in the parameter's dtype; for float16 and bfloat16 parameters the direction,
+/// its norm and the brake are computed in float32 and the update is cast back (float32 and float64 compute in their
+/// own dtype). The official code runs on every tensor it is given, so vectors and 0-dim parameters are updated by the
+/// same rule (for a 0-dim G the brake is cosh(γ)); Hybrid-AuON orthogonalizes tensors with ≥ 2 dimensions only.
+/// </para>
 /// </summary>
 public sealed class AuON : OptimizerBase, TorchSharp.torch.optim.IMomentum
 {
@@ -75,12 +81,19 @@ public sealed class AuON : OptimizerBase, TorchSharp.torch.optim.IMomentum
         var m = state["momentum_buffer"];
         m.lerp_(g, s.Weight(1 - beta));
         var u = g.lerp(m, s.Weight(beta));
+        // Half types: the direction, its norm and the cosh brake are computed in float32 and the update cast back
+        // (a float16 sum of squares overflows at |G| ≈ 256, and its mean over many entries loses the brake's
+        // precision); float32 and float64 compute in their own dtype.
+        if (u.dtype is ScalarType.Float16 or ScalarType.BFloat16) u = u.to_type(ScalarType.Float32);
         if (o.NsSteps!.Value > 0 && u.ndim >= 2) u = NewtonSchulz.Orthogonalize(u, (int)o.NsSteps.Value, muonOrder: false);
         var norm = u.norm();
-        if (norm.item<float>() == 0) return;
+        // The official code skips the update when ‖G‖ = 0 (read as a double whatever the dtype; a 0-dim parameter's
+        // norm is |G|, so the method is defined for scalars and vectors as the official code runs it).
+        using (var wide = norm.to_type(ScalarType.Float64))
+            if (wide.item<double>() == 0) return;
         var scaled = u.div(norm.add(s[1e-7], s[1])).mul(s[o.Gamma!.Value]);
         var r = scaled.cosh().pow(s[2]).mean().sqrt();
-        p.add_(u.div(r.add(s[1e-8], s[1])), s[-lr]);
+        p.add_(u.div(r.add(s[1e-8], s[1])).to_type(p.dtype), s[-lr]);
     }
 
     /// <summary>AuON's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>

@@ -110,7 +110,7 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
         ArgumentNullException.ThrowIfNull(named);
         foreach (var (n, v) in new[] { ("sign_lr", signLr), ("adam_lr", adamLr), ("adam_weight_decay", adamWd) })
             if (!double.IsFinite(v) || v < 0)
-                throw new ArgumentException(FormattableString.Invariant($"Invalid {n}: {v} (must be a finite number >= 0)."), n);
+                throw new ArgumentException(FormattableString.Invariant($"Invalid {n}: {v:R} (must be a finite number >= 0)."), n);
         var names = new Dictionary<Parameter, string>(ReferenceEqualityComparer.Instance);
         var byKind = new Dictionary<LantonLayerKind, List<Parameter>>();
         foreach (var (n, p) in named)
@@ -138,6 +138,12 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
         }
         return (groups.ToArray(), names);
     }
+
+    /// <inheritdoc />
+    /// <remarks>Only AdamW groups use β1, β2 and ε; only Spectral and Sign groups use the momentum and noise β₂.</remarks>
+    protected override bool UsesOption(OptionsBase options, string property) =>
+        ((Options)options).Kind == LantonLayerKind.AdamW ? property is not (nameof(Options.Momentum) or nameof(Options.NoiseBeta))
+            : property is not (nameof(Options.Beta1) or nameof(Options.Beta2) or nameof(Options.Eps));
 
     /// <inheritdoc />
     public override bool HasFusedPath => false;
@@ -216,7 +222,8 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
             foreach (var p in group.Parameters)
             {
                 var g = p.grad;
-                if (g is null) continue;
+                // As the base step does: a parameter with no elements gets no state and no update (its noise would be NaN).
+                if (g is null || p.NumberOfElements == 0) continue;
                 var state = (ParameterState)_state[p.Handle];
                 EnsureState(o, p, state);
                 long t = state.Step + 1;   // this update's index (1-based)
@@ -364,10 +371,20 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
             RequireUnitInterval("noise_beta", NoiseBeta);
             if (NoiseEvery is not (>= 1 and <= 1_000_000)) throw new ArgumentException(FormattableString.Invariant($"Invalid noise_every: {NoiseEvery} (must be in [1, 1000000])."), "noise_every");
             RequireSet("adaptive", Adaptive);
-            RequireUnitInterval("beta1", Beta1);
-            RequireUnitInterval("beta2", Beta2);
-            RequireNonNegative("eps", Eps);
+            // Beta1, Beta2 and Eps are the AdamW groups': named as the constructors take them.
+            RequireUnitInterval("adam_beta1", Beta1);
+            RequireUnitInterval("adam_beta2", Beta2);
+            RequireNonNegative("adam_eps", Eps);
             RequireNonNegative("weight_decay", WeightDecay);
         }
+
+        /// <inheritdoc />
+        internal override string OptionName(string property) => property switch
+        {
+            nameof(Beta1) => "adam_beta1",
+            nameof(Beta2) => "adam_beta2",
+            nameof(Eps) => "adam_eps",
+            _ => base.OptionName(property),
+        };
     }
 }

@@ -96,9 +96,11 @@ public sealed class MoFO : OptimizerBase, TorchSharp.torch.optim.IBetas
         if (k == 0) return 0;
         // The k-th largest |m| is the (n − k + 1)-th smallest: kthvalue (a selection) finds the same value as the
         // official top-k's minimum, without sorting k entries.
-        using var a = m.abs().view(-1);
+        // reshape, not view: the state of a non-contiguous parameter may be non-contiguous too. The value is read as
+        // a double whatever the dtype (float64, float16 and bfloat16 moments included).
+        using var a = m.abs().reshape(-1);
         var (values, indices) = a.kthvalue(m.NumberOfElements - k + 1, 0);
-        using (values) using (indices) return values.item<float>();
+        using (values) using (indices) using (var wide = values.to_type(ScalarType.Float64)) return wide.item<double>();
     }
 
     /// <inheritdoc />

@@ -69,6 +69,11 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
         Func<string, Parameter, bool>? useMuon, double lr, double wd, double adamLr, double adamWd)
     {
         ArgumentNullException.ThrowIfNull(named);
+        // The auxiliary Adam's rate and decay become the lr and weight_decay of its group: check them here, so that
+        // an error names them as the caller gave them (adam_lr), not as the group's options call them (lr).
+        foreach (var (n, v) in new[] { ("adam_lr", adamLr), ("adam_weight_decay", adamWd) })
+            if (!double.IsFinite(v) || v < 0)
+                throw new ArgumentException(FormattableString.Invariant($"Invalid {n}: {v:R} (must be a finite number >= 0)."), n);
         var names = new Dictionary<Parameter, string>(ReferenceEqualityComparer.Instance);
         var muon = new List<Parameter>();
         var adam = new List<Parameter>();
@@ -99,6 +104,12 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
         if (now != then)
             throw new InvalidDataException(FormattableString.Invariant($"Group {groupIndex} of the checkpoint is a {(then ? "Muon" : "Adam")} group; here it is a {(now ? "Muon" : "Adam")} group."));
     }
+
+    /// <inheritdoc />
+    /// <remarks>Muon groups do not use the auxiliary Adam's β1, β2 and ε; Adam groups do not use the momentum.</remarks>
+    protected override bool UsesOption(OptionsBase options, string property) =>
+        ((Options)options).UseMuon!.Value ? property is not (nameof(Options.Beta1) or nameof(Options.Beta2) or nameof(Options.Eps))
+            : property != nameof(Options.Momentum);
 
     /// <inheritdoc />
     public override bool HasFusedPath => false;
@@ -188,10 +199,20 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
             RequireUnitInterval("momentum", Momentum);
             RequireSet("nesterov", Nesterov);
             if (NsSteps is not (>= 1 and <= 100)) throw new ArgumentException(FormattableString.Invariant($"Invalid ns_steps: {NsSteps} (must be in [1, 100])."), "ns_steps");
-            RequireUnitInterval("beta1", Beta1);
-            RequireUnitInterval("beta2", Beta2);
-            RequireNonNegative("eps", Eps);
+            // Beta1, Beta2 and Eps are the auxiliary Adam's: named as the constructors take them.
+            RequireUnitInterval("adam_beta1", Beta1);
+            RequireUnitInterval("adam_beta2", Beta2);
+            RequireNonNegative("adam_eps", Eps);
             RequireNonNegative("weight_decay", WeightDecay);
         }
+
+        /// <inheritdoc />
+        internal override string OptionName(string property) => property switch
+        {
+            nameof(Beta1) => "adam_beta1",
+            nameof(Beta2) => "adam_beta2",
+            nameof(Eps) => "adam_eps",
+            _ => base.OptionName(property),
+        };
     }
 }

@@ -37,7 +37,13 @@ public static class NewtonSchulz
         using var s = new ScalarHold();
         Scalar sa = s[a], sb = s[b], sc = s[c], one = s[1];
         var x = tall ? g.mT : g;
+        // Half types: the Frobenius norm is taken in float32 and the normalised X cast back. In float16 the squares of
+        // entries below 2.4e-4 underflow, so a small gradient had norm 0, X = G / 1e-7 had entries near 1e3, and the
+        // first products overflowed to inf/NaN (found by the fuzz matrix). The iteration itself stays in the dtype.
+        var dtype = x.dtype;
+        if (dtype is ScalarType.Float16 or ScalarType.BFloat16) x = x.to_type(ScalarType.Float32);
         x = x.div(x.pow(s[2]).sum(new long[] { -2, -1 }, keepdim: true).sqrt().add(s[1e-7], s[1]));
+        if (x.dtype != dtype) x = x.to_type(dtype);
         for (int i = 0; i < steps; i++)
         {
             var am = x.matmul(x.mT);

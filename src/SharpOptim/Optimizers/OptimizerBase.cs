@@ -12,15 +12,23 @@ namespace SharpOptim.Optimizers;
 /// <c>state_dict()</c> and <c>save_state_dict()</c> work unchanged.
 /// <para>
 /// A step runs in three phases, so that a step that fails leaves everything as it was:
-/// (1) collect every parameter with a gradient and validate it (shape, dtype, path eligibility);
+/// (1) collect every parameter with a gradient and validate it (shape, dtype, sparsity, path eligibility, and that
+/// every hyperparameter the update passes into the parameter's dtype — and the derived scalars of
+/// <see cref="StepScalars"/> — is finite in that dtype); parameters with no elements are skipped here, so they never
+/// get state or an update;
 /// (2) check that every gradient is finite, applying <see cref="NonFinitePolicy"/>;
-/// (3) update each parameter on the fused or the portable path.
+/// (3) update each parameter: the portable-path parameters first, then the fused ones.
+/// Phases 1 and 2 write nothing. Phase 3 is a transaction (see <see cref="TransactionalSteps"/>): what the portable
+/// path and <see cref="BeforeUpdates"/> can write is copied before it starts and restored if anything in it throws.
+/// The fused kernels are pure managed loops over memory that phases 1–2 have checked; they cannot fail once
+/// started, which is why they run last and are not copied (a fused-only step stays free of per-step allocation).
 /// </para>
 /// </summary>
 public abstract class OptimizerBase : OptimizerHelper
 {
     private readonly List<WorkItem> _work = new();
     private readonly FiniteCheckJob _finiteCheck = new();
+    private readonly HashSet<(OptionsBase Options, ScalarType Dtype, long Step)> _representable = new();
 
     /// <summary>Validates <paramref name="defaults"/>, then adds every group (each validated before any is added).</summary>
     protected OptimizerBase(IEnumerable<ParamGroup> groups, OptionsBase defaults, IReadOnlyDictionary<Parameter, string>? names)
@@ -70,6 +78,17 @@ public abstract class OptimizerBase : OptimizerHelper
 
     /// <summary>What a step does with NaN or infinite gradients (default <see cref="NonFiniteGradientPolicy.Throw"/>).</summary>
     public NonFiniteGradientPolicy NonFinitePolicy { get; set; } = NonFiniteGradientPolicy.Throw;
+
+    /// <summary>
+    /// Whether a step that throws during its updates restores every parameter and state as they were before it
+    /// (default true). The cost is a copy, per step, of the parameters updated on the portable path and of the state
+    /// that path (and <see cref="BeforeUpdates"/>) can write: memory of the size of those parameters and their state,
+    /// and one extra read and write of them. On by default because a half-applied step silently corrupts a run
+    /// (some layers stepped, their moments advanced, the step counts not); turn it off for large models on the
+    /// portable path where that memory is not available — a failure then leaves the step partly applied. Steps on
+    /// the fused path copy nothing either way.
+    /// </summary>
+    public bool TransactionalSteps { get; set; } = true;
 
     /// <summary>Steps skipped under <see cref="NonFiniteGradientPolicy.SkipStep"/>.</summary>
     public long SkippedSteps { get; private set; }
@@ -210,6 +229,7 @@ public abstract class OptimizerBase : OptimizerHelper
         using (NewDisposeScope())
         {
             _work.Clear();
+            _representable.Clear();
             try
             {
                 int fused = 0;
@@ -227,6 +247,11 @@ public abstract class OptimizerBase : OptimizerHelper
                             throw new ArgumentException(FormattableString.Invariant($"The gradient of parameter '{state.Name}' has dtype {g.dtype}, the parameter {p.dtype}."));
                         if (g.is_sparse)
                             throw new ArgumentException(FormattableString.Invariant($"The gradient of parameter '{state.Name}' is sparse; SharpOptim optimizers take dense gradients."));
+                        // Nothing to update: no state (a mean over no elements is NaN) and no kernel call.
+                        if (p.NumberOfElements == 0) continue;
+                        // Once per (group, dtype, step count): the scalars do not depend on anything else, and a
+                        // fused step should not pay reflection per parameter.
+                        if (_representable.Add((opts, p.dtype, state.Step))) CheckRepresentable(opts, p, state);
                         bool useFused = ChooseFused(p, g, state, opts);
                         if (useFused) fused++;
                         _work.Add(new WorkItem(opts, p, g, state, useFused));
@@ -242,13 +267,7 @@ public abstract class OptimizerBase : OptimizerHelper
                     return loss!;
                 }
 
-                BeforeUpdates();
-                foreach (var w in _work)
-                {
-                    EnsureState(w.Options, w.Parameter, w.State);
-                    if (w.Fused) FusedUpdate(w.Options, w.Parameter, w.Grad, w.State);
-                    else PortableUpdate(w.Options, w.Parameter, w.Grad, w.State);
-                }
+                ApplyUpdates();
                 StepCount++;
             }
             finally
@@ -257,6 +276,197 @@ public abstract class OptimizerBase : OptimizerHelper
             }
         }
         return loss!;
+    }
+
+    /// <summary>Phase 3: the portable updates (inside the transaction), then the fused ones (which cannot fail).</summary>
+    private void ApplyUpdates()
+    {
+        StepSnapshot? snapshot = null;
+        bool needed = _overridesBeforeUpdates;
+        foreach (var w in _work) needed |= !w.Fused || !w.State.IsInitialized;
+        if (TransactionalSteps && needed) snapshot = TakeSnapshot();
+        WorkItem current = default;
+        try
+        {
+            BeforeUpdates();
+            foreach (var w in _work)
+            {
+                if (w.Fused) continue;
+                current = w;
+                EnsureState(w.Options, w.Parameter, w.State);
+                PortableUpdate(w.Options, w.Parameter, w.Grad, w.State);
+            }
+            // State creation allocates; do all of it before the first fused write, so that nothing after that can fail.
+            foreach (var w in _work)
+            {
+                if (!w.Fused) continue;
+                current = w;
+                EnsureState(w.Options, w.Parameter, w.State);
+            }
+        }
+        catch (Exception e) when (snapshot is not null)
+        {
+            snapshot.Restore();
+            if (e is ArgumentException or InvalidOperationException or ArithmeticException or OutOfMemoryException) throw;
+            // A libtorch error (or any other) becomes a managed one that names the parameter and says what happened.
+            string where = current.State is { } st ? $"The update of parameter '{st.Name}'"
+                : $"The preparation of the step of {GetType().Name} (before any parameter was updated; parameters {string.Join(", ", _work.Select(w => $"'{w.State.Name}'"))})";
+            throw new InvalidOperationException(FormattableString.Invariant($"{where} failed; every parameter and state was restored: {e.Message}"), e);
+        }
+        finally
+        {
+            snapshot?.Dispose();
+        }
+        foreach (var w in _work)
+            if (w.Fused) FusedUpdate(w.Options, w.Parameter, w.Grad, w.State);
+    }
+
+    /// <summary>Whether this optimizer has a <see cref="BeforeUpdates"/> hook (which may write any parameter's state).</summary>
+    private bool _overridesBeforeUpdates => _beforeUpdatesOverridden ??=
+        GetType().GetMethod(nameof(BeforeUpdates), System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.DeclaringType != typeof(OptimizerBase);
+
+    private bool? _beforeUpdatesOverridden;
+
+    /// <summary>
+    /// Copies what phase 3 can write before its first fused write: the parameters of the portable work items, their
+    /// states and the (empty) states of fused items on their first step — or, when the
+    /// optimizer has a <see cref="BeforeUpdates"/> hook (which may write the state of any parameter, e.g. a shared
+    /// accumulator or per-layer rates), the state of every parameter — plus the subclass's
+    /// <see cref="SaveTransientState"/>.
+    /// </summary>
+    private StepSnapshot TakeSnapshot()
+    {
+        var snapshot = new StepSnapshot(this, SaveTransientState());
+        try
+        {
+            foreach (var w in _work)
+                if (!w.Fused) snapshot.AddParameter(w.Parameter);
+            if (_overridesBeforeUpdates)
+                foreach (var (_, _, st) in Parameters()) snapshot.AddState(st);
+            else
+                foreach (var w in _work)
+                    // A fused item's existing state is written only by its kernel, after everything that can fail.
+                    if (!w.Fused || !w.State.IsInitialized) snapshot.AddState(w.State);
+            return snapshot;
+        }
+        catch
+        {
+            snapshot.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Managed per-step state of a subclass that phase 3 changes (counters, diagnostics, RNG positions), for
+    /// a failed step to restore; null when there is none (the default). State tensors need no hook: they are copied.</summary>
+    protected virtual object? SaveTransientState() => null;
+
+    /// <summary>Restores what <see cref="SaveTransientState"/> returned, after a failed step.</summary>
+    protected virtual void RestoreTransientState(object? saved) { }
+
+    /// <summary>The copy a transactional step restores on failure.</summary>
+    private sealed class StepSnapshot(OptimizerBase owner, object? transient) : IDisposable
+    {
+        private readonly List<(Tensor Target, Tensor Copy)> _parameters = new();
+        private readonly List<(ParameterState State, ParameterState.Saved Saved)> _states = new();
+        private readonly HashSet<ParameterState> _seen = new(ReferenceEqualityComparer.Instance);
+
+        public void AddParameter(Tensor p) => _parameters.Add((p, p.detach().clone().DetachFromDisposeScope()));
+
+        public void AddState(ParameterState s)
+        {
+            if (_seen.Add(s)) _states.Add((s, s.Save()));
+        }
+
+        public void Restore()
+        {
+            foreach (var (target, copy) in _parameters) target.detach().copy_(copy);
+            foreach (var (state, saved) in _states) state.Restore(saved);
+            owner.RestoreTransientState(transient);
+        }
+
+        public void Dispose()
+        {
+            foreach (var (_, copy) in _parameters) copy.Dispose();
+            _parameters.Clear();
+            foreach (var (_, saved) in _states) saved.Dispose();
+            _states.Clear();
+        }
+    }
+
+    /// <summary>The largest finite value of a floating dtype (double's for types this check does not know).</summary>
+    internal static double MaxFinite(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float16 => 65504.0,
+        ScalarType.BFloat16 => 3.3895313892515355e38,
+        ScalarType.Float32 => float.MaxValue,
+        _ => double.MaxValue,
+    };
+
+    /// <summary>The smallest positive (subnormal) value of a floating dtype; a positive value below half of it rounds to 0.</summary>
+    internal static double MinPositive(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float16 => 5.960464477539063e-08,
+        ScalarType.BFloat16 => 9.183549615799121e-41,
+        ScalarType.Float32 => 1.401298464324817e-45,
+        _ => double.Epsilon,
+    };
+
+    /// <summary>
+    /// Throws an <see cref="ArgumentException"/> naming the option, its value and the parameter's dtype when a
+    /// hyperparameter (every <c>double</c> option and lr) or a derived scalar of <see cref="StepScalars"/> is not
+    /// finite in the parameter's dtype: libtorch refuses such a scalar mid-update ("value cannot be converted to type
+    /// c10::Half without overflow") and a fused kernel would write infinities.
+    /// </summary>
+    private void CheckRepresentable(OptionsBase options, Parameter p, ParameterState state)
+    {
+        double max = MaxFinite(p.dtype);
+        foreach (var (property, name, value) in options.NamedValues())
+            if (Math.Abs(value) > max && UsesOption(options, property))
+                throw new ArgumentException(FormattableString.Invariant(
+                    $"Option {name} = {value:R} is not finite in the dtype {p.dtype} of parameter '{state.Name}' (largest finite value {max:R}); nothing was changed."), name);
+        // A nonzero ε that rounds to 0 in the dtype (1e-8 in float16, whose smallest positive value is 6e-8) turns the
+        // guarded division into 0/0 wherever a squared gradient underflows: refuse it rather than write NaN. In the
+        // half types squares underflow for ordinary gradients (|g| < 2.4e-4 in float16), so ε = 0 is refused there
+        // too; in float32/float64 ε = 0 divides by zero only where a gradient history is exactly 0, as in PyTorch.
+        double tiny = MinPositive(p.dtype);
+        bool half = p.dtype is ScalarType.Float16 or ScalarType.BFloat16;
+        foreach (var (property, name, value) in options.NamedValues())
+            if (name.EndsWith("eps", StringComparison.Ordinal) && (value != 0 || half) && Math.Abs(value) < tiny && UsesOption(options, property))
+                throw new ArgumentException(FormattableString.Invariant(
+                    $"Option {name} = {value:R} rounds to 0 in the dtype {p.dtype} of parameter '{state.Name}' (smallest positive value {tiny:R}), so the update would divide by zero where a squared gradient underflows; nothing was changed. Use {name} >= {tiny:R}, or float32 parameters."), name);
+        foreach (var (name, value) in StepScalars(options, p, state))
+            if (!(Math.Abs(value) <= max))
+                throw new ArgumentException(FormattableString.Invariant(
+                    $"The scalar {name} = {value:R} of this step is not finite in the dtype {p.dtype} of parameter '{state.Name}' (largest finite value {max:R}); nothing was changed. Lower the options it is made of."), name.Split(' ')[0]);
+    }
+
+    /// <summary>
+    /// Whether the update of a group with these options uses the hyperparameter property <paramref name="property"/>
+    /// (a property name such as "Eps"; "LearningRate" for lr), so that the representability check skips options a
+    /// group carries but does not use (Muon's auxiliary Adam ε in a Muon group). True for every option by default.
+    /// </summary>
+    protected virtual bool UsesOption(OptionsBase options, string property) => true;
+
+    /// <summary>
+    /// The scalars derived from the options that this step's update passes into the parameter's dtype, by name (the
+    /// name starts with the option to blame). The default covers the common ones by option name: lr·weight_decay and
+    /// 1 − lr·weight_decay (decoupled decay), and the bias-corrected step lr / (1 − beta1^t) at this step t. The
+    /// last is checked for every optimizer with a beta1, also those that do not divide by 1 − beta1^t (Lion): a
+    /// conservative bound that only rejects an lr within a factor 1 / (1 − beta1) of the dtype's largest value, where
+    /// a step of any size near 1 overflows anyway. Optimizers with other derived scalars override it and add theirs.
+    /// It is evaluated once per group, dtype and state step count in a step, so it must depend on nothing else of
+    /// <paramref name="parameter"/> and <paramref name="state"/>.
+    /// </summary>
+    protected virtual IEnumerable<(string Name, double Value)> StepScalars(OptionsBase options, Parameter parameter, ParameterState state)
+    {
+        double lr = options.LearningRate!.Value;
+        if (options.Value("WeightDecay") is { } wd && UsesOption(options, "WeightDecay"))
+        {
+            yield return ("lr·weight_decay", lr * wd);
+            yield return ("lr (in 1 − lr·weight_decay)", 1 - lr * wd);
+        }
+        if (options.Value("Beta1") is { } b1 && b1 is >= 0 and < 1 && UsesOption(options, "Beta1"))
+            yield return ("lr / (1 − beta1^t)", lr / (1 - Math.Pow(b1, state.Step + 1)));
     }
 
     private bool ChooseFused(Parameter p, Tensor g, ParameterState state, OptionsBase opts)

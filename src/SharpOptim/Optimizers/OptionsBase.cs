@@ -42,6 +42,28 @@ public abstract class OptionsBase : OptimizerOptions
             if (p.GetValue(this) is null) p.SetValue(this, p.GetValue(defaults));
     }
 
+    /// <summary>Every set <c>double</c> hyperparameter with its name as the options' messages give it ("lr",
+    /// "weight_decay": the property name in snake case), for checks that apply to all of them.</summary>
+    internal IEnumerable<(string Property, string Name, double Value)> NamedValues()
+    {
+        if (LearningRate is { } lr) yield return (nameof(LearningRate), "lr", lr);
+        foreach (var p in Hyperparameters)
+            if (p.PropertyType == typeof(double?) && p.GetValue(this) is double d) yield return (p.Name, OptionName(p.Name), d);
+    }
+
+    /// <summary>The value of the <c>double</c> hyperparameter property <paramref name="property"/>, or null when this
+    /// options type has none by that name or it is unset.</summary>
+    internal double? Value(string property)
+    {
+        foreach (var p in Hyperparameters)
+            if (p.Name == property && p.PropertyType == typeof(double?)) return (double?)p.GetValue(this);
+        return null;
+    }
+
+    /// <summary>The option name of a property: "WeightDecay" → "weight_decay", "Beta1" → "beta1".</summary>
+    internal virtual string OptionName(string property) =>
+        string.Concat(property.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : "") + char.ToLowerInvariant(c) : c.ToString()));
+
     /// <summary>A shallow copy.</summary>
     internal OptionsBase Clone() => (OptionsBase)MemberwiseClone();
 

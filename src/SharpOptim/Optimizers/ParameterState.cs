@@ -78,6 +78,63 @@ public sealed class ParameterState : OptimizerState, IDisposable
     /// <inheritdoc />
     public void Dispose() => Clear();
 
+    /// <summary>A copy of this state (step, flag, the tensors and their values) for a failed step to restore.</summary>
+    internal Saved Save() => new(Step, IsInitialized,
+        _tensors.Select(kv => (kv.Key, kv.Value, kv.Value.detach().clone().DetachFromDisposeScope())).ToList());
+
+    /// <summary>
+    /// Puts back what <see cref="Save"/> copied. A tensor still in the state is overwritten in place (its identity and
+    /// memory stay, as the fused kernels and callers holding it expect); one the failed step removed or replaced
+    /// (FRUGAL rebuilds its state at a refresh) comes back as the copy; tensors the failed step added are disposed.
+    /// The copies not used are left to <see cref="Saved.Dispose"/>.
+    /// </summary>
+    internal void Restore(Saved saved)
+    {
+        var current = new HashSet<Tensor>(_tensors.Select(kv => kv.Value), ReferenceEqualityComparer.Instance);
+        var restored = new List<KeyValuePair<string, Tensor>>();
+        var kept = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < saved.Tensors.Count; i++)
+        {
+            var (name, original, copy) = saved.Tensors[i];
+            if (current.Contains(original))
+            {
+                original.copy_(copy);
+                restored.Add(new(name, original));
+                kept.Add(original);
+            }
+            else
+            {
+                restored.Add(new(name, copy));
+                saved.Adopted(i);
+            }
+        }
+        foreach (var kv in _tensors)
+            if (!kept.Contains(kv.Value)) kv.Value.Dispose();
+        _tensors.Clear();
+        _tensors.AddRange(restored);
+        Step = saved.Step;
+        IsInitialized = saved.IsInitialized;
+    }
+
+    /// <summary>What <see cref="Save"/> copied; disposing it frees the copies the state did not take back.</summary>
+    internal sealed class Saved(long step, bool isInitialized, List<(string Name, Tensor Original, Tensor Copy)> tensors) : IDisposable
+    {
+        private readonly bool[] _adopted = new bool[tensors.Count];
+
+        public long Step { get; } = step;
+        public bool IsInitialized { get; } = isInitialized;
+        public IReadOnlyList<(string Name, Tensor Original, Tensor Copy)> Tensors { get; } = tensors;
+
+        /// <summary>The state took copy <paramref name="i"/> as its tensor: it is no longer this object's to free.</summary>
+        public void Adopted(int i) => _adopted[i] = true;
+
+        public void Dispose()
+        {
+            for (int i = 0; i < Tensors.Count; i++)
+                if (!_adopted[i]) Tensors[i].Copy.Dispose();
+        }
+    }
+
     /// <inheritdoc />
     public override void Initialize(OptimizerOptions options)
     {

@@ -47,6 +47,16 @@ public sealed class RMSprop : OptimizerBase, TorchSharp.torch.optim.IMomentum
         double weight_decay = 0, double momentum = 0, bool centered = false, bool maximize = false)
         : base(groups, MakeDefaults(lr, alpha, eps, weight_decay, momentum, centered, maximize), null) { }
 
+    /// <inheritdoc />
+    /// <remarks>Adds the largest step of one update, lr / √(1 − α): g / √v reaches 1 / √(1 − α) when a gradient
+    /// follows a history of zeros (the first step), so a larger product would write infinities.</remarks>
+    protected override IEnumerable<(string Name, double Value)> StepScalars(OptionsBase options, Parameter parameter, ParameterState state)
+    {
+        foreach (var x in base.StepScalars(options, parameter, state)) yield return x;
+        var o = (Options)options;
+        yield return ("lr / √(1 − alpha)", o.LearningRate!.Value / Math.Sqrt(1 - o.Alpha!.Value));
+    }
+
     private static Options MakeDefaults(double lr, double alpha, double eps, double wd, double momentum, bool centered, bool maximize) =>
         new() { LearningRate = lr, Alpha = alpha, Eps = eps, WeightDecay = wd, Momentum = momentum, Centered = centered, Maximize = maximize };
 
