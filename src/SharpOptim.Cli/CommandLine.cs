@@ -22,7 +22,9 @@ public static class CommandLine
                                           wsd[:warmup=N,decay=N,shape=linear|cosine|1-sqrt], inverse-sqrt,
                                           step[:every=N,gamma=G], exponential[:gamma=G], refined:from=DIR
                        --eval-every N     held-out evaluation interval (default steps/10)
-                       --out DIR          where the results go (default compare-results/TASK)
+                       --out DIR          where the results go (default compare-results/TASK, or TASK-2, -3, ...
+                                          when that already holds a comparison)
+                       --force            replace the results in an --out that already holds some
                        --cache DIR        where fetched data sets live (mnist10k)
                        --threads N        libtorch and fused-kernel threads (default: 1 for models under 200k
                                           parameters, else one per core; OpenMP threads wait passively)
@@ -52,15 +54,56 @@ public static class CommandLine
                        --out DIR          where to write them
                        --steps N          steps drawn (default 1000)
           list         the registered optimizers with their papers
+          --version    the versions of sharpoptim, TorchSharp and libtorch
+        (sharpoptim COMMAND --help shows one command's options)
         """;
+
+    /// <summary>The usage of one command (its lines of <see cref="Usage"/>), or null for an unknown one.</summary>
+    public static string? CommandUsage(IReadOnlyList<string> args)
+    {
+        var lines = Usage.Split('\n');
+        // A command's section starts at a line indented by two spaces that names it, and runs to the next such line.
+        bool Starts(string line) => line.StartsWith("  ", StringComparison.Ordinal) && !line.StartsWith("   ", StringComparison.Ordinal);
+        foreach (int words in new[] { 2, 1 })
+        {
+            if (args.Count < words) continue;
+            string name = string.Join(' ', args.Take(words));
+            int start = Array.FindIndex(lines, l => Starts(l) && (l.Trim() == name || l.Trim().StartsWith(name + " ", StringComparison.Ordinal)));
+            if (start < 0) continue;
+            int end = Array.FindIndex(lines, start + 1, Starts);
+            var section = lines[start..(end < 0 ? lines.Length : end)];
+            return FormattableString.Invariant($"usage: sharpoptim {name} [options]\n\n{string.Join('\n', section)}");
+        }
+        return null;
+    }
+
+    /// <summary>sharpoptim's version with TorchSharp's and libtorch's (read from the assemblies, not from libtorch itself,
+    /// so that it works where libtorch cannot load).</summary>
+    public static string VersionText()
+    {
+        static string Of(System.Reflection.Assembly a) =>
+            (a.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false).FirstOrDefault() as System.Reflection.AssemblyInformationalVersionAttribute)?.InformationalVersion.Split('+')[0]
+            ?? a.GetName().Version?.ToString() ?? "unknown";
+        return FormattableString.Invariant($"sharpoptim {Of(typeof(CommandLine).Assembly)} (SharpOptim {Of(typeof(SharpOptim.Optimizers.OptimizerBase).Assembly)}, TorchSharp {Of(typeof(TorchSharp.torch).Assembly)})");
+    }
+
+    /// <summary>An exception's message for the terminal: without .NET's " (Parameter 'x')" suffix, which names a C#
+    /// parameter rather than the option the user typed (the messages name the option themselves).</summary>
+    public static string MessageOf(Exception e) =>
+        e is ArgumentException { ParamName: { } p } ? e.Message.Replace(FormattableString.Invariant($" (Parameter '{p}')"), "", StringComparison.Ordinal) : e.Message;
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         try
         {
+            if (args is ["--version"] or ["version"])
+            {
+                stdout.WriteLine(VersionText());
+                return 0;
+            }
             if (args.Length > 1 && args.Any(a => a is "--help" or "-h"))
             {
-                stdout.WriteLine(Usage);
+                stdout.WriteLine(CommandUsage(args.Where(a => a is not ("--help" or "-h")).ToList()) ?? Usage);
                 return 0;
             }
             switch (args)
@@ -83,7 +126,10 @@ public static class CommandLine
                     return ListCommand.Run(Options.Parse(rest, ListCommand.Flags), stdout);
                 case [] or ["help"] or ["--help"] or ["-h"]:
                     stdout.WriteLine(Usage);
-                    return args.Length == 0 ? 2 : 0;
+                    return 0;
+                case ["help", .. var topic]:
+                    stdout.WriteLine(CommandUsage(topic) ?? Usage);
+                    return 0;
                 default:
                     stderr.WriteLine($"sharpoptim: unknown command '{string.Join(' ', args.Take(2))}'.");
                     stderr.WriteLine(Usage);
@@ -97,7 +143,7 @@ public static class CommandLine
         }
         catch (ArgumentException e)
         {
-            stderr.WriteLine($"sharpoptim: {e.Message}");
+            stderr.WriteLine($"sharpoptim: {MessageOf(e)}");
             return 2;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or UnauthorizedAccessException)

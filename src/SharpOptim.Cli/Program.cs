@@ -6,7 +6,7 @@ internal static class Program
     {
         // Help and the optimizer list need no libtorch; every other command does, and gets a clear message
         // where the installed tool has no native libtorch for this machine (see NativeLibTorch).
-        bool needsTorch = args is not ([] or ["help", ..] or ["list", ..]) && !args.Any(a => a is "--help" or "-h");
+        bool needsTorch = args is not ([] or ["help", ..] or ["list", ..] or ["--version"] or ["version"]) && !args.Any(a => a is "--help" or "-h");
         if (needsTorch && NativeLibTorch.Problem(AppContext.BaseDirectory, NativeLibTorch.CurrentRid()) is { } problem)
         {
             Console.Error.WriteLine($"sharpoptim: {problem}");

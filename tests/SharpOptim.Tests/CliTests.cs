@@ -30,6 +30,56 @@ public class CliTests
     }
 
     [Fact]
+    public void EachCommandHasItsOwnHelpAndTheToolItsVersion()
+    {
+        var (c1, compare, _) = Run("compare", "--help");
+        Assert.Equal(0, c1);
+        Assert.StartsWith("usage: sharpoptim compare [options]", compare);
+        Assert.Contains("--force", compare);
+        Assert.Contains("--eval-every", compare);
+        Assert.DoesNotContain("bench step", compare);
+        var (c2, step, _) = Run("bench", "step", "-h");
+        Assert.Equal(0, c2);
+        Assert.StartsWith("usage: sharpoptim bench step [options]", step);
+        Assert.Contains("--repeats", step);
+        Assert.DoesNotContain("--optimizers A,B", step);
+        var (c3, fetch, _) = Run("help", "data", "fetch");
+        Assert.Equal(0, c3);
+        Assert.Contains("mnist10k", fetch);
+        var (c4, all, _) = Run();
+        Assert.Equal(0, c4);
+        Assert.Contains("bench busy", all);
+        var (c5, version, _) = Run("--version");
+        Assert.Equal(0, c5);
+        Assert.Matches(@"^sharpoptim \d+\.\d+\.\d+.*TorchSharp 0\.107", version);
+    }
+
+    [Fact]
+    public void OptionValuesGetMessagesThatNameWhatWasTyped()
+    {
+        // betas as PyTorch writes them become beta1/beta2 (and adam_betas adam_beta1/adam_beta2).
+        var overrides = SharpOptim.Cli.Commands.CompareCommand.ParseOverrides(new[] { "adamw:betas=0.8,0.95,lr=0.01", "muon:adam_betas=(0.9,0.99)" }, new[] { "adamw", "muon" });
+        Assert.Equal(0.8, overrides["adamw"]["beta1"]);
+        Assert.Equal(0.95, overrides["adamw"]["beta2"]);
+        Assert.Equal(0.01, overrides["adamw"]["lr"]);
+        Assert.Equal(0.99, overrides["muon"]["adam_beta2"]);
+        var (c1, _, e1) = Run("compare", "--opt", "adamw:betas=0.9", "--optimizers", "adamw");
+        Assert.Equal(2, c1);
+        Assert.Contains("betas takes two values", e1);
+        var (c2, _, e2) = Run("compare", "--opt", "adamw:amsgrad=yes", "--optimizers", "adamw");
+        Assert.Equal(2, c2);
+        Assert.Contains("amsgrad=yes is neither a number nor true/false", e2);
+        var (c3, _, e3) = Run("compare", "--eval-every", "0", "--steps", "5");
+        Assert.Equal(2, c3);
+        Assert.Contains("--eval-every", e3);
+        // An optimizer's own error names the option, without .NET's "(Parameter 'lr')" suffix.
+        var (c4, _, e4) = Run("compare", "--opt", "adamw:lr=-1", "--optimizers", "adamw", "--steps", "2", "--seeds", "1");
+        Assert.Equal(2, c4);
+        Assert.Contains("lr", e4);
+        Assert.DoesNotContain("(Parameter", e4);
+    }
+
+    [Fact]
     public void BenchOptimizersReportsStepTimeAndStateAgainstAdamW()
     {
         string json = Path.Combine(Path.GetTempPath(), $"sharpoptim-bench-{Guid.NewGuid():N}.json");

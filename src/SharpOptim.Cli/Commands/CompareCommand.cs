@@ -46,7 +46,7 @@ public static class CompareCommand
             throw new UsageException(FormattableString.Invariant($"unknown task '{taskName}'; valid tasks: {string.Join(", ", TaskCatalog.Names)}."));
         int steps = (int)o.Long("steps", DefaultSteps(taskName), 1, 10_000_000);
         int seeds = (int)o.Long("seeds", 3, 1, 1000);
-        int evalEvery = (int)o.Long("eval-every", Math.Max(1, steps / 10), 0, 10_000_000);
+        int evalEvery = (int)o.Long("eval-every", Math.Max(1, steps / 10), 1, 10_000_000);
         string outDir = o.String("out") ?? (o.Has("force") ? Path.Combine("compare-results", taskName) : ComparisonReport.DefaultOutDir(taskName));
         ThreadsOption.Requested(o);   // a bad --threads fails here, with the other options
         var names = ParseOptimizerList(o.String("optimizers", CompareDefaults.Optimizers)!);
@@ -296,11 +296,12 @@ public static class CompareCommand
             foreach (var key in spec.Values.Keys)
             {
                 string v = spec.Values[key];
-                double x = v switch
+                double x = v.ToLowerInvariant() switch
                 {
                     "true" => 1,
                     "false" => 0,
-                    _ => spec.Number(key, "opt"),
+                    _ => double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _) ? spec.Number(key, "opt")
+                        : throw new UsageException(FormattableString.Invariant($"--opt {spec.Name}: {key}={v} is neither a number nor true/false.")),
                 };
                 h[key] = x;
             }

@@ -14,13 +14,28 @@ public sealed record KeyValueSpec(string Name, IReadOnlyDictionary<string, strin
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         if (colon >= 0)
         {
-            foreach (var part in text[(colon + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            var parts = text[(colon + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            for (int i = 0; i < parts.Length; i++)
             {
+                string part = parts[i];
                 int eq = part.IndexOf('=');
                 if (eq <= 0 || eq == part.Length - 1)
                     throw new UsageException(FormattableString.Invariant($"--{option} '{text}': '{part}' is not key=value."));
                 string key = part[..eq].Trim();
-                if (!values.TryAdd(key, part[(eq + 1)..].Trim()))
+                string value = part[(eq + 1)..].Trim();
+                // PyTorch's betas=(b1, b2) (and adam_betas): the pair's second value is the next comma-separated part.
+                if (key.EndsWith("betas", StringComparison.Ordinal))
+                {
+                    string prefix = key[..^"betas".Length];
+                    if (i + 1 >= parts.Length || parts[i + 1].Contains('=', StringComparison.Ordinal))
+                        throw new UsageException(FormattableString.Invariant($"--{option} '{text}': {key} takes two values, {key}=B1,B2 (or {prefix}beta1=B1,{prefix}beta2=B2)."));
+                    string second = parts[++i];
+                    foreach (var (k, v) in new[] { (prefix + "beta1", value.TrimStart('(')), (prefix + "beta2", second.TrimEnd(')')) })
+                        if (!values.TryAdd(k, v))
+                            throw new UsageException(FormattableString.Invariant($"--{option} '{text}': '{k}' is given twice."));
+                    continue;
+                }
+                if (!values.TryAdd(key, value))
                     throw new UsageException(FormattableString.Invariant($"--{option} '{text}': '{key}' is given twice."));
             }
         }

