@@ -42,6 +42,8 @@ public static class PlotSchedulesCommand
         var gallery = Gallery(steps);
         double[] xs = Enumerable.Range(0, (int)steps).Select(i => (double)i).ToArray();
         var overview = new ScottPlot.Plot();
+        var colors = SharpOptim.Cli.Compare.PlotStyle.Colors(gallery.Count);
+        int index = 0;
         foreach (var (file, title, schedule) in gallery)
         {
             double[] ys = schedule.Sample(steps);
@@ -57,6 +59,8 @@ public static class PlotSchedulesCommand
             plt.SavePng(path, 640, 360);
             stdout.WriteLine($"wrote {path}");
             var l = overview.Add.Scatter(xs, ys);
+            l.Color = colors[index++];   // every schedule its own colour (the default palette repeats after 10)
+            l.LineWidth = 2;
             l.MarkerSize = 0;
             l.LegendText = file;
         }

@@ -355,13 +355,11 @@ public static class ComparisonReport
     private static void Plot(Comparison c, string path, string title, string xLabel, string yLabel, bool byTime, bool test)
     {
         var plt = new ScottPlot.Plot();
-        var palette = new ScottPlot.Palettes.Category10();
-        int k = 0;
+        var curves = new List<(string Label, double[] Xs, double[] Mean, double[] Lo, double[] Hi, bool Band)>();
         foreach (var name in c.Optimizers)
         {
             var runs = c.Runs.Where(r => r.Optimizer == name && r.Result.Completed).Select(r => r.Result).ToList();
             if (runs.Count == 0) continue;
-            var color = palette.GetColor(k++);
             double[] xs, mean, lo, hi;
             if (test)
             {
@@ -379,22 +377,43 @@ public static class ComparisonReport
                     ? Enumerable.Range(0, n).Select(i => runs.Average(r => r.Seconds[i])).ToArray()
                     : Enumerable.Range(1, n).Select(i => (double)i).ToArray();
             }
-            if (runs.Count > 1)
+            curves.Add((runs.Count > 1 ? Inv($"{name} (mean of {runs.Count}, band min–max)") : name, xs, mean, lo, hi, runs.Count > 1));
+        }
+        // Past the first 5% of a curve: the start (the initial loss) would decide the scale otherwise.
+        var shown = curves.SelectMany(cv => cv.Mean.Skip(test ? 0 : cv.Mean.Length / 20)).ToList();
+        bool log = PlotStyle.UseLogScale(shown);
+        double floor = shown.Where(v => double.IsFinite(v) && v > 0).DefaultIfEmpty(1e-12).Min() / 10;
+        double[] Y(double[] v) => log ? PlotStyle.Log10(v, floor) : v;
+        var colors = PlotStyle.Colors(curves.Count);
+        for (int k = 0; k < curves.Count; k++)
+        {
+            var cv = curves[k];
+            if (cv.Band)
             {
-                var fill = plt.Add.FillY(xs, lo, hi);
-                fill.FillColor = color.WithAlpha(0.2);
+                var fill = plt.Add.FillY(cv.Xs, Y(cv.Lo), Y(cv.Hi));
+                fill.FillColor = colors[k].WithAlpha(0.2);
                 fill.LineWidth = 0;
             }
-            var line = plt.Add.Scatter(xs, mean);
-            line.Color = color;
+            var line = plt.Add.Scatter(cv.Xs, Y(cv.Mean));
+            line.Color = colors[k];
             line.LineWidth = 2;
             line.MarkerSize = test ? 4 : 0;
-            line.LegendText = runs.Count > 1 ? Inv($"{name} (mean of {runs.Count}, band min–max)") : name;
+            line.LegendText = cv.Label;
         }
         plt.Title(Inv($"{c.Task}: {title}"));
         plt.XLabel(xLabel);
-        plt.YLabel(yLabel);
-        plt.Axes.SetLimitsY(0, Math.Max(1e-3, AutoTop(c, test)));
+        if (log)
+        {
+            plt.YLabel(yLabel + " (log scale)");
+            PlotStyle.LogAxis(plt);
+            var finite = shown.Where(v => double.IsFinite(v) && v > 0).ToList();
+            plt.Axes.SetLimitsY(Math.Log10(finite.Min()) - 0.1, Math.Log10(finite.Max()) + 0.1);
+        }
+        else
+        {
+            plt.YLabel(yLabel);
+            plt.Axes.SetLimitsY(0, Math.Max(1e-3, AutoTop(c, test)));
+        }
         plt.ShowLegend(ScottPlot.Alignment.UpperRight);
         plt.SavePng(path, 900, 520);
         // Flushed to disk before it is moved beside the results (see Write).
