@@ -150,7 +150,8 @@ internal static class Dotnet
 
 /// <summary>
 /// The consumer path as a new user takes it from the README: a new console app outside this repository references
-/// SharpOptim from a local feed and trains with AdamW and Muon (its Program.cs is the README's Install snippet), and
+/// SharpOptim from a local feed and trains with AdamW, Muon, Adam-mini and Sophia under TorchSharp's OneCycleLR (its
+/// Program.cs is the README's Install snippet), and
 /// the tool installs by name and runs. The proof that a build outside the repository gets libtorch, and the
 /// libstdc++ step from the package's buildTransitive targets (without it the app dies on Debian 12).
 /// </summary>
@@ -186,7 +187,7 @@ public class ConsumerPackageTests : IClassFixture<PackedFeed>
     }
 
     [Fact]
-    public void NewConsoleAppFromTheReadmeTrainsWithAdamWAndMuonFromThePackedFeed()
+    public void NewConsoleAppFromTheReadmeTrainsWithFourOptimizersUnderOneCycleLRFromThePackedFeed()
     {
         string app = Path.Combine(_feed.Root, "MyApp");
         Directory.CreateDirectory(app);
@@ -227,10 +228,11 @@ public class ConsumerPackageTests : IClassFixture<PackedFeed>
         var (runCode, runOut) = Dotnet.Run(app, Step, new Dictionary<string, string?> { ["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1" }, dll);
         Assert.True(runCode == 0, $"the consumer app failed (exit {runCode}):\n{runOut}");
 
-        var losses = Regex.Matches(runOut, @"^(\w+): loss (\d+\.\d+) -> (\d+\.\d+)\s*$", RegexOptions.Multiline)
+        var losses = Regex.Matches(runOut, @"^([\w-]+): loss (\d+\.\d+) -> (\d+\.\d+)\s*$", RegexOptions.Multiline)
             .ToDictionary(m => m.Groups[1].Value,
                 m => (First: double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), Last: double.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture)));
-        Assert.True(losses.ContainsKey("adamw") && losses.ContainsKey("muon"), $"expected 'adamw: loss A -> B' and 'muon: ...' lines:\n{runOut}");
+        foreach (var name in new[] { "adamw", "muon", "adam-mini", "sophia" })
+            Assert.True(losses.ContainsKey(name), $"expected a '{name}: loss A -> B' line:\n{runOut}");
         foreach (var (name, (first, last)) in losses)
         {
             Assert.True(double.IsFinite(first) && first > 0.05, $"{name}: the first loss {first} is not that of an untrained model");
