@@ -17,9 +17,14 @@ public static class ListCommand
         ("Schedules.RefinedSchedule", "schedule refinement from gradient norms", "Defazio et al., When, Why and How Much?, 2023 (arXiv:2310.07831)"),
     };
 
+    /// <summary>The methods of the families beyond the first-order optimizers, one list per family (each family adds
+    /// its own line here).</summary>
+    public static IEnumerable<MethodEntry> FamilyMethods => Array.Empty<MethodEntry>();
+
     public static int Run(Options o, TextWriter stdout)
     {
         var entries = OptimizerCatalog.All;
+        var methods = FamilyMethods.ToList();
         if (o.Has("json"))
         {
             stdout.WriteLine(JsonSerializer.Serialize(entries.Select(e => new
@@ -29,7 +34,14 @@ public static class ListCommand
                 state_bytes_per_param = e.StateBytesPerParameter,
                 state_bytes_per_tensor = e.StateBytesPerTensor,
                 fused = e.HasFusedPath,
-            }), new JsonSerializerOptions { WriteIndented = true }));
+            }).Cast<object>().Concat(methods.Select(m => new
+            {
+                name = m.Name,
+                family = m.Family,
+                type = m.Type,
+                paper = m.Paper,
+                reconstruction = m.Reconstruction,
+            })), new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
         int w = entries.Max(e => e.Name.Length);
@@ -40,6 +52,13 @@ public static class ListCommand
         stdout.WriteLine("wrappers and layers (library types, not catalog entries):");
         foreach (var (name, what, paper) in Extras)
             stdout.WriteLine($"  {name,-26} {what}; {paper}");
+        foreach (var family in methods.GroupBy(m => m.Family))
+        {
+            stdout.WriteLine();
+            stdout.WriteLine($"{family.Key}:");
+            foreach (var m in family)
+                stdout.WriteLine($"  {m.Name,-22} {m.Type,-34} {(m.Reconstruction ? "[reconstruction] " : "")}{m.Paper}");
+        }
         return 0;
     }
 }
