@@ -139,27 +139,11 @@ public abstract class GradientBalancer
         return values;
     }
 
-    /// <summary>The float64 copy of <paramref name="t"/>'s values, flattened (zeros for a null tensor of <paramref name="numel"/> elements).</summary>
-    internal static double[] Flat(Tensor? t, long numel)
-    {
-        if (t is null) return new double[numel];
-        using var d = t.detach().cpu().to(ScalarType.Float64).contiguous().reshape(-1);
-        return d.data<double>().ToArray();
-    }
-
     /// <summary>Σ_t w_t L_t as a tensor, without a double becoming a Scalar (the weights travel as a tensor).</summary>
     internal static Tensor WeightedSum(IReadOnlyList<Tensor> losses, double[] weights)
     {
         using var stacked = stack(losses.Select(l => l.reshape(Array.Empty<long>())).ToArray());
         using var w = tensor(weights, dtype: stacked.dtype, device: stacked.device);
         return stacked.mul(w).sum();
-    }
-
-    /// <summary>A tensor of <paramref name="values"/> with <paramref name="like"/>'s shape, dtype and device.</summary>
-    internal static Tensor Shaped(double[] values, long offset, Tensor like)
-    {
-        using var all = tensor(values.AsSpan((int)offset, (int)like.numel()).ToArray(), dtype: ScalarType.Float64);
-        using var r = all.reshape(like.shape);
-        return r.to(like.dtype, like.device);
     }
 }

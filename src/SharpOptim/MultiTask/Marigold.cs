@@ -90,9 +90,8 @@ public sealed class Marigold : GradientBalancer
         using (dz)
         {
             using (var plain = WeightedSum(losses, Enumerable.Repeat(1.0, t).ToArray())) plain.backward();
-            var flat = Flat(dz, dz.numel());
-            double dn2 = 0;
-            foreach (var x in flat) dn2 += x * x;
+            double dn2;
+            using (var d64 = dz.detach().reshape(-1).to(ScalarType.Float64)) using (var sq = d64.dot(d64)) dn2 = sq.cpu().item<double>();
             double[] next = w;
             int probes = 0;
             double[]? estimate = null;

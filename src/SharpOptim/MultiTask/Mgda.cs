@@ -63,7 +63,7 @@ public class Mgda : TaskGradientBalancer
     }
 
     /// <inheritdoc />
-    protected override (double[] Direction, double[]? Weights) Combine(double[][] gradients, double[] losses)
+    protected override (TorchSharp.torch.Tensor Direction, double[]? Weights) Combine(TorchSharp.torch.Tensor gradients, double[] losses)
     {
         var m = Gram(gradients);
         var scale = Scales(m, losses);

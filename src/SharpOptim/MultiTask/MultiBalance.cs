@@ -59,9 +59,9 @@ public sealed class MultiBalance : TaskGradientBalancer
     public int Steps => _steps;
 
     /// <inheritdoc />
-    protected override (double[] Direction, double[]? Weights) Combine(double[][] gradients, double[] losses)
+    protected override (TorchSharp.torch.Tensor Direction, double[]? Weights) Combine(TorchSharp.torch.Tensor gradients, double[] losses)
     {
-        int t = gradients.Length;
+        int t = (int)gradients.shape[0];
         var m = Gram(gradients);
         int k = _steps + 1;
         double correction = 1 - Math.Pow(Beta, k);

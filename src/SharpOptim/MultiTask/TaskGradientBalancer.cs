@@ -5,9 +5,10 @@ namespace SharpOptim.MultiTask;
 
 /// <summary>
 /// A balancer that needs every task's gradient (MGDA, MGDA-UB, PCGrad, MultiBalance): the base gathers them in either
-/// mode as float64 vectors (one backward per task: through the whole model on shared parameters, through the heads only
-/// on the shared representation) and asks <see cref="Combine"/> for the direction, which it writes into the shared
-/// parameters' gradients or propagates through the trunk. The heads keep their unweighted task gradients in both modes.
+/// mode as the rows of one float64 matrix G (T×P, on the parameters' device; one backward per task: through the whole
+/// model on shared parameters, through the heads only on the shared representation) and asks <see cref="Combine"/>
+/// for the direction, which it writes into the shared parameters' gradients or propagates through the trunk. The
+/// heads keep their unweighted task gradients in both modes.
 /// </summary>
 public abstract class TaskGradientBalancer : GradientBalancer
 {
@@ -28,45 +29,57 @@ public abstract class TaskGradientBalancer : GradientBalancer
     /// <inheritdoc />
     public override bool SupportsSharedRepresentation => _both || _mode == BalancingMode.SharedRepresentation;
 
-    /// <summary>The method itself: from the T task gradients (float64, all of one length) and the task losses, the
-    /// combined direction (same length) and the weights applied (null when the result is not a weighted sum). State
-    /// (moving averages, random order) may change here: it is called only after every input check has passed.</summary>
-    protected abstract (double[] Direction, double[]? Weights) Combine(double[][] gradients, double[] losses);
+    /// <summary>The method itself: from the task gradients (the rows of <paramref name="gradients"/>, float64, T×P) and
+    /// the task losses, the combined direction (float64, length P; the caller disposes it) and the weights applied
+    /// (null when the result is not a weighted sum). State (moving averages, random order) may change here: it is
+    /// called only after every input check has passed.</summary>
+    protected abstract (Tensor Direction, double[]? Weights) Combine(Tensor gradients, double[] losses);
 
     /// <inheritdoc />
     protected sealed override BalanceReport BackwardSharedParameters(IReadOnlyList<Tensor> losses, double[] values, IReadOnlyList<Tensor> shared)
     {
         int t = losses.Count;
-        long total = shared.Sum(p => p.numel());
         // What the shared gradients held before the call: the combination is added to it, as a backward would.
         var before = shared.Select(p => p.grad is null ? null : p.grad.detach().clone()).ToArray();
-        var g = new double[t][];
+        var rows = new Tensor[t];
         try
         {
             for (int k = 0; k < t; k++)
             {
                 foreach (var p in shared) p.grad?.zero_();
                 losses[k].backward(retain_graph: k < t - 1);
-                g[k] = Gather(shared, total);
+                rows[k] = cat(shared.Select(p => p.grad is { } g ? g.detach().reshape(-1) : zeros(p.numel(), dtype: p.dtype, device: p.device)).ToArray())
+                    .to(ScalarType.Float64);
             }
         }
         catch
         {
             Restore(shared, before);
+            foreach (var r in rows) r?.Dispose();
             throw;
         }
-        var (direction, weights) = Combine(g, values);
-        using var s = new ScalarHold();
-        long offset = 0;
-        for (int i = 0; i < shared.Count; i++)
+        double[]? weights;
+        using (var g = stack(rows))
         {
-            var p = shared[i];
-            using var d = Shaped(direction, offset, p);
-            offset += p.numel();
-            if (before[i] is { } b) d.add_(b, s[1]);
-            if (p.grad is null) p.grad = d.clone();
-            else p.grad.copy_(d);
-            before[i]?.Dispose();
+            foreach (var r in rows) r.Dispose();
+            Tensor direction;
+            (direction, weights) = Combine(g, values);
+            using (direction)
+            using (var s = new ScalarHold())
+            {
+                long offset = 0;
+                for (int i = 0; i < shared.Count; i++)
+                {
+                    var p = shared[i];
+                    long n = p.numel();
+                    using var d = direction.narrow(0, offset, n).reshape(p.shape).to(p.dtype);
+                    offset += n;
+                    if (before[i] is { } b) d.add_(b, s[1]);
+                    if (p.grad is { } pg) pg.copy_(d);
+                    else p.grad = d.clone();
+                    before[i]?.Dispose();
+                }
+            }
         }
         TaskCount = t;
         LastWeights = weights;
@@ -78,33 +91,27 @@ public abstract class TaskGradientBalancer : GradientBalancer
         Func<Tensor, IReadOnlyList<Tensor>> heads, IReadOnlyList<Tensor> losses, double[] values)
     {
         int t = losses.Count;
-        long n = detached.numel();
-        var r = new double[t][];
+        var rows = new Tensor[t];
         for (int k = 0; k < t; k++)
         {
             detached.grad?.zero_();
             losses[k].backward(retain_graph: k < t - 1);
-            r[k] = Flat(detached.grad, n);
+            rows[k] = detached.grad is { } g ? g.detach().reshape(-1).to(ScalarType.Float64).clone()
+                : zeros(detached.numel(), dtype: ScalarType.Float64, device: detached.device);
         }
-        var (direction, weights) = Combine(r, values);
-        using (var dz = Shaped(direction, 0, representation))
-            representation.backward(new[] { dz });
+        double[]? weights;
+        using (var g = stack(rows))
+        {
+            foreach (var r in rows) r.Dispose();
+            var (direction, w) = Combine(g, values);
+            weights = w;
+            using (direction)
+            using (var dz = direction.reshape(representation.shape).to(representation.dtype))
+                representation.backward(new[] { dz });
+        }
         TaskCount = t;
         LastWeights = weights;
         return new BalanceReport(values, weights, 0, t, 1, 0);
-    }
-
-    private static double[] Gather(IReadOnlyList<Tensor> shared, long total)
-    {
-        var all = new double[total];
-        long offset = 0;
-        foreach (var p in shared)
-        {
-            var f = Flat(p.grad, p.numel());
-            f.CopyTo(all, offset);
-            offset += f.Length;
-        }
-        return all;
     }
 
     private static void Restore(IReadOnlyList<Tensor> shared, Tensor?[] before)
@@ -120,36 +127,22 @@ public abstract class TaskGradientBalancer : GradientBalancer
         }
     }
 
-    /// <summary>⟨a, b⟩ in float64.</summary>
-    protected static double Dot(double[] a, double[] b)
+    /// <summary>The Gram matrix M_st = ⟨g_s, g_t⟩ of the rows of <paramref name="g"/>, in float64 on the CPU.</summary>
+    protected static double[,] Gram(Tensor g)
     {
-        double s = 0;
-        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
-        return s;
-    }
-
-    /// <summary>The Gram matrix M_st = ⟨g_s, g_t⟩ (float64).</summary>
-    protected static double[,] Gram(double[][] g)
-    {
-        int t = g.Length;
-        var m = new double[t, t];
+        int t = (int)g.shape[0];
+        using var m = g.mm(g.t()).cpu().contiguous();
+        var flat = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(m.bytes);
+        var r = new double[t, t];
         for (int i = 0; i < t; i++)
-            for (int j = i; j < t; j++)
-                m[i, j] = m[j, i] = Dot(g[i], g[j]);
-        return m;
+            for (int j = 0; j < t; j++) r[i, j] = 0.5 * (flat[i * t + j] + flat[j * t + i]);   // exactly symmetric
+        return r;
     }
 
-    /// <summary>Σ_t w_t g_t.</summary>
-    protected static double[] Weighted(double[][] g, double[] w)
+    /// <summary>Σ_t w_t g_t for the rows g_t of <paramref name="g"/>.</summary>
+    protected static Tensor Weighted(Tensor g, double[] w)
     {
-        var d = new double[g[0].Length];
-        for (int k = 0; k < g.Length; k++)
-        {
-            double wk = w[k];
-            if (wk == 0) continue;
-            var gk = g[k];
-            for (int i = 0; i < d.Length; i++) d[i] += wk * gk[i];
-        }
-        return d;
+        using var wt = tensor(w, dtype: ScalarType.Float64, device: g.device);
+        return wt.matmul(g);
     }
 }
