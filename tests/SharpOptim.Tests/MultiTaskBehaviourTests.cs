@@ -159,6 +159,9 @@ public class MultiTaskBehaviourTests
         Assert.Contains("beta", Assert.Throws<ArgumentException>(() => new MultiBalance(beta: 1)).Message);
         Assert.Contains("stepSize", Assert.Throws<ArgumentException>(() => new Marigold(stepSize: 0)).Message);
         Assert.Contains("epsilon", Assert.Throws<ArgumentException>(() => new PCGrad(epsilon: double.NaN)).Message);
+        Assert.Contains("task 0's has 3", Assert.Throws<ArgumentException>(() => new PCGrad().Project(new[] { new double[3], new double[2] })).Message);
+        Assert.Throws<ArgumentException>(() => new PCGrad().Project(Array.Empty<double[]>()));
+        Assert.Contains("at least one task", Assert.Throws<ArgumentException>(() => new EqualWeights(0)).Message);
         // Loss normalisation needs positive losses: checked before any backward pass.
         using var z0 = new Net();
         var zeroLoss = z0.Losses(z0.Trunk()).ToArray();
