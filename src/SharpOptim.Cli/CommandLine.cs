@@ -41,10 +41,12 @@ public static class CommandLine
                        --range H=LO:HI[:log|:linear]  a tuned hyperparameter's range (repeatable)
                        --budget N         training steps per optimizer for the search (default 20 x --steps)
                        --steps N          steps of a full run (default as compare); --eta N halving rate (default 3)
-                       --halvings N       at most N halvings (default 3; 0: a plain grid/Halton search at full length)
+                       --halvings N       at most N halvings (default 2; 0: a plain grid/Halton search at full length)
                        --seeds N          re-runs of the selected configuration (default 3); --seed S sample seed
-                       --target LOSS      validation-loss target (default: the worst optimizer's mean final loss)
+                       --target LOSS      validation-loss target (default: tuned AdamW's mean final loss if swept,
+                                          else the median optimizer's)
                        --opt NAME:k=v,... fixed hyperparameters (as compare); --eval-every N (default steps/20)
+                       --schedule SPEC    as compare, spanning each trial's own length
                        --out DIR          default tune-results/TASK; a different sweep there needs --force
                        --tensorboard DIR  TensorBoard event files, one run per folder (optimizer, configuration, seed)
                        --cache DIR --threads N (as compare)

@@ -22,7 +22,7 @@ public static class TuneCommand
     {
         ["task"] = true, ["optimizers"] = true, ["tune"] = true, ["range"] = true, ["budget"] = true, ["steps"] = true, ["eta"] = true, ["halvings"] = true,
         ["seeds"] = true, ["seed"] = true, ["target"] = true, ["opt"] = true, ["eval-every"] = true, ["out"] = true, ["force"] = false,
-        ["tensorboard"] = true, ["threads"] = true, ["cache"] = true,
+        ["tensorboard"] = true, ["threads"] = true, ["cache"] = true, ["schedule"] = true,
     };
 
     /// <summary>Optimizers swept when --optimizers is not given.</summary>
@@ -38,7 +38,7 @@ public static class TuneCommand
             throw new UsageException(FormattableString.Invariant($"unknown task '{taskName}'; valid tasks: {string.Join(", ", TaskCatalog.Names)}."));
         int steps = (int)o.Long("steps", CompareCommand.DefaultSteps(taskName), SuccessiveHalving.MinRungSteps, 10_000_000);
         int eta = (int)o.Long("eta", 3, 2, 16);
-        int halvings = (int)o.Long("halvings", 3, 0, 10);
+        int halvings = (int)o.Long("halvings", 2, 0, 10);
         long budget = o.Long("budget", 20L * steps, 1, long.MaxValue / 4);
         int seeds = (int)o.Long("seeds", 3, 1, 1000);
         int sampleSeed = (int)o.Long("seed", 0, 0, int.MaxValue);
@@ -61,6 +61,8 @@ public static class TuneCommand
             throw new UsageException("--budget: " + CommandLine.MessageOf(e));
         }
         string outDir = o.String("out") ?? DefaultOutDir(taskName);
+        string? scheduleText = o.String("schedule");
+        if (scheduleText is not null) _ = ScheduleSpec.Parse(scheduleText, steps);   // a bad schedule fails here, before any trial
 
         using var task = TaskCatalog.Create(taskName, o.String("cache"), validation: true);
         TaskRun probe;
@@ -116,7 +118,7 @@ public static class TuneCommand
         var plan = new TunePlan
         {
             Task = taskName, Optimizers = names, Spaces = spaces, Fixed = fixedValues, Budget = budget, Steps = steps, Eta = eta,
-            Rungs = rungs.ToList(), Seeds = seeds, SampleSeed = sampleSeed, EvalEvery = evalEvery,
+            Rungs = rungs.ToList(), Seeds = seeds, SampleSeed = sampleSeed, EvalEvery = evalEvery, Schedule = scheduleText ?? "constant",
         };
         var store = new TrialStore(Path.Combine(outDir, "trials"));
         PrepareOutDir(outDir, plan, o.Has("force"), stdout);
@@ -142,7 +144,7 @@ public static class TuneCommand
                 if (interrupt.IsCancellationRequested) break;
                 var configs = new SearchSpace(spaces[name]).Sample(rungs[0].Configurations, sampleSeed);
                 var sweep = Tuner.Sweep(name, configs, rungs, seeds, store,
-                    (key, config) => TrainTrial(task, name, fixedValues[name], key, config, evalEvery, tensorboard, interrupt.Token),
+                    (key, config) => TrainTrial(task, name, fixedValues[name], key, config, evalEvery, scheduleText, tensorboard, interrupt.Token),
                     ev =>
                     {
                         var r = ev.Result;
@@ -168,8 +170,10 @@ public static class TuneCommand
     }
 
     private static TrialResult TrainTrial(TrainingTask task, string name, IReadOnlyDictionary<string, double> fixedValues, TrialKey key,
-        IReadOnlyDictionary<string, double> config, int evalEvery, string? tensorboard, CancellationToken cancel)
+        IReadOnlyDictionary<string, double> config, int evalEvery, string? scheduleText, string? tensorboard, CancellationToken cancel)
     {
+        // A schedule spans each trial's own length: a rung of 30 steps decays over 30 steps, as a user's short run would.
+        var schedule = scheduleText is null ? null : ScheduleSpec.Parse(scheduleText, key.Steps)(name);
         manual_seed(1000 + key.Seed);
         using var run = task.Start(key.Seed);
         var hyper = new Dictionary<string, double>(fixedValues);
@@ -178,7 +182,7 @@ public static class TuneCommand
         using var opt = OptimizerCatalog.Get(CompareCommand.CatalogName(name)).Create(run.NamedParameters, hyper);
         using var log = tensorboard is null ? null : new Training.TensorBoardLog(Path.Combine(tensorboard,
             FormattableString.Invariant($"{name}_{(key.Final ? "final" : "rung")}_{ConfigText(config).Replace(' ', '_').Replace('=', '-')}_s{key.Steps}_seed{key.Seed}")));
-        var r = TaskTrainer.Train(run, opt, key.Steps, null, key.Final ? evalEvery : 0, null, cancel, x => x.EvaluateValidation(), log);
+        var r = TaskTrainer.Train(run, opt, key.Steps, schedule, key.Final ? evalEvery : 0, null, cancel, x => x.EvaluateValidation(), log);
         var evals = r.Evaluations.Select(e => new TrialEvaluation(e.Step, r.Seconds[e.Step - 1], e.Loss, e.Accuracy)).ToList();
         var test = key.Final && r.Completed ? run.Evaluate() : new Evaluation(double.NaN, double.NaN);
         return new TrialResult

@@ -33,6 +33,8 @@ public sealed record TunePlan
     public required int SampleSeed { get; init; }
     /// <summary>Validation evaluations of the re-runs every this many steps.</summary>
     public required int EvalEvery { get; init; }
+    /// <summary>The learning-rate schedule (compare's --schedule syntax), spanning each trial's length.</summary>
+    public required string Schedule { get; init; }
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
