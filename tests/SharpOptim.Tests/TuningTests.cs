@@ -241,6 +241,7 @@ public sealed class TuningTests : IDisposable
             (new[] { "tune", "--task", "logreg", "--tune", "frobnicate", "--out", outDir }, "'frobnicate'"),
             (new[] { "tune", "--task", "logreg", "--steps", "100", "--budget", "150", "--out", outDir }, "budget 150"),
             (new[] { "tune", "--task", "logreg", "--tune", "lr,lr", "--out", outDir }, "twice"),
+            (new[] { "tune", "--task", "logreg", "--tune", ",", "--out", outDir }, "search space is empty"),
             (new[] { "tune", "--task", "logreg", "--tune", "momentum", "--optimizers", "sgd", "--out", outDir }, "--range momentum="),
             (new[] { "tune", "--task", "logreg", "--range", "lr=0:1", "--out", outDir }, "LOW > 0"),
             (new[] { "tune", "--task", "logreg", "--range", "weight_decay=1e-4:1", "--out", outDir }, "not tuned"),

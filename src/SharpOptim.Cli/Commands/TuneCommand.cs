@@ -83,8 +83,16 @@ public static class TuneCommand
             foreach (var name in names)
             {
                 var entry = OptimizerCatalog.Get(CompareCommand.CatalogName(name));
-                var defaults = entry.Defaults(probe.NamedParameters);
                 var h = CompareDefaults.ForTask(CompareCommand.CatalogName(name), task, overrides.GetValueOrDefault(name));
+                IReadOnlyDictionary<string, double> defaults;
+                try
+                {
+                    defaults = entry.Defaults(probe.NamedParameters, h);
+                }
+                catch (ArgumentException e)
+                {
+                    throw new UsageException(FormattableString.Invariant($"{name}: {CommandLine.MessageOf(e)}"));
+                }
                 var dims = new List<SearchDimension>();
                 foreach (var t in tuned)
                 {

@@ -48,11 +48,14 @@ public static class OptimizerCatalog
     }
 
     /// <summary>The optimizer's own default for every hyperparameter it reads (name → value; flags as 0 or 1), found by
-    /// building it once on <paramref name="parameters"/> with nothing overridden.</summary>
-    public static IReadOnlyDictionary<string, double> Defaults(this Entry entry, IEnumerable<(string Name, Parameter Parameter)> parameters)
+    /// building it once on <paramref name="parameters"/> with <paramref name="given"/> set (what some optimizers cannot
+    /// be built without, e.g. Adam-mini's dim and n_heads for attention); a given value does not change the default
+    /// reported for its name.</summary>
+    public static IReadOnlyDictionary<string, double> Defaults(this Entry entry, IEnumerable<(string Name, Parameter Parameter)> parameters,
+        IReadOnlyDictionary<string, double>? given = null)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        var h = new Hyperparameters(new Dictionary<string, double>());
+        var h = new Hyperparameters(given ?? new Dictionary<string, double>());
         using var opt = entry.Factory(parameters.ToList(), h);
         return new Dictionary<string, double>(h.Fallbacks);
     }
