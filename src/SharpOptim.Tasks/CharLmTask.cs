@@ -16,9 +16,16 @@ public sealed class CharLmTask : TrainingTask
     private readonly Lazy<TextCorpus> _corpus;
 
     /// <summary>The task with the given model size (defaults: 4 layers, width 128, 4 heads, context 64).</summary>
-    public CharLmTask(int layers = 4, int dim = 128, int heads = 4, int blockSize = 64, int batchSize = 32, Func<TextCorpus>? corpus = null)
+    /// <remarks>With <paramref name="validationFraction"/> &gt; 0 the last that fraction of the training text becomes a
+    /// validation split (contiguous, so no validation window overlaps a training one); training windows are drawn
+    /// from the rest only.</remarks>
+    public CharLmTask(int layers = 4, int dim = 128, int heads = 4, int blockSize = 64, int batchSize = 32, Func<TextCorpus>? corpus = null,
+        double validationFraction = 0)
     {
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be positive.");
+        if (!(validationFraction >= 0 && validationFraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, FormattableString.Invariant($"validation fraction must be in [0, 1); got {validationFraction}."));
+        ValidationFraction = validationFraction;
         Layers = layers;
         Dim = dim;
         Heads = heads;
@@ -30,7 +37,11 @@ public sealed class CharLmTask : TrainingTask
     /// <inheritdoc />
     public override string Name => "charlm";
     /// <inheritdoc />
-    public override string Description => FormattableString.Invariant($"character-level GPT ({Layers} layers, width {Dim}, {Heads} heads, context {BlockSize}) on Debian fortunes text (259k/29k chars)");
+    public override string Description => FormattableString.Invariant($"character-level GPT ({Layers} layers, width {Dim}, {Heads} heads, context {BlockSize}) on Debian fortunes text ({(HasValidation ? "train/validation/test" : "train/test")} {Chars()} chars)");
+
+    private string Chars() => HasValidation
+        ? FormattableString.Invariant($"{ValidationStart / 1000}k/{(Corpus.Train.Length - ValidationStart) / 1000}k/{Corpus.Test.Length / 1000}k")
+        : FormattableString.Invariant($"{Corpus.Train.Length / 1000}k/{Corpus.Test.Length / 1000}k");
     /// <inheritdoc />
     public override int BatchSize { get; }
     /// <inheritdoc />
@@ -47,6 +58,13 @@ public sealed class CharLmTask : TrainingTask
     public int BlockSize { get; }
     /// <summary>The text.</summary>
     public TextCorpus Corpus => _corpus.Value;
+    /// <summary>Fraction of the training text held out for validation (0: none).</summary>
+    public double ValidationFraction { get; }
+    /// <inheritdoc />
+    public override bool HasValidation => ValidationFraction > 0;
+
+    /// <summary>Where the validation text starts in <see cref="TextCorpus.Train"/> (its length without a validation split).</summary>
+    private int ValidationStart => Corpus.Train.Length - (int)Math.Ceiling(ValidationFraction * Corpus.Train.Length);
 
     /// <inheritdoc />
     public override TaskRun Start(int seed) =>
@@ -72,25 +90,29 @@ public sealed class CharLmTask : TrainingTask
         public override (Tensor Logits, Tensor Targets) Forward()
         {
             int b = task.BatchSize, t = task.BlockSize;
-            var train = task.Corpus.Train;
+            var train = task.Corpus.Train.AsSpan(0, task.ValidationStart);
             var x = new long[b * t];
             var y = new long[b * t];
             for (int i = 0; i < b; i++)
             {
                 int start = _rng.Next(train.Length - t - 1);
-                Array.Copy(train, start, x, i * t, t);
-                Array.Copy(train, start + 1, y, i * t, t);
+                train.Slice(start, t).CopyTo(x.AsSpan(i * t, t));
+                train.Slice(start + 1, t).CopyTo(y.AsSpan(i * t, t));
             }
             (_x, _y) = (x, y);
             return ForwardLast();
         }
 
-        public override Evaluation Evaluate()
+        public override Evaluation Evaluate() => EvaluateOn(task.Corpus.Test);
+
+        public override Evaluation EvaluateValidation() =>
+            task.HasValidation ? EvaluateOn(task.Corpus.Train[task.ValidationStart..]) : base.EvaluateValidation();
+
+        private Evaluation EvaluateOn(long[] test)
         {
             model.eval();
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var test = task.Corpus.Test;
             int t = task.BlockSize, windows = (test.Length - 1) / t;
             var x = tensor(test[..(windows * t)]).view(windows, t);
             var y = tensor(test[1..(windows * t + 1)]);

@@ -11,17 +11,28 @@ public sealed class ClassificationTask : TrainingTask
     private readonly Func<ClassificationData, nn.Module<Tensor, Tensor>> _model;
     private ClassificationData? _data;
 
-    /// <summary>A task over data loaded on first use, with a model built per run.</summary>
+    /// <summary>A task over data loaded on first use, with a model built per run; with
+    /// <paramref name="validationFraction"/> &gt; 0 that fraction of the training rows becomes a validation split
+    /// (<see cref="ClassificationData.WithValidation"/>).</summary>
     public ClassificationTask(string name, string description, int batchSize, Func<ClassificationData> load,
-        Func<ClassificationData, nn.Module<Tensor, Tensor>> model)
+        Func<ClassificationData, nn.Module<Tensor, Tensor>> model, double validationFraction = 0)
     {
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be positive.");
+        if (!(validationFraction >= 0 && validationFraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, FormattableString.Invariant($"validation fraction must be in [0, 1); got {validationFraction}."));
         Name = name;
         Description = description;
         BatchSize = batchSize;
-        _load = load;
+        _load = validationFraction > 0 ? () => load().WithValidation(validationFraction) : load;
         _model = model;
+        ValidationFraction = validationFraction;
     }
+
+    /// <summary>Fraction of the training rows held out for validation (0: none).</summary>
+    public double ValidationFraction { get; }
+
+    /// <inheritdoc />
+    public override bool HasValidation => ValidationFraction > 0;
 
     /// <inheritdoc />
     public override string Name { get; }
@@ -65,14 +76,19 @@ public sealed class ClassificationTask : TrainingTask
             return (model.forward(x), task.Data.TrainY.index_select(0, idx));
         }
 
-        public override Evaluation Evaluate()
+        public override Evaluation Evaluate() => EvaluateOn(task.Data.TestX, task.Data.TestY);
+
+        public override Evaluation EvaluateValidation() =>
+            task.Data.ValidationX is { } x && task.Data.ValidationY is { } y ? EvaluateOn(x, y) : base.EvaluateValidation();
+
+        private Evaluation EvaluateOn(Tensor x, Tensor y)
         {
             model.eval();
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var logits = model.forward(task.Data.TestX);
-            double loss = nn.functional.cross_entropy(logits, task.Data.TestY).item<float>();
-            double acc = logits.argmax(1).eq(task.Data.TestY).to_type(ScalarType.Float64).mean().item<double>();
+            var logits = model.forward(x);
+            double loss = nn.functional.cross_entropy(logits, y).item<float>();
+            double acc = logits.argmax(1).eq(y).to_type(ScalarType.Float64).mean().item<double>();
             return new Evaluation(loss, acc);
         }
     }

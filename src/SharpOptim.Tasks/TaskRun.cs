@@ -33,8 +33,14 @@ public abstract class TaskRun : IDisposable
         return nn.functional.cross_entropy(logits, targets);
     }
 
-    /// <summary>Loss and accuracy on the task's held-out split (evaluation mode, no graph).</summary>
+    /// <summary>Loss and accuracy on the task's held-out (test) split (evaluation mode, no graph).</summary>
     public abstract Evaluation Evaluate();
+
+    /// <summary>Loss and accuracy on the task's validation split (evaluation mode, no graph): what tuning selects on.
+    /// Only for a task created with a validation split (<see cref="TrainingTask.HasValidation"/>); otherwise an
+    /// <see cref="InvalidOperationException"/>.</summary>
+    public virtual Evaluation EvaluateValidation() =>
+        throw new InvalidOperationException("This task was created without a validation split (TaskCatalog.Create(..., validation: true)).");
 
     /// <inheritdoc />
     public void Dispose()

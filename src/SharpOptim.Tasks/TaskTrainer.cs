@@ -25,20 +25,32 @@ public static class TaskTrainer
     public const int SophiaHessianInterval = 10;
 
     /// <summary>Trains <paramref name="run"/>'s model with <paramref name="optimizer"/> for up to
-    /// <paramref name="steps"/> steps; stops early, returning what it has, when <paramref name="cancel"/> fires.</summary>
+    /// <paramref name="steps"/> steps; stops early, returning what it has, when <paramref name="cancel"/> fires.
+    /// <paramref name="evaluate"/> chooses the held-out split of the evaluations (default <see cref="TaskRun.Evaluate"/>,
+    /// the test split; tuning passes <see cref="TaskRun.EvaluateValidation"/>); <paramref name="tensorboard"/>, when
+    /// given, receives loss, learning rate, gradient norm and state bytes after every step and each evaluation
+    /// (<c>eval_loss</c>, <c>eval_accuracy</c>).</summary>
     public static RunResult Train(TaskRun run, optim.Optimizer optimizer, int steps, ISchedule? schedule = null,
-        int evalEvery = 0, Action<StepProgress>? progress = null, CancellationToken cancel = default)
+        int evalEvery = 0, Action<StepProgress>? progress = null, CancellationToken cancel = default,
+        Func<TaskRun, Evaluation>? evaluate = null, Training.TensorBoardLog? tensorboard = null)
     {
+        evaluate ??= r => r.Evaluate();
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(optimizer);
         if (steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "steps must be positive.");
         if (evalEvery < 0) throw new ArgumentOutOfRangeException(nameof(evalEvery), evalEvery, "evalEvery must be 0 (end only) or positive.");
+        var evals = new List<(int, double, double)>();
+        void Evaluated(int step, Evaluation e)
+        {
+            evals.Add((step, e.Loss, e.Accuracy));
+            tensorboard?.Scalar("eval_loss", e.Loss, step);
+            tensorboard?.Scalar("eval_accuracy", e.Accuracy, step);
+        }
         var driver = schedule is null ? null : new ScheduleDriver(optimizer, schedule);
         var parameters = run.Model.parameters().ToList();
         var losses = new List<double>(steps);
         var seconds = new List<double>(steps);
         var norms = new List<double>(steps);
-        var evals = new List<(int, double, double)>();
         var clock = new Stopwatch();
         bool diverged = false;
         for (int s = 0; s < steps && !cancel.IsCancellationRequested && !diverged; s++)
@@ -83,18 +95,14 @@ public static class TaskTrainer
             losses.Add(loss);
             norms.Add(norm);
             seconds.Add(clock.Elapsed.TotalSeconds);
+            tensorboard?.Step(s + 1, loss, optimizer, norm);
             progress?.Invoke(new StepProgress(s + 1, loss, clock.Elapsed.TotalSeconds));
             if (evalEvery > 0 && (s + 1) % evalEvery == 0 && s + 1 < steps)
-            {
-                var e = run.Evaluate();
-                evals.Add((s + 1, e.Loss, e.Accuracy));
-            }
+                Evaluated(s + 1, evaluate(run));
         }
         if (losses.Count > 0 && !diverged && (evals.Count == 0 || evals[^1].Item1 != losses.Count))
-        {
-            var e = run.Evaluate();
-            evals.Add((losses.Count, e.Loss, e.Accuracy));
-        }
+            Evaluated(losses.Count, evaluate(run));
+        tensorboard?.Flush();
         return new RunResult
         {
             Losses = losses, Seconds = seconds, GradientNorms = norms, Evaluations = evals,

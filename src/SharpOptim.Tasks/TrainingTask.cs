@@ -14,6 +14,10 @@ public abstract class TrainingTask : IDisposable
     /// <summary>One line: data, split, model.</summary>
     public abstract string Description { get; }
 
+    /// <summary>Whether the task holds a validation split carved out of its training data (then
+    /// <see cref="TaskRun.EvaluateValidation"/> works and training never sees those rows).</summary>
+    public virtual bool HasValidation => false;
+
     /// <summary>Examples (sequences, for charlm) per training batch.</summary>
     public abstract int BatchSize { get; }
 

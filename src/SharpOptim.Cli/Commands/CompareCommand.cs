@@ -24,6 +24,7 @@ public static class CompareCommand
     {
         ["task"] = true, ["optimizers"] = true, ["steps"] = true, ["seeds"] = true, ["out"] = true, ["opt"] = true,
         ["schedule"] = true, ["eval-every"] = true, ["cache"] = true, ["no-progress"] = false, ["force"] = false, ["threads"] = true,
+        ["tensorboard"] = true,
     };
 
     /// <summary>Exit code after Ctrl-C (128 + SIGINT, as shells report it).</summary>
@@ -117,7 +118,7 @@ public static class CompareCommand
             var retried = new List<string>();
             RunRecord Record((string Name, Dictionary<string, double> Hyper, ISchedule? Schedule) s, int seed, Action<StepProgress>? progress)
             {
-                var record = WithOneRetryOnNativeError(() => TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, progress),
+                var record = WithOneRetryOnNativeError(() => TrainOne(task, s, seed, steps, evalEvery, interrupt.Token, progress, o.String("tensorboard")),
                     e => retried.Add(FormattableString.Invariant($"{s.Name} seed {seed} ({e.Message.Split('\n')[0].Trim()})")),
                     () => interrupt.IsCancellationRequested);
                 comparison.Runs.Add(record);
@@ -221,7 +222,7 @@ public static class CompareCommand
     }
 
     private static RunRecord TrainOne(TrainingTask task, (string Name, Dictionary<string, double> Hyper, ISchedule? Schedule) s, int seed,
-        int steps, int evalEvery, CancellationToken cancel, Action<StepProgress>? progress)
+        int steps, int evalEvery, CancellationToken cancel, Action<StepProgress>? progress, string? tensorboard = null)
     {
         // The same seed gives every optimizer the same initial model and the same batch order.
         manual_seed(1000 + seed);
@@ -230,7 +231,9 @@ public static class CompareCommand
         // Optimizers with their own random draws (Drop-Muon's layers, FRUGAL's blocks) vary with the run's seed too.
         if (CatalogName(s.Name) is "drop-muon" or "frugal") hyper.TryAdd("seed", seed);
         using var opt = OptimizerCatalog.Get(CatalogName(s.Name)).Create(run.NamedParameters, hyper);
-        var result = TaskTrainer.Train(run, opt, steps, s.Schedule, evalEvery, progress, cancel);
+        // One TensorBoard run per optimizer configuration (NAME or NAME@LABEL) and seed; a retried run starts a new file.
+        using var log = tensorboard is null ? null : new Training.TensorBoardLog(Path.Combine(tensorboard, FormattableString.Invariant($"{s.Name}/seed{seed}")));
+        var result = TaskTrainer.Train(run, opt, steps, s.Schedule, evalEvery, progress, cancel, tensorboard: log);
         return new RunRecord(s.Name, hyper, seed, result);
     }
 

@@ -208,7 +208,7 @@ public static class ComparisonReport
         return sb.ToString();
     }
 
-    private static string Machine() =>
+    internal static string Machine() =>
         Inv($"{RuntimeInformation.OSDescription.Trim()}, {CpuModel()}, {Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}");
 
     private static string CpuModel()

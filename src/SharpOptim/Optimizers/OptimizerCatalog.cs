@@ -47,15 +47,31 @@ public static class OptimizerCatalog
         }
     }
 
+    /// <summary>The optimizer's own default for every hyperparameter it reads (name → value; flags as 0 or 1), found by
+    /// building it once on <paramref name="parameters"/> with <paramref name="given"/> set (what some optimizers cannot
+    /// be built without, e.g. Adam-mini's dim and n_heads for attention); a given value does not change the default
+    /// reported for its name.</summary>
+    public static IReadOnlyDictionary<string, double> Defaults(this Entry entry, IEnumerable<(string Name, Parameter Parameter)> parameters,
+        IReadOnlyDictionary<string, double>? given = null)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var h = new Hyperparameters(given ?? new Dictionary<string, double>());
+        using var opt = entry.Factory(parameters.ToList(), h);
+        return new Dictionary<string, double>(h.Fallbacks);
+    }
+
     /// <summary>Hyperparameter values by name, recording which names a factory asked for.</summary>
     public sealed class Hyperparameters(IReadOnlyDictionary<string, double> values)
     {
         internal List<string> Requested { get; } = new();
 
+        internal Dictionary<string, double> Fallbacks { get; } = new();
+
         /// <summary>The value given for <paramref name="name"/>, else <paramref name="fallback"/>.</summary>
         public double Get(string name, double fallback)
         {
             Requested.Add(name);
+            Fallbacks.TryAdd(name, fallback);
             return values.TryGetValue(name, out var v) ? v : fallback;
         }
 
