@@ -27,6 +27,11 @@ namespace SharpOptim.Optimizers;
 /// scale uses the last two dimensions of the unflattened gradient, exactly as the official code does (for a conv
 /// kernel that is kh/kw). State: 4 bytes per Muon parameter, 8 per Adam parameter (float32).
 /// </para>
+/// <para>
+/// When the default routing finds no matrix named as an embedding or head (an <c>nn.Sequential</c> classifier's
+/// "0.weight", "2.weight"), its classifier would be treated as a hidden matrix: Muon then writes one warning naming
+/// the matrices and how to route them to <see cref="RoutingWarnings.Writer"/> (standard error unless set).
+/// </para>
 /// </summary>
 public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
 {
@@ -84,11 +89,21 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
             if (m && p.ndim < 2) throw new ArgumentException(FormattableString.Invariant($"Parameter '{n}' (shape [{string.Join(", ", p.shape)}]) was routed to Muon but is not a matrix."));
             (m ? muon : adam).Add(p);
         }
+        if (useMuon is null)
+            WarnIfUnrouted("Muon", names, "orthogonalized by Muon as hidden matrices",
+                "pass useMuon: (name, p) => ... to choose per parameter, or parameter groups (Muon.Options with UseMuon = false for the auxiliary Adam's group)");
         var groups = new List<ParamGroup>();
         if (muon.Count > 0) groups.Add(new ParamGroup<Options>(muon, new Options { UseMuon = true, LearningRate = lr, WeightDecay = wd }));
         if (adam.Count > 0) groups.Add(new ParamGroup<Options>(adam, new Options { UseMuon = false, LearningRate = adamLr, WeightDecay = adamWd }));
         return (groups.ToArray(), names);
     }
+
+    /// <summary>The warning of the optimizers that route by <see cref="AdamNameFragments"/> (Muon, LANTON) when no
+    /// matrix's name has one of them.</summary>
+    internal static void WarnIfUnrouted(string optimizer, IReadOnlyDictionary<Parameter, string> names, string treatedAs, string orElse) =>
+        RoutingWarnings.WarnIfNoNameMatches(optimizer, names.Select(kv => (kv.Value, kv.Key)),
+            n => AdamNameFragments.Any(f => n.Contains(f, StringComparison.OrdinalIgnoreCase)), string.Join(", ", AdamNameFragments), treatedAs,
+            FormattableString.Invariant($"name its module with one of those words (nn.Sequential((\"head\", nn.Linear(...)))), {orElse}."));
 
     /// <inheritdoc />
     protected override void CheckParameter(OptionsBase options, Parameter parameter, string name)
