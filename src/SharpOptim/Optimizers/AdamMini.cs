@@ -221,25 +221,13 @@ public sealed class AdamMini : OptimizerBase, TorchSharp.torch.optim.IBetas
     }
 
     /// <summary>Adam-mini's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    public sealed class Options : AdamStyleOptions
     {
-        /// <summary>Decay of the first moment, in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>Decay of the block second moments, in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>Added to the denominator for numerical stability, &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>Decoupled weight decay (θ ← θ(1 − lr·λ)), &gt;= 0; the name rule sets 0 for norms, "ln" and biases.</summary>
-        public double? WeightDecay { get; set; }
 
         /// <inheritdoc />
         public override void Validate()
         {
             base.Validate();
-            RequireUnitInterval("beta1", Beta1);
-            RequireUnitInterval("beta2", Beta2);
-            RequireNonNegative("eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
         }
     }
 }

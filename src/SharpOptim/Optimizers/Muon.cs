@@ -187,7 +187,7 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
     }
 
     /// <summary>Muon's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    public sealed class Options : AdamStyleOptions
     {
         /// <summary>Orthogonalized momentum (true) or the auxiliary Adam (false) for this group.</summary>
         public bool? UseMuon { get; set; }
@@ -197,14 +197,6 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
         public bool? Nesterov { get; set; }
         /// <summary>Newton–Schulz iterations, in [1, 100].</summary>
         public long? NsSteps { get; set; }
-        /// <summary>Auxiliary Adam β1, in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>Auxiliary Adam β2, in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>Auxiliary Adam ε, &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>Decoupled weight decay λ (both kinds of group), &gt;= 0.</summary>
-        public double? WeightDecay { get; set; }
 
         /// <inheritdoc />
         public override void Validate()
@@ -214,12 +206,12 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
             RequireUnitInterval("momentum", Momentum);
             RequireSet("nesterov", Nesterov);
             if (NsSteps is not (>= 1 and <= 100)) throw new ArgumentException(FormattableString.Invariant($"Invalid ns_steps: {NsSteps} (must be in [1, 100])."), "ns_steps");
-            // Beta1, Beta2 and Eps are the auxiliary Adam's: named as the constructors take them.
-            RequireUnitInterval("adam_beta1", Beta1);
-            RequireUnitInterval("adam_beta2", Beta2);
-            RequireNonNegative("adam_eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
         }
+
+        /// <summary>The order of the checkpoints written when Muon declared every option itself: Muon's own first.
+        /// Beta1, Beta2 and Eps are the auxiliary Adam's; the weight decay applies to both kinds of group.</summary>
+        protected internal override IReadOnlyList<string>? SerializedOrder { get; } =
+            new[] { nameof(UseMuon), nameof(Momentum), nameof(Nesterov), nameof(NsSteps), nameof(Beta1), nameof(Beta2), nameof(Eps), nameof(WeightDecay) };
 
         /// <inheritdoc />
         internal override string OptionName(string property) => property switch
