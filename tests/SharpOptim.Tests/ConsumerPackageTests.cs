@@ -150,8 +150,9 @@ internal static class Dotnet
 
 /// <summary>
 /// The consumer path as a new user takes it from the README: a new console app outside this repository references
-/// SharpOptim from a local feed and trains with AdamW, Muon, Adam-mini and Sophia under TorchSharp's OneCycleLR (its
-/// Program.cs is the README's Install snippet), and
+/// SharpOptim from a local feed and trains with AdamW, Muon, Adam-mini and Sophia under TorchSharp's OneCycleLR,
+/// resumes a run from one checkpoint and continues a PyTorch AdamW run on PyTorch's trajectory (its Program.cs is the
+/// README's Install snippet), and
 /// the tool installs by name and runs. The proof that a build outside the repository gets libtorch, and the
 /// libstdc++ step from the package's buildTransitive targets (without it the app dies on Debian 12).
 /// </summary>
@@ -224,9 +225,33 @@ public class ConsumerPackageTests : IClassFixture<PackedFeed>
         if (OperatingSystem.IsLinux() && !SystemLibstdcxxHas("GLIBCXX_3.4.32"))
             Assert.Contains("SharpOptim: marked GLIBCXX_3.4.32 weak", buildOut); // the package's buildTransitive targets ran
 
+        // The PyTorch run to continue: model.pt and adamw.pt as PyTorch 1.13 saved them (tools/golden/pytorch_state_run.py).
+        string pytorchRun = Path.Combine(app, "pytorch-run");
+        Directory.CreateDirectory(pytorchRun);
+        foreach (var file in new[] { "model.pt", "adamw.pt" })
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "Golden", "pytorch_state_run", file), Path.Combine(pytorchRun, file));
+
         string dll = Path.Combine(app, "bin", "Release", "net10.0", "MyApp.dll");
-        var (runCode, runOut) = Dotnet.Run(app, Step, new Dictionary<string, string?> { ["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1" }, dll);
+        var (runCode, runOut) = Dotnet.Run(app, Step, new Dictionary<string, string?> { ["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1" }, dll, pytorchRun);
         Assert.True(runCode == 0, $"the consumer app failed (exit {runCode}):\n{runOut}");
+
+        // Resumed from one checkpoint (AdamW in Lookahead, EMA, OneCycleLR, model), the run ends bit for bit where the
+        // uninterrupted run ends (the program compares the EMA model's losses as floats).
+        Assert.Matches(new Regex(@"^resume: EMA loss \d+\.\d+, uninterrupted \d+\.\d+, identical: True\s*$", RegexOptions.Multiline), runOut);
+        Assert.True(File.Exists(Path.Combine(app, "run.ckpt")), "the program wrote no checkpoint");
+
+        // The PyTorch run continues on PyTorch's trajectory: the loss of every continued step and the final weights,
+        // to rtol 1e-5 (float32; libtorch 2.10 here, 1.13 in PyTorch, so the last bits of a reduction may differ).
+        using var golden = Golden.Load("pytorch_state_run.json");
+        var root = golden.RootElement;
+        var continuedLosses = Regex.Matches(runOut, @"^pytorch: loss (\S+)\s*$", RegexOptions.Multiline)
+            .Select(m => float.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToArray();
+        float[] Numbers(string what) => Regex.Match(runOut, $@"^pytorch: {what} (.+?)\s*$", RegexOptions.Multiline).Groups[1].Value
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        Assert.True(continuedLosses.Length == 5, $"expected five 'pytorch: loss' lines:\n{runOut}");
+        Approx.AllClose(root.GetProperty("losses_after").Floats(), continuedLosses, rtol: 1e-5, atol: 1e-7, what: "the continued PyTorch run's losses");
+        Approx.AllClose(root.GetProperty("weight").Floats(), Numbers("weight"), rtol: 1e-5, atol: 1e-6, what: "the continued PyTorch run's weight");
+        Approx.AllClose(root.GetProperty("bias").Floats(), Numbers("bias"), rtol: 1e-5, atol: 1e-6, what: "the continued PyTorch run's bias");
 
         var losses = Regex.Matches(runOut, @"^([\w-]+): loss (\d+\.\d+) -> (\d+\.\d+)\s*$", RegexOptions.Multiline)
             .ToDictionary(m => m.Groups[1].Value,

@@ -40,7 +40,7 @@ public class InteropTests
             using var b = new Parameter(tensor(c.GetProperty("at_save").GetProperty("b").Floats()));
             using var opt = Create(name, w, b);
             opt.Path = path;
-            PyTorchOptimizerState.Load(opt, Path.Combine(FixtureDir, c.GetProperty("file").GetString()!));
+            PyTorchOptimizerState.Load(Path.Combine(FixtureDir, c.GetProperty("file").GetString()!), opt);
             var groups = c.GetProperty("groups").EnumerateArray().ToList();
             for (int gi = 0; gi < 2; gi++)
                 Assert.Equal(groups[gi].GetProperty("lr").GetDouble(), opt.Groups[gi].Options.LearningRate!.Value, 15);
@@ -68,17 +68,17 @@ public class InteropTests
         using var w = new Parameter(tensor(c.GetProperty("at_save").GetProperty("w").Floats()).reshape(5, 4));
         using var b = new Parameter(tensor(c.GetProperty("at_save").GetProperty("b").Floats()));
         using var opt = Create(name, w, b);
-        PyTorchOptimizerState.Load(opt, Path.Combine(FixtureDir, c.GetProperty("file").GetString()!));
+        PyTorchOptimizerState.Load(Path.Combine(FixtureDir, c.GetProperty("file").GetString()!), opt);
         string dir = Directory.CreateTempSubdirectory("sharpoptim-interop").FullName;
         try
         {
             string file = Path.Combine(dir, "state.pt");
-            PyTorchOptimizerState.Save(opt, file);
+            PyTorchOptimizerState.Save(file, opt);
             Assert.Equal(new[] { file }, Directory.GetFiles(dir));   // no temporary left
             using var w2 = new Parameter(w.detach().clone());
             using var b2 = new Parameter(b.detach().clone());
             using var again = Create(name, w2, b2);
-            PyTorchOptimizerState.Load(again, file);
+            PyTorchOptimizerState.Load(file, again);
             Assert.Equal(TestModels.StateSnapshot(opt), TestModels.StateSnapshot(again));
             Assert.Equal(opt.States.Select(s => s.Step), again.States.Select(s => s.Step));
             Assert.Equal(opt.Groups.Select(g => g.Options.ToString()), again.Groups.Select(g => g.Options.ToString()));
@@ -100,18 +100,18 @@ public class InteropTests
         using var b = new Parameter(randn(5));
         using var opt = Create("adamw", w, b);
         var before = opt.Groups.Select(g => g.Options.ToString()).ToList();
-        var e = Assert.ThrowsAny<Exception>(() => PyTorchOptimizerState.Load(opt, file));
+        var e = Assert.ThrowsAny<Exception>(() => PyTorchOptimizerState.Load(file, opt));
         Assert.True(e is ArgumentException or InvalidDataException, e.ToString());
         Assert.Contains("[4, 5]", e.Message);
         Assert.Equal(before, opt.Groups.Select(g => g.Options.ToString()));
         Assert.All(opt.States, s => Assert.False(s.IsInitialized));
         // The wrong kind of optimizer.
         using var sgd = Create("sgd_nesterov", new Parameter(randn(5, 4)), new Parameter(randn(5)));
-        Assert.ThrowsAny<Exception>(() => PyTorchOptimizerState.Load(sgd, file));
+        Assert.ThrowsAny<Exception>(() => PyTorchOptimizerState.Load(file, sgd));
         Assert.All(sgd.States, s => Assert.False(s.IsInitialized));
         // No counterpart in PyTorch.
         using var lion = new Lion(new[] { new Parameter(randn(3)) });
-        var n = Assert.Throws<NotSupportedException>(() => PyTorchOptimizerState.Load(lion, file));
+        var n = Assert.Throws<NotSupportedException>(() => PyTorchOptimizerState.Load(file, lion));
         Assert.Contains("Lion", n.Message);
     }
 
@@ -130,7 +130,7 @@ public class InteropTests
             using var ours = new Optimizers.AdamW(new[] { b });
             var e = Assert.Throws<InvalidDataException>(() => ours.load_state_dict(file));
             Assert.Contains("TorchSharpOptimizerState.LoadTorchSharpFile", e.Message);
-            TorchSharpOptimizerState.LoadTorchSharpFile(ours, file);
+            TorchSharpOptimizerState.LoadTorchSharpFile(file, ours);
             Assert.Equal(1, ours.States.Single().Step);
         }
         finally
@@ -173,7 +173,7 @@ public class InteropTests
             string file = Path.Combine(dir, "torchsharp.bin");
             theirs.save_state_dict(file);
             using (no_grad()) b.copy_(a);
-            TorchSharpOptimizerState.LoadTorchSharpFile(ours, file);
+            TorchSharpOptimizerState.LoadTorchSharpFile(file, ours);
             for (int t = 5; t < 10; t++)
             {
                 a.grad = grads[t].clone();
@@ -190,7 +190,7 @@ public class InteropTests
             using var _t2 = theirs2;
             spare.Dispose();
             string back = Path.Combine(dir, "sharpoptim.bin");
-            TorchSharpOptimizerState.SaveTorchSharpFile(ours, back);
+            TorchSharpOptimizerState.SaveTorchSharpFile(back, ours);
             theirs2.load_state_dict(back);
             for (int t = 0; t < 3; t++)
             {

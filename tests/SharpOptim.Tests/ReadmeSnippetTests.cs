@@ -27,11 +27,12 @@ public class ReadmeSnippetTests
         ("h", "Tensor h = zeros(1);"),
         ("m", "Tensor m = zeros(1);"),
         ("g", "Tensor g = zeros(1);"),
+        ("args", "string[] args = Array.Empty<string>();"),
     };
 
     private static readonly string[] DefaultUsings =
     {
-        "using System;", "using System.Linq;", "using System.Collections.Generic;", "using TorchSharp;",
+        "using System;", "using System.IO;", "using System.Linq;", "using System.Collections.Generic;", "using TorchSharp;",
         "using static TorchSharp.torch;", "using SharpOptim.Optimizers;",
     };
 

@@ -6,7 +6,7 @@ namespace SharpOptim.Checkpoints;
 /// <summary>
 /// Writes a file so that readers see either the old contents or the complete new ones: the data go to a temporary
 /// file beside the target, are flushed to disk, and the temporary file is renamed over the target.
-/// (<see cref="Checkpoint.Save"/> adds a directory fsync and an integrity trailer on top of the same idea.)
+/// (<see cref="Checkpoint.Save(string, SharpOptim.Optimizers.OptimizerBase, TorchSharp.torch.nn.Module)"/> adds a directory fsync and an integrity trailer on top of the same idea.)
 /// <para>
 /// A temporary is named <c>.NAME.PID.RANDOM.sharpoptim-tmp</c> (NAME: the target's file name, PID: the writing
 /// process, RANDOM: 32 hex digits), so concurrent writers never share one and a temporary says whose it is. A

@@ -23,13 +23,22 @@ namespace SharpOptim.Checkpoints;
 /// file, whatever call meets the bad bytes first, is reported as an <see cref="InvalidDataException"/> naming the
 /// file (see <see cref="CheckedReader"/>).
 /// </para>
-/// <para>File layout: "SHARPOPT" magic, format version (int32), flags (int32: 1 = has optimizer, 2 = has model),
-/// optimizer state, model state, then payload length (int64) and SHA-256 of everything before it (32 bytes).</para>
+/// <para>File layout: "SHARPOPT" magic, format version (int32), flags (int32: 1 = optimizer, 2 = model,
+/// 4 = Lookahead, 8 = EMA, 16 = LR scheduler), then the sections present in that order (optimizer state, model state,
+/// Lookahead state, EMA state, scheduler position), then payload length (int64) and SHA-256 of everything before it
+/// (32 bytes). Format 2 added the last three sections; a file without them is written as format 1 (the same bytes
+/// format 1 always had), so that older SharpOptim versions still read it, and this version reads both.</para>
+/// <para>
+/// <see cref="Save(string, TrainingState)"/> and <see cref="Load(string, TrainingState)"/> save and resume a whole run
+/// (optimizer with its Lookahead, EMA, scheduler position, model) in one file: every section is read and checked
+/// before any is applied, so a bad or truncated file changes none of them.
+/// </para>
 /// </summary>
 public static class Checkpoint
 {
     private static readonly byte[] Magic = "SHARPOPT"u8.ToArray();
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
+    private const int OptimizerFlag = 1, ModelFlag = 2, LookaheadFlag = 4, EmaFlag = 8, SchedulerFlag = 16, AllFlags = 31;
     private const int TrailerLength = 8 + 32;
 
     /// <summary>Test hook: wraps the stream a save writes to (used to fail a write partway).</summary>
@@ -38,8 +47,20 @@ public static class Checkpoint
     /// <summary>Saves the optimizer's state, and the model's if given, to <paramref name="path"/> atomically.</summary>
     public static void Save(string path, OptimizerBase? optimizer, nn.Module? model = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
         if (optimizer is null && model is null) throw new ArgumentException("Nothing to save: both optimizer and model are null.");
+        Save(path, new TrainingState { Optimizer = optimizer, Model = model });
+    }
+
+    /// <summary>
+    /// Saves every part of <paramref name="state"/> that is set (optimizer, Lookahead, EMA, scheduler position, model)
+    /// to <paramref name="path"/> atomically, for <see cref="Load(string, TrainingState)"/> to resume the run.
+    /// </summary>
+    public static void Save(string path, TrainingState state)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(state);
+        if (Flags(state) == 0) throw new ArgumentException("Nothing to save: the TrainingState has no part set.", nameof(state));
+        if (state.Scheduler is not null) SchedulerState.CheckSupported(state.Scheduler);
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException(FormattableString.Invariant($"Checkpoint directory '{dir}' does not exist."));
@@ -51,15 +72,7 @@ public static class Checkpoint
                 using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                 var hashing = new HashingWriteStream(file, hash);
                 Stream target = WrapWriteStreamForTests?.Invoke(hashing) ?? hashing;
-                using (var w = new BinaryWriter(target, System.Text.Encoding.UTF8, leaveOpen: true))
-                {
-                    w.Write(Magic);
-                    w.Write(FormatVersion);
-                    w.Write((optimizer is null ? 0 : 1) | (model is null ? 0 : 2));
-                    optimizer?.WriteState(w);
-                    if (model is not null) WriteModel(w, model);
-                    w.Flush();
-                }
+                WritePayload(target, state);
                 long length = hashing.Written;
                 var trailer = new BinaryWriter(file, System.Text.Encoding.UTF8, leaveOpen: true);
                 trailer.Write(length);
@@ -80,23 +93,68 @@ public static class Checkpoint
         AtomicFile.RemoveStaleTemporaries(full);
     }
 
+    private static int Flags(TrainingState state) =>
+        (state.ResolveOptimizer() is null ? 0 : OptimizerFlag) | (state.Model is null ? 0 : ModelFlag) | (state.Lookahead is null ? 0 : LookaheadFlag)
+        | (state.Ema is null ? 0 : EmaFlag) | (state.Scheduler is null ? 0 : SchedulerFlag);
+
+    /// <summary>Writes the payload of a checkpoint of <paramref name="state"/> (everything before the trailer). The
+    /// tests also use it to compare the complete state of a run before and after a failed load.</summary>
+    internal static void WritePayload(Stream target, TrainingState state)
+    {
+        int flags = Flags(state);
+        // Only format 2 holds the new sections; a file without them keeps format 1's bytes.
+        int version = (flags & ~(OptimizerFlag | ModelFlag)) == 0 ? 1 : 2;
+        using var w = new BinaryWriter(target, System.Text.Encoding.UTF8, leaveOpen: true);
+        w.Write(Magic);
+        w.Write(version);
+        w.Write(flags);
+        state.ResolveOptimizer()?.WriteState(w);
+        if (state.Model is not null) WriteModel(w, state.Model);
+        state.Lookahead?.Save(w);
+        state.Ema?.Save(w);
+        if (state.Scheduler is not null) SchedulerState.Write(w, state.Scheduler);
+        w.Flush();
+    }
+
     /// <summary>
     /// Loads a checkpoint into <paramref name="optimizer"/> and, if given, <paramref name="model"/> (a checkpoint
     /// that also holds a model's state can be loaded into the optimizer alone). Throws
     /// <see cref="InvalidDataException"/> for a truncated, altered, malformed or foreign file, or one whose contents
     /// do not match the objects; in every such case nothing is changed.
     /// </summary>
-    public static void Load(string path, OptimizerBase? optimizer, nn.Module? model = null)
+    public static void Load(string path, OptimizerBase? optimizer, nn.Module? model = null) =>
+        Load(path, new TrainingState { Optimizer = optimizer, Model = model });
+
+    /// <summary>
+    /// Resumes a run saved by <see cref="Save(string, TrainingState)"/>: loads every section of the file into the
+    /// matching part of <paramref name="state"/>. The parts must be the ones the file holds, except that the model
+    /// may be left out (its section is then checked and skipped); a part the file lacks is an
+    /// <see cref="InvalidDataException"/>, a section with no part to go into an <see cref="ArgumentException"/>.
+    /// Every section is read and checked before any is applied: for a truncated, altered, malformed or foreign file,
+    /// or one that does not match the objects, an <see cref="InvalidDataException"/> is thrown and nothing changes.
+    /// Reads format 1 and format 2 files.
+    /// </summary>
+    public static void Load(string path, TrainingState state)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(state);
+        state.ResolveOptimizer();
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        Load(file, path, optimizer, model);
+        Load(file, path, state);
     }
 
     /// <summary>Loads a checkpoint from a seekable stream holding exactly the file's bytes; <paramref name="path"/>
     /// names it in messages. (The crafted-file tests feed thousands of files through this without touching disk.)</summary>
-    internal static void Load(Stream file, string path, OptimizerBase? optimizer, nn.Module? model)
+    internal static void Load(Stream file, string path, OptimizerBase? optimizer, nn.Module? model) =>
+        Load(file, path, new TrainingState { Optimizer = optimizer, Model = model });
+
+    /// <inheritdoc cref="Load(Stream, string, OptimizerBase?, nn.Module?)"/>
+    internal static void Load(Stream file, string path, TrainingState state)
     {
+        var optimizer = state.ResolveOptimizer();
+        var model = state.Model;
+        if (state.Ema is { IsSwappedIn: true })
+            throw new InvalidOperationException("Loading a checkpoint into an EMA whose averages are swapped in; dispose the SwapIn handle first.");
         long payload = VerifyIntegrity(file, path);
         file.Position = 0;
         var r = new BinaryReader(new BoundedReadStream(file, payload), System.Text.Encoding.UTF8);
@@ -104,38 +162,53 @@ public static class Checkpoint
         {
             r.ReadBytes(Magic.Length);
             int version = r.ReadInt32();
-            if (version != FormatVersion) throw new InvalidDataException(FormattableString.Invariant($"'{path}' is checkpoint format {version}; this SharpOptim reads format {FormatVersion}."));
+            if (version is < 1 or > FormatVersion) throw new InvalidDataException(FormattableString.Invariant($"'{path}' is checkpoint format {version}; this SharpOptim reads formats 1 to {FormatVersion}."));
             int f = r.ReadInt32();
-            if ((f & ~3) != 0 || f == 0) throw new InvalidDataException(FormattableString.Invariant($"'{path}' has section flags {f}; a checkpoint has 1 (optimizer), 2 (model) or 3 (both)."));
+            int allowed = version == 1 ? OptimizerFlag | ModelFlag : AllFlags;
+            if ((f & ~allowed) != 0 || f == 0)
+                throw new InvalidDataException(version == 1
+                    ? FormattableString.Invariant($"'{path}' has section flags {f}; a format-1 checkpoint has 1 (optimizer), 2 (model) or 3 (both).")
+                    : FormattableString.Invariant($"'{path}' has section flags {f}; a format-2 checkpoint has a non-empty combination of 1 (optimizer), 2 (model), 4 (Lookahead), 8 (EMA) and 16 (scheduler)."));
             return f;
         });
-        bool hasOpt = (flags & 1) != 0, hasModel = (flags & 2) != 0;
+        bool hasOpt = (flags & OptimizerFlag) != 0, hasModel = (flags & ModelFlag) != 0;
+        bool hasLookahead = (flags & LookaheadFlag) != 0, hasEma = (flags & EmaFlag) != 0, hasScheduler = (flags & SchedulerFlag) != 0;
         if (optimizer is not null && !hasOpt) throw new InvalidDataException(FormattableString.Invariant($"'{path}' holds no optimizer state."));
         if (model is not null && !hasModel) throw new InvalidDataException(FormattableString.Invariant($"'{path}' holds no model state."));
-        // The optimizer section can only be parsed with the optimizer's option types, so it cannot be skipped.
+        if (state.Lookahead is not null && !hasLookahead) throw new InvalidDataException(FormattableString.Invariant($"'{path}' holds no Lookahead state."));
+        if (state.Ema is not null && !hasEma) throw new InvalidDataException(FormattableString.Invariant($"'{path}' holds no EMA state."));
+        if (state.Scheduler is not null && !hasScheduler) throw new InvalidDataException(FormattableString.Invariant($"'{path}' holds no scheduler position."));
+        // The optimizer section can only be parsed with the optimizer's option types, so it cannot be skipped; the
+        // run's other parts are not skipped either, so that a resume never silently drops one.
         if (hasOpt && optimizer is null) throw new ArgumentException(FormattableString.Invariant($"'{path}' holds optimizer state: pass the optimizer to load it into."));
+        if (hasLookahead && state.Lookahead is null) throw new ArgumentException(FormattableString.Invariant($"'{path}' holds a Lookahead state: set TrainingState.Lookahead to load it into."));
+        if (hasEma && state.Ema is null) throw new ArgumentException(FormattableString.Invariant($"'{path}' holds an EMA state: set TrainingState.Ema to load it into."));
+        if (hasScheduler && state.Scheduler is null) throw new ArgumentException(FormattableString.Invariant($"'{path}' holds a scheduler position: set TrainingState.Scheduler to load it into."));
 
-        (Action Apply, Action Discard)? opt = null;
+        var pending = new List<(Action Apply, Action Discard)>();
         List<(Tensor Target, Tensor Loaded)>? modelTensors = null;
         try
         {
             CheckedReader.Guard(FormattableString.Invariant($"'{path}'"), () =>
             {
-                if (hasOpt) opt = optimizer!.ReadState(r);
+                if (hasOpt) pending.Add(optimizer!.ReadState(r));
                 if (hasModel && model is not null) modelTensors = ReadModel(r, model);
                 else if (hasModel) SkipModel(r);
+                if (hasLookahead) pending.Add(state.Lookahead!.ReadState(r));
+                if (hasEma) pending.Add(state.Ema!.ReadState(r));
+                if (hasScheduler) pending.Add((SchedulerState.Read(r, state.Scheduler!), () => { }));
                 if (r.BaseStream.Position != payload)
                     throw new InvalidDataException(FormattableString.Invariant($"'{path}' has {payload - r.BaseStream.Position} unread bytes: not a checkpoint this version wrote."));
             });
         }
         catch
         {
-            opt?.Discard();
+            foreach (var p in pending) p.Discard();
             modelTensors?.ForEach(x => x.Loaded.Dispose());
             throw;
         }
 
-        opt?.Apply();
+        foreach (var p in pending) p.Apply();
         if (modelTensors is not null)
         {
             using var _ = no_grad();

@@ -13,8 +13,9 @@ namespace SharpOptim.Interop;
 /// </summary>
 public static class PyTorchOptimizerState
 {
-    /// <summary>Loads a PyTorch <c>optimizer.state_dict()</c> file into <paramref name="target"/>.</summary>
-    public static void Load(OptimizerBase target, string path)
+    /// <summary>Loads a PyTorch <c>optimizer.state_dict()</c> file into <paramref name="target"/> (the path comes first,
+    /// as in every SharpOptim file API: <c>Checkpoint.Load(path, ...)</c>).</summary>
+    public static void Load(string path, OptimizerBase target)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(path);
@@ -31,8 +32,16 @@ public static class PyTorchOptimizerState
         TorchSharpOptimizerState.CopyFrom(target, twin);
     }
 
+    /// <summary>Earlier argument order of <see cref="Load(string, OptimizerBase)"/>.</summary>
+    [Obsolete("Use PyTorchOptimizerState.Load(path, target): SharpOptim's file APIs take the path first, as Checkpoint.Load does.")]
+    public static void Load(OptimizerBase target, string path) => Load(path, target);
+
+    /// <summary>Earlier argument order of <see cref="Save(string, OptimizerBase)"/>.</summary>
+    [Obsolete("Use PyTorchOptimizerState.Save(path, source): SharpOptim's file APIs take the path first, as Checkpoint.Save does.")]
+    public static void Save(OptimizerBase source, string path) => Save(path, source);
+
     /// <summary>Writes <paramref name="source"/>'s state as PyTorch's <c>torch.save(optimizer.state_dict(), path)</c>, atomically.</summary>
-    public static void Save(OptimizerBase source, string path)
+    public static void Save(string path, OptimizerBase source)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(path);

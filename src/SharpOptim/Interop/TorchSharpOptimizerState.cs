@@ -11,7 +11,7 @@ namespace SharpOptim.Interop;
 /// parameter's step count and its state tensors (momentum buffer; first and second moments; AMSGrad maximum;
 /// Adagrad's sum; RMSprop's square, gradient average and momentum). A run can switch either way mid-training and
 /// continue the same trajectory; files written by TorchSharp's <c>save_state_dict</c> load through
-/// <see cref="LoadTorchSharpFile"/>.
+/// <see cref="LoadTorchSharpFile(string, OptimizerBase)"/>.
 /// <para>
 /// Everything is checked before anything changes (the optimizer types correspond, groups and parameters match in
 /// number, shape, dtype; the hyperparameters validate): a failed import leaves the target as it was.
@@ -81,7 +81,7 @@ public static class TorchSharpOptimizerState
     /// Loads a file written by TorchSharp's <c>save_state_dict</c> for the matching TorchSharp optimizer (same
     /// parameter groups in the same order) into <paramref name="target"/>.
     /// </summary>
-    public static void LoadTorchSharpFile(OptimizerBase target, string path)
+    public static void LoadTorchSharpFile(string path, OptimizerBase target)
     {
         ArgumentNullException.ThrowIfNull(target);
         if (!File.Exists(path)) throw new FileNotFoundException(FormattableString.Invariant($"No optimizer state file at '{path}'."), path);
@@ -97,8 +97,16 @@ public static class TorchSharpOptimizerState
         CopyFrom(target, twin);
     }
 
+    /// <summary>Earlier argument order of <see cref="LoadTorchSharpFile(string, OptimizerBase)"/>.</summary>
+    [Obsolete("Use TorchSharpOptimizerState.LoadTorchSharpFile(path, target): SharpOptim's file APIs take the path first, as Checkpoint.Load does.")]
+    public static void LoadTorchSharpFile(OptimizerBase target, string path) => LoadTorchSharpFile(path, target);
+
+    /// <summary>Earlier argument order of <see cref="SaveTorchSharpFile(string, OptimizerBase)"/>.</summary>
+    [Obsolete("Use TorchSharpOptimizerState.SaveTorchSharpFile(path, source): SharpOptim's file APIs take the path first, as Checkpoint.Save does.")]
+    public static void SaveTorchSharpFile(OptimizerBase source, string path) => SaveTorchSharpFile(path, source);
+
     /// <summary>Writes <paramref name="source"/>'s state as TorchSharp's <c>save_state_dict</c> of the matching optimizer would.</summary>
-    public static void SaveTorchSharpFile(OptimizerBase source, string path)
+    public static void SaveTorchSharpFile(string path, OptimizerBase source)
     {
         ArgumentNullException.ThrowIfNull(source);
         using var twin = CreateTwin(source);

@@ -91,18 +91,30 @@ public sealed class ExponentialMovingAverage : IDisposable
     /// anything; a malformed or mismatched state throws <see cref="InvalidDataException"/>.</summary>
     public void Load(BinaryReader r)
     {
-        // Bad bytes surface as InvalidDataException whatever call below meets them first.
-        Checkpoints.CheckedReader.Guard("The EMA state", () =>
+        var (apply, _) = ReadState(r);
+        apply();
+    }
+
+    /// <summary>
+    /// Reads and checks what <see cref="Save"/> wrote without changing anything; the returned Apply installs it,
+    /// Discard frees it (exactly one of them must run). Bad bytes surface as <see cref="InvalidDataException"/>.
+    /// </summary>
+    internal (Action Apply, Action Discard) ReadState(BinaryReader r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        if (_swapped) throw new InvalidOperationException("Loading an EMA state while the averages are swapped in; dispose the SwapIn handle first.");
+        var loaded = new List<Tensor>();
+        long updates = 0;
+        try
         {
-            string tag = Checkpoints.CheckedReader.ReadString(r, "EMA tag");
-            if (tag != "SharpOptim.EMA") throw new InvalidDataException(FormattableString.Invariant($"Not an EMA state (tag '{tag}')."));
-            long updates = r.ReadInt64();
-            if (updates < 0) throw new InvalidDataException(FormattableString.Invariant($"The saved EMA has a negative update count {updates}."));
-            int count = r.ReadInt32();
-            if (count != _items.Count) throw new InvalidDataException(FormattableString.Invariant($"The saved EMA has {count} tensors; this one {_items.Count}."));
-            var loaded = new List<Tensor>();
-            try
+            Checkpoints.CheckedReader.Guard("The EMA state", () =>
             {
+                string tag = Checkpoints.CheckedReader.ReadString(r, "EMA tag");
+                if (tag != "SharpOptim.EMA") throw new InvalidDataException(FormattableString.Invariant($"Not an EMA state (tag '{tag}')."));
+                updates = r.ReadInt64();
+                if (updates < 0) throw new InvalidDataException(FormattableString.Invariant($"The saved EMA has a negative update count {updates}."));
+                int count = r.ReadInt32();
+                if (count != _items.Count) throw new InvalidDataException(FormattableString.Invariant($"The saved EMA has {count} tensors; this one {_items.Count}."));
                 foreach (var (n, _, s) in _items)
                 {
                     string name = Checkpoints.CheckedReader.ReadString(r, "EMA tensor name");
@@ -113,16 +125,33 @@ public sealed class ExponentialMovingAverage : IDisposable
                         throw new InvalidDataException(FormattableString.Invariant($"{what} {header} does not match '{n}' {s.dtype} [{string.Join(", ", s.shape)}]."));
                     loaded.Add(Checkpoints.CheckedReader.ReadTensorData(r, header, what));
                 }
-                using var _ = no_grad();
+            });
+        }
+        catch
+        {
+            Discard();
+            throw;
+        }
+
+        void Apply()
+        {
+            using (no_grad())
                 for (int i = 0; i < loaded.Count; i++) _items[i].Shadow.copy_(loaded[i]);
-                Updates = updates;
-            }
-            finally
-            {
-                foreach (var t in loaded) t.Dispose();
-            }
-        });
+            Updates = updates;
+            Discard();
+        }
+
+        void Discard()
+        {
+            foreach (var t in loaded) t.Dispose();
+            loaded.Clear();
+        }
+
+        return (Apply, Discard);
     }
+
+    /// <summary>Whether the averages are swapped into the model now (between <see cref="SwapIn"/> and the disposal of its handle).</summary>
+    internal bool IsSwappedIn => _swapped;
 
     /// <inheritdoc />
     public void Dispose()

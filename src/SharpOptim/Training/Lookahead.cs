@@ -64,7 +64,7 @@ public sealed class Lookahead : torch.optim.Optimizer
     /// <summary>
     /// Writes Lookahead's own state — k, α, the inner step count and the slow weights — so that a resumed run
     /// synchronises at the same steps from the same slow weights. The inner optimizer's state is saved separately
-    /// (its own <c>save_state_dict</c> or <see cref="Checkpoints.Checkpoint"/>).
+    /// (its own <c>save_state_dict</c> or <see cref="Checkpoints.Checkpoint"/>); <see cref="Checkpoints.TrainingState"/> saves both in one file.
     /// </summary>
     public void Save(BinaryWriter w)
     {
@@ -80,23 +80,36 @@ public sealed class Lookahead : torch.optim.Optimizer
     /// <summary>Reads what <see cref="Save"/> wrote, checking k, α, count, shapes and dtypes before changing anything.</summary>
     public void Load(BinaryReader r)
     {
+        var (apply, _) = ReadState(r);
+        apply();
+    }
+
+    /// <summary>The optimizer this Lookahead wraps.</summary>
+    internal torch.optim.Optimizer Inner => _inner;
+
+    /// <summary>
+    /// Reads and checks what <see cref="Save"/> wrote without changing anything; the returned Apply installs it,
+    /// Discard frees it (exactly one of them must run). Bad bytes surface as <see cref="InvalidDataException"/>.
+    /// </summary>
+    internal (Action Apply, Action Discard) ReadState(BinaryReader r)
+    {
         ArgumentNullException.ThrowIfNull(r);
-        // Bad bytes surface as InvalidDataException whatever call below meets them first.
-        Checkpoints.CheckedReader.Guard("The Lookahead state", () =>
+        var loaded = new List<Tensor>();
+        long steps = 0;
+        try
         {
-            string tag = Checkpoints.CheckedReader.ReadString(r, "Lookahead tag");
-            if (tag != "SharpOptim.Lookahead") throw new InvalidDataException(FormattableString.Invariant($"Not a Lookahead state (tag '{tag}')."));
-            int k = r.ReadInt32();
-            double alpha = r.ReadDouble();
-            long steps = r.ReadInt64();
-            int count = r.ReadInt32();
-            if (k != K || alpha != Alpha)
-                throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has k = {k}, alpha = {alpha}; this one k = {K}, alpha = {Alpha}."));
-            if (count != _slow.Count || steps < 0)
-                throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has {count} slow tensors and {steps} steps; this one has {_slow.Count} tensors."));
-            var loaded = new List<Tensor>();
-            try
+            Checkpoints.CheckedReader.Guard("The Lookahead state", () =>
             {
+                string tag = Checkpoints.CheckedReader.ReadString(r, "Lookahead tag");
+                if (tag != "SharpOptim.Lookahead") throw new InvalidDataException(FormattableString.Invariant($"Not a Lookahead state (tag '{tag}')."));
+                int k = r.ReadInt32();
+                double alpha = r.ReadDouble();
+                steps = r.ReadInt64();
+                int count = r.ReadInt32();
+                if (k != K || alpha != Alpha)
+                    throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has k = {k}, alpha = {alpha}; this one k = {K}, alpha = {Alpha}."));
+                if (count != _slow.Count || steps < 0)
+                    throw new InvalidDataException(FormattableString.Invariant($"The saved Lookahead has {count} slow tensors and {steps} steps; this one has {_slow.Count} tensors."));
                 for (int i = 0; i < count; i++)
                 {
                     string what = FormattableString.Invariant($"Saved slow weight {i}");
@@ -107,15 +120,29 @@ public sealed class Lookahead : torch.optim.Optimizer
                         throw new InvalidDataException(FormattableString.Invariant($"{what} is [{string.Join(", ", header.Shape)}] {header.DType}; the parameter is [{string.Join(", ", s.shape)}] {s.dtype}."));
                     loaded.Add(Checkpoints.CheckedReader.ReadTensorData(r, header, what));
                 }
-                using var _ = no_grad();
-                for (int i = 0; i < count; i++) _slow[i].Slow.copy_(loaded[i]);
-                InnerSteps = steps;
-            }
-            finally
-            {
-                foreach (var t in loaded) t.Dispose();
-            }
-        });
+            });
+        }
+        catch
+        {
+            Discard();
+            throw;
+        }
+
+        void Apply()
+        {
+            using (no_grad())
+                for (int i = 0; i < loaded.Count; i++) _slow[i].Slow.copy_(loaded[i]);
+            InnerSteps = steps;
+            Discard();
+        }
+
+        void Discard()
+        {
+            foreach (var t in loaded) t.Dispose();
+            loaded.Clear();
+        }
+
+        return (Apply, Discard);
     }
 
     /// <inheritdoc />

@@ -31,7 +31,9 @@ namespace SharpOptim.Optimizers;
 /// <para>
 /// Weight decay is not applied to parameters whose lower-cased name contains "norm", "ln" or "bias" (official rule).
 /// A <c>partition</c> function overrides the rule for the parameters it answers for (return null to keep the
-/// official choice). Defaults as official: lr 1e-3, β = (0.9, 0.999), ε = 1e-8, λ = 0.
+/// official choice). When no matrix's name marks an embedding or output layer (and no partition is given), one
+/// warning names the matrices and how to route them (<see cref="RoutingWarnings"/>).
+/// Defaults as official: lr 1e-3, β = (0.9, 0.999), ε = 1e-8, λ = 0.
 /// State: m (4 bytes per float32 parameter) plus one float per block (per entry for Entry blocks), so about half of
 /// AdamW's on a transformer.
 /// </para>
@@ -75,7 +77,8 @@ public sealed class AdamMini : OptimizerBase, TorchSharp.torch.optim.IBetas
             new Options { LearningRate = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weight_decay }) { }
 
     /// <summary>Adam-mini over unnamed parameters: they are named "param0", "param1", … so the name rules do not
-    /// apply and every tensor is one block (Tensor), biases included.</summary>
+    /// apply and every tensor is one block (Tensor), biases included; a model with matrices gets the warning of
+    /// <see cref="RoutingWarnings"/> (no embedding or output layer by name).</summary>
     public AdamMini(IEnumerable<Parameter> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weight_decay = 0)
         : this((parameters ?? throw new ArgumentNullException(nameof(parameters))).Select((p, i) => (FormattableString.Invariant($"param{i}"), p)),
@@ -150,6 +153,12 @@ public sealed class AdamMini : OptimizerBase, TorchSharp.torch.optim.IBetas
             blocks[p] = (kind, count);
             (Decays(n) ? decay : noDecay).Add(p);
         }
+        if (partition is null)
+            RoutingWarnings.WarnIfNoNameMatches("Adam-mini", names.Select(kv => (kv.Value, kv.Key)),
+                n => { string l = n.ToLowerInvariant(); return EmbeddingNames.Concat(OutputNames).Any(f => l.Contains(f, StringComparison.Ordinal)); },
+                string.Join(", ", EmbeddingNames.Concat(OutputNames)),
+                "given the blocks of hidden layers (one second moment per tensor, or per row where an MLP or attention name matches), not one per token as the paper gives embedding and output layers",
+                "name its module with one of those words, or pass partition: (name, p) => name.StartsWith(\"head.\") ? AdamMiniBlock.Row : null.");
         var groups = new List<ParamGroup>();
         if (decay.Count > 0) groups.Add(new ParamGroup<Options>(decay, new Options { WeightDecay = weightDecay }));
         if (noDecay.Count > 0) groups.Add(new ParamGroup<Options>(noDecay, new Options { WeightDecay = 0 }));
@@ -212,25 +221,13 @@ public sealed class AdamMini : OptimizerBase, TorchSharp.torch.optim.IBetas
     }
 
     /// <summary>Adam-mini's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    public sealed class Options : AdamStyleOptions
     {
-        /// <summary>Decay of the first moment, in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>Decay of the block second moments, in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>Added to the denominator for numerical stability, &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>Decoupled weight decay (θ ← θ(1 − lr·λ)), &gt;= 0; the name rule sets 0 for norms, "ln" and biases.</summary>
-        public double? WeightDecay { get; set; }
 
         /// <inheritdoc />
         public override void Validate()
         {
             base.Validate();
-            RequireUnitInterval("beta1", Beta1);
-            RequireUnitInterval("beta2", Beta2);
-            RequireNonNegative("eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
         }
     }
 }

@@ -100,16 +100,8 @@ public sealed class DiffGrad : OptimizerBase, TorchSharp.torch.optim.IBetas
     }
 
     /// <summary>diffGrad's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    public sealed class Options : AdamStyleOptions
     {
-        /// <summary>Decay of the first moment, in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>Decay of the second moment, in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>Added to √v, &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>L2 penalty added to the gradient, &gt;= 0.</summary>
-        public double? WeightDecay { get; set; }
         /// <summary>Maximize the objective instead of minimizing.</summary>
         public bool? Maximize { get; set; }
 
@@ -117,10 +109,6 @@ public sealed class DiffGrad : OptimizerBase, TorchSharp.torch.optim.IBetas
         public override void Validate()
         {
             base.Validate();
-            RequireUnitInterval("beta1", Beta1);
-            RequireUnitInterval("beta2", Beta2);
-            RequireNonNegative("eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
             RequireSet("maximize", Maximize);
         }
     }

@@ -15,13 +15,34 @@ public abstract class OptionsBase : OptimizerOptions
 {
     private static readonly ConcurrentDictionary<Type, PropertyInfo[]> Cache = new();
 
-    /// <summary>The hyperparameter properties of this options type, in declaration order.</summary>
-    internal PropertyInfo[] Hyperparameters => Cache.GetOrAdd(GetType(), t => t
-        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
-        .Where(p => p.DeclaringType != typeof(OptimizerOptions) && p.CanRead && p.CanWrite &&
-                    (p.PropertyType == typeof(double?) || p.PropertyType == typeof(bool?) || p.PropertyType == typeof(long?)))
-        .OrderBy(p => p.MetadataToken)
-        .ToArray());
+    /// <summary>The hyperparameter properties of this options type: those of base classes first, each class's in
+    /// declaration order, unless <see cref="SerializedOrder"/> gives the order.</summary>
+    internal PropertyInfo[] Hyperparameters => Cache.GetOrAdd(GetType(), t =>
+    {
+        var found = t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.DeclaringType != typeof(OptimizerOptions) && p.CanRead && p.CanWrite &&
+                        (p.PropertyType == typeof(double?) || p.PropertyType == typeof(bool?) || p.PropertyType == typeof(long?)))
+            .OrderBy(p => Depth(p.DeclaringType!)).ThenBy(p => p.MetadataToken)
+            .ToArray();
+        if (SerializedOrder is not { } order) return found;
+        if (order.Count != found.Length || !order.Order(StringComparer.Ordinal).SequenceEqual(found.Select(p => p.Name).Order(StringComparer.Ordinal)))
+            throw new InvalidOperationException(FormattableString.Invariant($"{t.Name}.SerializedOrder must name each of its hyperparameters once: {string.Join(", ", found.Select(p => p.Name))}."));
+        return order.Select(n => found.Single(p => p.Name == n)).ToArray();
+    });
+
+    private static int Depth(Type t)
+    {
+        int d = 0;
+        for (var b = t.BaseType; b is not null; b = b.BaseType) d++;
+        return d;
+    }
+
+    /// <summary>
+    /// The order in which checkpoints store the hyperparameters, by property name, when it is not base classes first
+    /// (null: that order). Options that moved into a shared base class keep the layout of the checkpoints written
+    /// before with it.
+    /// </summary>
+    protected internal virtual IReadOnlyList<string>? SerializedOrder => null;
 
     /// <summary>
     /// Throws an <see cref="ArgumentException"/> naming the first invalid hyperparameter and its value.

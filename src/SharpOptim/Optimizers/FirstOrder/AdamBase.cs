@@ -89,16 +89,8 @@ public abstract class AdamBase : OptimizerBase, TorchSharp.torch.optim.IBetas
     }
 
     /// <summary>Adam/AdamW hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    public sealed class Options : AdamStyleOptions
     {
-        /// <summary>Decay of the first moment, in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>Decay of the second moment, in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>Added to the denominator for numerical stability, &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>Adam: L2 penalty added to the gradient. AdamW: each step multiplies θ by 1 − lr·weight_decay. &gt;= 0.</summary>
-        public double? WeightDecay { get; set; }
         /// <summary>Use the AMSGrad maximum of second moments.</summary>
         public bool? Amsgrad { get; set; }
         /// <summary>Maximize the objective instead of minimizing.</summary>
@@ -108,10 +100,6 @@ public abstract class AdamBase : OptimizerBase, TorchSharp.torch.optim.IBetas
         public override void Validate()
         {
             base.Validate();
-            RequireUnitInterval("beta1", Beta1);
-            RequireUnitInterval("beta2", Beta2);
-            RequireNonNegative("eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
             RequireSet("amsgrad", Amsgrad);
             RequireSet("maximize", Maximize);
         }

@@ -27,6 +27,11 @@ namespace SharpOptim.Optimizers;
 /// scale uses the last two dimensions of the unflattened gradient, exactly as the official code does (for a conv
 /// kernel that is kh/kw). State: 4 bytes per Muon parameter, 8 per Adam parameter (float32).
 /// </para>
+/// <para>
+/// When the default routing finds no matrix named as an embedding or head (an <c>nn.Sequential</c> classifier's
+/// "0.weight", "2.weight"), its classifier would be treated as a hidden matrix: Muon then writes one warning naming
+/// the matrices and how to route them to <see cref="RoutingWarnings.Writer"/> (standard error unless set).
+/// </para>
 /// </summary>
 public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
 {
@@ -84,11 +89,21 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
             if (m && p.ndim < 2) throw new ArgumentException(FormattableString.Invariant($"Parameter '{n}' (shape [{string.Join(", ", p.shape)}]) was routed to Muon but is not a matrix."));
             (m ? muon : adam).Add(p);
         }
+        if (useMuon is null)
+            WarnIfUnrouted("Muon", names, "orthogonalized by Muon as hidden matrices",
+                "pass useMuon: (name, p) => ... to choose per parameter, or parameter groups (Muon.Options with UseMuon = false for the auxiliary Adam's group)");
         var groups = new List<ParamGroup>();
         if (muon.Count > 0) groups.Add(new ParamGroup<Options>(muon, new Options { UseMuon = true, LearningRate = lr, WeightDecay = wd }));
         if (adam.Count > 0) groups.Add(new ParamGroup<Options>(adam, new Options { UseMuon = false, LearningRate = adamLr, WeightDecay = adamWd }));
         return (groups.ToArray(), names);
     }
+
+    /// <summary>The warning of the optimizers that route by <see cref="AdamNameFragments"/> (Muon, LANTON) when no
+    /// matrix's name has one of them.</summary>
+    internal static void WarnIfUnrouted(string optimizer, IReadOnlyDictionary<Parameter, string> names, string treatedAs, string orElse) =>
+        RoutingWarnings.WarnIfNoNameMatches(optimizer, names.Select(kv => (kv.Value, kv.Key)),
+            n => AdamNameFragments.Any(f => n.Contains(f, StringComparison.OrdinalIgnoreCase)), string.Join(", ", AdamNameFragments), treatedAs,
+            FormattableString.Invariant($"name its module with one of those words (nn.Sequential((\"head\", nn.Linear(...)))), {orElse}."));
 
     /// <inheritdoc />
     protected override void CheckParameter(OptionsBase options, Parameter parameter, string name)
@@ -172,7 +187,7 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
     }
 
     /// <summary>Muon's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    public sealed class Options : AdamStyleOptions
     {
         /// <summary>Orthogonalized momentum (true) or the auxiliary Adam (false) for this group.</summary>
         public bool? UseMuon { get; set; }
@@ -182,14 +197,6 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
         public bool? Nesterov { get; set; }
         /// <summary>Newton–Schulz iterations, in [1, 100].</summary>
         public long? NsSteps { get; set; }
-        /// <summary>Auxiliary Adam β1, in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>Auxiliary Adam β2, in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>Auxiliary Adam ε, &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>Decoupled weight decay λ (both kinds of group), &gt;= 0.</summary>
-        public double? WeightDecay { get; set; }
 
         /// <inheritdoc />
         public override void Validate()
@@ -199,12 +206,12 @@ public class Muon : OptimizerBase, TorchSharp.torch.optim.IMomentum
             RequireUnitInterval("momentum", Momentum);
             RequireSet("nesterov", Nesterov);
             if (NsSteps is not (>= 1 and <= 100)) throw new ArgumentException(FormattableString.Invariant($"Invalid ns_steps: {NsSteps} (must be in [1, 100])."), "ns_steps");
-            // Beta1, Beta2 and Eps are the auxiliary Adam's: named as the constructors take them.
-            RequireUnitInterval("adam_beta1", Beta1);
-            RequireUnitInterval("adam_beta2", Beta2);
-            RequireNonNegative("adam_eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
         }
+
+        /// <summary>The order of the checkpoints written when Muon declared every option itself: Muon's own first.
+        /// Beta1, Beta2 and Eps are the auxiliary Adam's; the weight decay applies to both kinds of group.</summary>
+        protected internal override IReadOnlyList<string>? SerializedOrder { get; } =
+            new[] { nameof(UseMuon), nameof(Momentum), nameof(Nesterov), nameof(NsSteps), nameof(Beta1), nameof(Beta2), nameof(Eps), nameof(WeightDecay) };
 
         /// <inheritdoc />
         internal override string OptionName(string property) => property switch

@@ -147,16 +147,8 @@ public sealed class MoFO : OptimizerBase, TorchSharp.torch.optim.IBetas
     }
 
     /// <summary>MoFO's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    public sealed class Options : AdamStyleOptions
     {
-        /// <summary>Decay of the first moment, in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>Decay of the second moment, in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>Added to the denominator, &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>Decoupled weight decay, &gt;= 0.</summary>
-        public double? WeightDecay { get; set; }
         /// <summary>Fraction α of each block's entries updated per step, in (0, 1]; 1 updates all.</summary>
         public double? Fraction { get; set; }
 
@@ -164,10 +156,6 @@ public sealed class MoFO : OptimizerBase, TorchSharp.torch.optim.IBetas
         public override void Validate()
         {
             base.Validate();
-            RequireUnitInterval("beta1", Beta1);
-            RequireUnitInterval("beta2", Beta2);
-            RequireNonNegative("eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
             if (Fraction is not { } f || double.IsNaN(f) || f <= 0 || f > 1)
                 throw new ArgumentException(FormattableString.Invariant($"Invalid fraction: {Fraction} (must be in (0, 1])."), "fraction");
         }

@@ -196,16 +196,8 @@ public sealed class GaLore : OptimizerBase, TorchSharp.torch.optim.IBetas
     }
 
     /// <summary>GaLore's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    public sealed class Options : AdamStyleOptions
     {
-        /// <summary>Decay of the first moment, in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>Decay of the second moment, in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>Added to the denominator, &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>Decoupled weight decay, applied after the update, &gt;= 0.</summary>
-        public double? WeightDecay { get; set; }
         /// <summary>Projection rank; 0 for plain AdamW (no projection).</summary>
         public long? Rank { get; set; }
         /// <summary>Steps between recomputations of the projector (T), &gt;= 1.</summary>
@@ -219,10 +211,6 @@ public sealed class GaLore : OptimizerBase, TorchSharp.torch.optim.IBetas
         public override void Validate()
         {
             base.Validate();
-            RequireUnitInterval("beta1", Beta1);
-            RequireUnitInterval("beta2", Beta2);
-            RequireNonNegative("eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
             if (Rank is < 0) throw new ArgumentException(FormattableString.Invariant($"Invalid rank: {Rank} (must be >= 1, or 0 for no projection)."), "rank");
             if (UpdateProjGap is < 1) throw new ArgumentException(FormattableString.Invariant($"Invalid update_proj_gap: {UpdateProjGap} (must be >= 1)."), "update_proj_gap");
             RequireNonNegative("scale", Scale);

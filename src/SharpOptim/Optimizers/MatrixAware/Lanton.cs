@@ -124,6 +124,7 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
             if (!byKind.TryGetValue(kind, out var list)) byKind[kind] = list = new List<Parameter>();
             list.Add(p);
         }
+        if (kindOf is null) Muon.WarnIfUnrouted("LANTON", names, "given LANTON's spectral step as hidden matrices", "pass kindOf: (name, p) => ... or parameter groups with Kind set");
         var groups = new List<ParamGroup>();
         foreach (var kind in new[] { LantonLayerKind.Spectral, LantonLayerKind.Sign, LantonLayerKind.AdamW })
         {
