@@ -37,7 +37,7 @@ internal static class GradientFreeCheckpoint
                 using var c = t.detach().cpu().contiguous();
                 w.Write(name);
                 w.Write((int)c.dtype);
-                w.Write(c.dim());
+                w.Write((int)c.dim());
                 foreach (var d in c.shape) w.Write(d);
                 var bytes = c.bytes;
                 w.Write(bytes.Length);
