@@ -110,7 +110,7 @@ public static class GradientFreeCommand
         using var logits = model.forward(data.TestX);
         using var loss = nn.functional.cross_entropy(logits, data.TestY);
         using var acc = logits.argmax(1).eq(data.TestY).to(ScalarType.Float64).mean();
-        return (loss.ToDouble(), acc.ToDouble());
+        return (TensorValue.Of(loss), TensorValue.Of(acc));
     }
 
     /// <summary>Logits of an MLP 64-32-10 for every particle at once: particles [n, d] in Mlp.parameters() order.</summary>
@@ -184,7 +184,7 @@ public static class GradientFreeCommand
                 using var loss = nn.functional.cross_entropy(model.forward(x), y);
                 loss.backward();
                 opt.step();
-                return loss.ToDouble();
+                return TensorValue.Of(loss);
             };
         }, 1, generations);
 
@@ -340,7 +340,7 @@ public static class GradientFreeCommand
             using var scope = NewDisposeScope();
             var (x, y) = CharBatch(train, rng, task.BatchSize, task.BlockSize);
             var l = mezo.step(() => nn.functional.cross_entropy(model.forward(x).view(-1, model.Vocabulary), y));
-            trainLoss.Add(l.ToDouble());
+            trainLoss.Add(TensorValue.Of(l));
             if (s % evalEvery == 0 || s == mezoSteps)
             {
                 steps.Add(s);
@@ -449,8 +449,8 @@ public static class GradientFreeCommand
                 var cube = se.mul(se).mul(se).sum(new long[] { 1, 2 }).mul(s[2.0 / 3.0]);   // F(σE) − F(−σE)
                 var ghat = e.mul(cube.reshape(chunk, 1, 1)).mul(s[1 / (2 * sigma)]);           // per-pair contribution
                 var perPair = ghat.mean(new long[] { 1, 2 });
-                sum += perPair.sum().ToDouble();
-                sumSq += perPair.mul(perPair).sum().ToDouble();
+                sum += TensorValue.Of(perPair.sum());
+                sumSq += TensorValue.Of(perPair.mul(perPair).sum());
                 count += chunk;
             }
             double mean = sum / count, se2 = Math.Sqrt((sumSq / count - mean * mean) / count);

@@ -131,7 +131,7 @@ public sealed class ConsensusBasedOptimization
         using var s = new ScalarHold();
         var ff = f.detach().to(ScalarType.Float64).reshape(-1);
         var finite = ff.isfinite();
-        if (!finite.any().ToBoolean()) throw new ArgumentException("cbo: every loss is non-finite; no consensus exists.", nameof(f));
+        if (!finite.any().item<bool>()) throw new ArgumentException("cbo: every loss is non-finite; no consensus exists.", nameof(f));
         var logits = ff.mul(s[-alpha]).masked_fill(finite.logical_not(), s[double.NegativeInfinity]);
         var logw = logits.add(logits.logsumexp(0, keepdim: true), s[-1]);
         var w = logw.exp().to(x.dtype);
@@ -142,7 +142,7 @@ public sealed class ConsensusBasedOptimization
     public Tensor Best(Tensor f)
     {
         using var ff = f.detach().to(ScalarType.Float64).reshape(-1).nan_to_num(double.PositiveInfinity, double.PositiveInfinity, double.PositiveInfinity);
-        long i = ff.argmin().ToInt64();
+        long i = ff.argmin().item<long>();
         return Particles[i].clone();
     }
 
@@ -175,7 +175,7 @@ public sealed class ConsensusBasedOptimization
             }
             if (_previousConsensus is not null && StagnationTolerance > 0)
             {
-                double change = v.add(_previousConsensus, s[-1]).abs().max().ToDouble();
+                double change = TensorValue.Of(v.add(_previousConsensus, s[-1]).abs().max());
                 if (change < StagnationTolerance)
                 {
                     var xi = NoiseTensors.Stack(NoiseSource, new long[] { Dimension }, StepCount, 2 * b + 1, 0, ParticleCount, Particles.dtype, Particles.device);

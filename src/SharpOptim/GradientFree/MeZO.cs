@@ -185,7 +185,7 @@ public sealed class MeZO : OptimizerHelper
     private static double Evaluate(Func<Tensor> closure)
     {
         using var loss = closure();
-        return loss.ToDouble();
+        return TensorValue.Of(loss);
     }
 
     private void Perturb(int direction, double scale)

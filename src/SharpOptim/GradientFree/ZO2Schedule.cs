@@ -84,7 +84,7 @@ public sealed class ZO2Schedule
             Perturb(i, step, eps);
             StageLoads++;
         }
-        double lp = loss(plus).ToDouble(), lm = loss(minus).ToDouble();
+        double lp = TensorValue.Of(loss(plus)), lm = TensorValue.Of(loss(minus));
         _pending = null;   // every stage has applied it
         if (!double.IsFinite(lp) || !double.IsFinite(lm))
             throw new ArgumentException(FormattableString.Invariant($"zo2: non-finite loss (ℓ⁺ = {lp}, ℓ⁻ = {lm}) at step {step}; the previous update was applied, this one is dropped."), nameof(loss));
