@@ -57,6 +57,7 @@ public static class CommandLine
                        --generations N    digits steps per method (default 300)
                        --pretrain-steps N charlm AdamW pre-training steps (default 150)
                        --mezo-steps N     charlm MeZO steps (default 400)
+                       --mezo-lr X        charlm MeZO learning rate (default 1e-4)
                        --populations A,B  bench populations (default 64,256,1024,4096)
                        --threads N        libtorch threads (default: all cores)  --no-progress
           plot schedules   one PNG per learning-rate schedule
