@@ -167,7 +167,7 @@ def eggroll_run(group, solver, lr, gens, rank, wd=0.0):
 NAMES = ["fc0.weight", "fc0.bias", "head.weight", "head.bias"]
 
 
-def mezo_run(directions, wd, steps=5):
+def mezo_run(directions, wd, steps=5, adam=False):
     sizes = [(5, 4), (3, 5)]
     params = []
     for m, n in sizes:
@@ -178,12 +178,17 @@ def mezo_run(directions, wd, steps=5):
     y = torch.randint(0, 3, (16,), generator=GEN)
     eps, lr = 1e-3, 0.05
     noise = Noise()
+    if adam:   # ZO through a regular optimizer (official medium_models "use trainer optim"): Adam on g z
+        leaves = [torch.nn.Parameter(p) for p in params]
+        params = leaves
+        opt = torch.optim.Adam(leaves, lr=0.01)
 
     def loss():
         h = torch.relu(x @ params[0].T + params[1])
         return torch.nn.functional.cross_entropy(h @ params[2].T + params[3], y).item()
 
     history = []
+    torch.set_grad_enabled(False)   # MeZO builds no autograd graph
     for t in range(steps):
         zs = [[noise.draw(t, j, d, p.numel()).reshape(p.shape) for j, p in enumerate(params)] for d in range(directions)]
         g = []
@@ -201,14 +206,23 @@ def mezo_run(directions, wd, steps=5):
             if d == 0:
                 first = lp
         for j, p in enumerate(params):
+            if adam:
+                acc = zs[0][j] * (g[0] / directions)
+                for d in range(1, directions):
+                    acc.add_(zs[d][j], alpha=g[d] / directions)
+                p.grad = acc
+                continue
             acc = zs[0][j] * (g[0] / directions)
             for d in range(1, directions):
                 acc.add_(zs[d][j], alpha=g[d] / directions)
             if wd != 0 and not any(s in NAMES[j] for s in ("bias", "layer_norm", "layernorm")):
                 acc.add_(p, alpha=wd)
             p.add_(acc.mul_(lr), alpha=-1)
+        if adam:
+            opt.step()
         history.append({"loss": first, "projected": g, "params": [full(p) for p in params]})
-    return {"init": init, "x": full(x), "y": y.tolist(), "epsilon": eps, "lr": lr, "weight_decay": wd,
+    torch.set_grad_enabled(True)
+    return {"init": init, "x": full(x), "y": y.tolist(), "epsilon": eps, "lr": lr, "weight_decay": wd, "adam_lr": 0.01 if adam else None,
             "directions": directions, "noise": noise.entries, "history": history}
 
 
@@ -259,6 +273,7 @@ out = {
     "eggroll_adamw_grouped": eggroll_run(group=4, solver="adamw", lr=0.05, gens=3, rank=1, wd=1e-4),
     "mezo": mezo_run(1, 0.1),
     "mezo_two_directions": mezo_run(2, 0.0),
+    "mezo_adam": mezo_run(2, 0.0, adam=True),
     "cbo_isotropic": cbo_run("isotropic", False, 1e5),
     "cbo_anisotropic": cbo_run("anisotropic", False, 30.0),
     "cbo_anisotropic_matlab": cbo_run("anisotropic", True, 30.0),

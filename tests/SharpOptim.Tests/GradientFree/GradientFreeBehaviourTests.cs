@@ -69,6 +69,24 @@ public class GradientFreeBehaviourTests
     }
 
     [Fact]
+    public void OpenAIEsBatchedForwardGivesTheInPlaceFitness()
+    {
+        manual_seed(6);
+        var model = new Mlp(5, 9, 4);
+        model.to(ScalarType.Float64);
+        var x = randn(7, 5, dtype: ScalarType.Float64);
+        var y = randint(0, 4, new long[] { 7 });
+        var named = model.named_parameters().ToArray();
+        var es = new OpenAIES(named, new SGD(named, 0.1), 6, 0.2, seed: 12);
+        var inPlace = es.Evaluate(_ => -nn.functional.cross_entropy(model.forward(x), y).item<double>());
+        var batched = es.EvaluateBatched(model, () =>
+            nn.functional.cross_entropy(model.forward(x.repeat(6, 1)), y.repeat(6), reduction: nn.Reduction.None).reshape(6, 7).mean(new long[] { 1 }).neg());
+        var b = batched.data<double>().ToArray();
+        for (int i = 0; i < 6; i++) Assert.Equal(inPlace[i], b[i], 1e-12);
+        Assert.True(inPlace.Distinct().Count() == 6);   // the members really differ
+    }
+
+    [Fact]
     public void Zo2ScheduleReproducesMeZOBitForBit()
     {
         manual_seed(5);

@@ -108,6 +108,7 @@ public class GradientFreeParityTests
     [Theory]
     [InlineData("mezo")]
     [InlineData("mezo_two_directions")]
+    [InlineData("mezo_adam")]
     public void MeZOMatchesTheReference(string run)
     {
         var r = Root(run);
@@ -118,7 +119,8 @@ public class GradientFreeParityTests
         var y = tensor(r.GetProperty("y").Longs());
         var opt = new MeZO(model.named_parameters(), lr: r.GetProperty("lr").GetDouble(), epsilon: r.GetProperty("epsilon").GetDouble(),
             weightDecay: r.GetProperty("weight_decay").GetDouble(), directions: r.GetProperty("directions").GetInt32(),
-            model: model, noise: new FixtureNoise(r.GetProperty("noise")));
+            model: model, noise: new FixtureNoise(r.GetProperty("noise")),
+            inner: r.GetProperty("adam_lr").ValueKind == JsonValueKind.Number ? new Adam(model.parameters(), lr: r.GetProperty("adam_lr").GetDouble()) : null);
         Assert.True(opt.Decays(0) && !opt.Decays(1) && opt.Decays(2) && !opt.Decays(3));   // the official name rule
         int step = 0;
         foreach (var h in r.GetProperty("history").EnumerateArray())
