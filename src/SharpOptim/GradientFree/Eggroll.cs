@@ -141,15 +141,20 @@ public sealed class Eggroll : PopulationStepper
     protected override void AfterStep() => DropFactors();
 
     /// <summary>Runs <paramref name="populationFitness"/> with the population hooks installed: it feeds the model an
-    /// input with the N members along the leading axis and returns the N fitness values (higher is better).</summary>
+    /// input with the N members along the leading axis and returns the N fitness values (higher is better). Tensors
+    /// the closure creates are disposed when this returns, except the fitness (detach with
+    /// <c>DetachFromDisposeScope()</c> what must outlive it), so the population forward's memory is freed at once.</summary>
     public Tensor Evaluate(Func<Tensor> populationFitness)
     {
         ArgumentNullException.ThrowIfNull(populationFitness);
         using var guard = no_grad();
+        // Every tensor of the population forward (activations, hook terms) is freed when it returns; only the
+        // fitness leaves.
+        using var scope = NewDisposeScope();
         using var hooks = Install();
         var f = populationFitness();
         if (f.numel() != Population) throw new ArgumentException(FormattableString.Invariant($"eggroll: the population fitness has {f.numel()} values for {Population} members."), nameof(populationFitness));
-        return f;
+        return f.MoveToOuterDisposeScope();
     }
 
     /// <summary>Evaluates and tells; returns the raw fitness.</summary>
@@ -200,7 +205,8 @@ public sealed class Eggroll : PopulationStepper
                 {
                     var (b, a) = Matrix(j);
                     using var xb = x3.bmm(b);                        // [N, rows, r]
-                    delta = xb.bmm(a.transpose(1, 2));               // [N, rows, m]
+                    using var at = a.transpose(1, 2);
+                    delta = xb.bmm(at);                              // [N, rows, m]
                 }
                 var bias = Vector(lin.bias);
                 if (bias is not null)

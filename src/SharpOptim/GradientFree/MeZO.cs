@@ -136,7 +136,8 @@ public sealed class MeZO : OptimizerHelper
         return NoiseTensors.Normal(Noise, p.shape, step, index, direction, p.dtype, p.device);
     }
 
-    /// <summary>One MeZO step; <paramref name="closure"/> returns the loss on the current mini-batch (no backward).
+    /// <summary>One MeZO step; <paramref name="closure"/> returns the loss on the current mini-batch (no backward);
+    /// the tensors it creates, the loss included, are disposed once its value is read.
     /// Returns ℓ⁺ of the first direction. A non-finite loss throws before the update (the parameters are back at θ,
     /// up to the rounding of the round trip).</summary>
     public override Tensor step(Func<Tensor>? closure = null)
@@ -182,9 +183,12 @@ public sealed class MeZO : OptimizerHelper
         return tensor(first);
     }
 
+    // Every tensor the closure creates (activations, the loss) is freed as soon as the value is read: MeZO's memory
+    // is that of one inference pass, not of four passes waiting for the finalizer.
     private static double Evaluate(Func<Tensor> closure)
     {
-        using var loss = closure();
+        using var scope = NewDisposeScope();
+        var loss = closure();
         return TensorValue.Of(loss);
     }
 

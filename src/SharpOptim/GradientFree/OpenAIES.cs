@@ -82,6 +82,7 @@ public sealed class OpenAIES : PopulationStepper
                 }
                 try
                 {
+                    using var memberScope = NewDisposeScope();   // the member's activations go as soon as it is scored
                     result[i] = fitness(i);
                 }
                 finally
@@ -100,7 +101,8 @@ public sealed class OpenAIES : PopulationStepper
     /// <summary>Evaluates the whole population in one forward of <paramref name="model"/> (members along the leading
     /// axis of the input that <paramref name="populationFitness"/> feeds it; it returns the N fitness values). Every
     /// optimised parameter must be a weight or bias of one of the model's <see cref="Linear"/> or
-    /// <see cref="LayerNorm"/> layers; each member's full-rank perturbation is materialised per layer.</summary>
+    /// <see cref="LayerNorm"/> layers; each member's full-rank perturbation is materialised per layer. Tensors the
+    /// closure creates are disposed when this returns, except the fitness.</summary>
     public Tensor EvaluateBatched(nn.Module model, Func<Tensor> populationFitness)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -117,6 +119,7 @@ public sealed class OpenAIES : PopulationStepper
         if (missing.Count > 0) throw new ArgumentException($"openai-es: the batched path perturbs Linear and LayerNorm parameters only; not in such a layer: {string.Join(", ", missing)}.", nameof(model));
 
         using var guard = no_grad();
+        using var scope = NewDisposeScope();   // activations and hook terms go when it returns; only the fitness leaves
         var cache = new Dictionary<int, Tensor>();
         Tensor Members(int j)
         {
@@ -149,7 +152,10 @@ public sealed class OpenAIES : PopulationStepper
                 {
                     Tensor? delta = null;
                     if (index.TryGetValue(lin.weight!.Handle, out int j))
-                        delta = x3.bmm(Members(j).transpose(1, 2));             // [N, rows, m]
+                    {
+                        using var et = Members(j).transpose(1, 2);
+                        delta = x3.bmm(et);                                     // [N, rows, m]
+                    }
                     var b = Vector(lin.bias, x3.shape[1]);
                     if (b is not null)
                     {
@@ -170,7 +176,7 @@ public sealed class OpenAIES : PopulationStepper
                 });
             var f = populationFitness();
             if (f.numel() != Population) throw new ArgumentException(FormattableString.Invariant($"openai-es: the population fitness has {f.numel()} values for {Population} members."), nameof(populationFitness));
-            return f;
+            return f.MoveToOuterDisposeScope();
         }
         finally
         {

@@ -34,7 +34,9 @@ internal sealed class PopulationHooks : IDisposable
                     var delta = linear(lin, x3);
                     if (delta is null) return output;
                     using var s = new ScalarHold();
-                    using (delta) return output.add(delta.reshape(output.shape), s[1]);
+                    using (delta)
+                    using (var shaped = delta.reshape(output.shape))   // a view: disposed too, or it pins delta's storage
+                        return output.add(shaped, s[1]);
                 });
                 _remove.Add(h.remove);
             }
@@ -49,7 +51,9 @@ internal sealed class PopulationHooks : IDisposable
                     var delta = layerNorm(ln, x3);
                     if (delta is null) return output;
                     using var s = new ScalarHold();
-                    using (delta) return output.add(delta.reshape(output.shape), s[1]);
+                    using (delta)
+                    using (var shaped = delta.reshape(output.shape))   // a view: disposed too, or it pins delta's storage
+                        return output.add(shaped, s[1]);
                 });
                 _remove.Add(h.remove);
             }

@@ -20,7 +20,7 @@ public class GradientFreeBehaviourTests
     private static Tensor Batched(Eggroll es, Func<Tensor> forward)
     {
         Tensor? o = null;
-        es.Evaluate(() => { o = forward(); return zeros(es.Population); });
+        es.Evaluate(() => { o = forward().DetachFromDisposeScope(); return zeros(es.Population); });   // kept past Evaluate's scope
         return o!;
     }
 

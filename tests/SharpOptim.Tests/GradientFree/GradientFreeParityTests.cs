@@ -92,7 +92,7 @@ public class GradientFreeParityTests
             Tensor? outputs = null;
             var f = es.Evaluate(() =>
             {
-                outputs = model.forward(xin);
+                outputs = model.forward(xin).DetachFromDisposeScope();   // Evaluate frees what the closure creates
                 return outputs.sub(target).pow(2).reshape(n, batch, 3).mean(new long[] { 1, 2 }).neg();
             });
             Close(h.GetProperty("outputs"), outputs!, 1e-12, $"{run} batched outputs, generation {gen}");
