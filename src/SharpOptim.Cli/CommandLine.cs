@@ -84,6 +84,16 @@ public static class CommandLine
                        --neighbour old|new|both (default old) --limit S (seconds per timed training, default 30;
                        a training still running then is stopped and its wall time projected) --json PATH
                        (--one digits|charlm --steps N: one timed training with per-step times, what each child runs)
+          gradient-free  ES, EGGROLL, CBO next to AdamW on digits; MeZO fine-tuning charlm; EGGROLL throughput,
+                       low-rank bias and MeZO memory measurements; report.md, results.json, plots
+                       --part P           digits, charlm, bench, bias, memory or all (default; comma-separated list)
+                       --out DIR          where the results go (default gradient-free-results)
+                       --generations N    digits steps per method (default 300)
+                       --pretrain-steps N charlm AdamW pre-training steps (default 150)
+                       --mezo-steps N     charlm MeZO steps (default 400)
+                       --mezo-lr X        charlm MeZO learning rate (default 1e-4)
+                       --populations A,B  bench populations (default 64,256,1024,4096)
+                       --threads N        libtorch threads (default: all cores)  --no-progress
           plot schedules   one PNG per learning-rate schedule
                        --out DIR          where to write them
                        --steps N          steps drawn (default 1000)
@@ -158,6 +168,8 @@ public static class CommandLine
                     return BenchOptimizersCommand.Run(Options.Parse(rest, BenchOptimizersCommand.Flags), stdout);
                 case ["bench", "step", .. var rest]:
                     return BenchStepCommand.Run(Options.Parse(rest, BenchStepCommand.Flags), stdout);
+                case ["gradient-free", .. var rest]:
+                    return GradientFreeCommand.Run(Options.Parse(rest, GradientFreeCommand.Flags), stdout);
                 case ["plot", "schedules", .. var rest]:
                     return PlotSchedulesCommand.Run(Options.Parse(rest, PlotSchedulesCommand.Flags), stdout);
                 case ["list", .. var rest]:

@@ -70,7 +70,7 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
         using var pos = arange(s[0], s[t], s[1], dtype: ScalarType.Int64, device: tokens.device);
         var x = wte.forward(tokens).add(wpe.forward(pos), HeldScalars.One);
         foreach (var b in blocks) x = b.forward(x);
-        return lm_head.forward(ln_f.forward(x)).MoveToOuterDisposeScope();
+        return lm_head.call(ln_f.call(x)).MoveToOuterDisposeScope();
     }
 
     private sealed class Block : nn.Module<Tensor, Tensor>
@@ -92,8 +92,8 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
 
         public override Tensor forward(Tensor x)
         {
-            x = x.add(attn.forward(ln1.forward(x)), HeldScalars.One);
-            return x.add(mlp.forward(ln2.forward(x)), HeldScalars.One);
+            x = x.add(attn.forward(ln1.call(x)), HeldScalars.One);
+            return x.add(mlp.forward(ln2.call(x)), HeldScalars.One);
         }
     }
 
@@ -120,13 +120,13 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
         public override Tensor forward(Tensor x)
         {
             long b = x.shape[0], t = x.shape[1], c = x.shape[2], d = c / _heads;
-            var q = q_proj.forward(x).view(b, t, _heads, d).transpose(1, 2);
-            var k = k_proj.forward(x).view(b, t, _heads, d).transpose(1, 2);
-            var v = v_proj.forward(x).view(b, t, _heads, d).transpose(1, 2);
+            var q = q_proj.call(x).view(b, t, _heads, d).transpose(1, 2);
+            var k = k_proj.call(x).view(b, t, _heads, d).transpose(1, 2);
+            var v = v_proj.call(x).view(b, t, _heads, d).transpose(1, 2);
             var att = q.matmul(k.transpose(-2, -1)).mul(_scale);
             att = att.masked_fill(_mask[..(int)t, ..(int)t], HeldScalars.NegativeInfinity).softmax(-1);
             var y = att.matmul(v).transpose(1, 2).contiguous().view(b, t, c);
-            return o_proj.forward(y);
+            return o_proj.call(y);
         }
     }
 
@@ -141,6 +141,6 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor x) => proj.forward(nn.functional.gelu(fc.forward(x)));
+        public override Tensor forward(Tensor x) => proj.call(nn.functional.gelu(fc.call(x)));
     }
 }

@@ -32,7 +32,7 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     {
         for (int i = 0; i < _layers.Count; i++)
         {
-            x = _layers[i].forward(x);
+            x = _layers[i].call(x);
             if (i + 1 < _layers.Count) x = nn.functional.relu(x);
         }
         return x;
