@@ -139,22 +139,22 @@ public static class OptimizerCatalog
         },
         new("drop-muon", "Gruntkowska, Maziane, Qu & Richtárik, Drop-Muon: Update Less, Converge Faster, 2025 (arXiv:2510.02239)", 4, false,
             (ps, h) => new DropMuon(DropMuon.ByModule(ps), h.Get("lr", 0.02), h.Get("momentum", 0.95), h.Get("weight_decay", 0),
-                h.Flag("nesterov", true), h.Integer("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
+                h.Flag("nesterov", false), h.Integer("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
                 h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0), seed: (int)h.Integer("seed", 0))),
         new("lanton", "Hao, Gong, Xu, Wang & Liu, Noise-Adaptive Layerwise Learning Rates: Accelerating Geometry-Aware Optimization for Deep Neural Network Training, 2025 (arXiv:2510.14009)", 8, false,
-            (ps, h) => new Lanton(ps, h.Get("lr", 0.02), h.Get("sign_lr", 1e-3), h.Get("adam_lr", 3e-4), h.Get("momentum", 0.95), h.Flag("nesterov", true),
+            (ps, h) => new Lanton(ps, h.Get("lr", 0.02), h.Get("sign_lr", 1e-3), h.Get("adam_lr", 3e-4), h.Get("momentum", 0.95), h.Flag("nesterov", false),
                 h.Integer("ns_steps", 5), h.Get("noise_beta", 0.99), h.Get("weight_decay", 0), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
                 h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0),
                 h.Flag("momentum_residual", false) ? LantonNoiseEstimate.MomentumResidual : LantonNoiseEstimate.GradientDifference,
                 h.Flag("sign_embeddings", true) ? null : (n, p) => Lanton.DefaultKind(n, p) == LantonLayerKind.Sign ? LantonLayerKind.AdamW : Lanton.DefaultKind(n, p),
-                h.Flag("adaptive", true), h.Integer("noise_every", 1)))
+                h.Flag("adaptive", true), h.Integer("noise_every", 1), h.Flag("noise_bias_correction", false)))
         {
             // Matrices: momentum and previous gradient, plus the noise average and the rate (two scalars).
             StateBytesPerTensor = 8,
         },
-        new("auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (code ryyzn9/AuON)", 4, false,
+        new("auon", "Maity, AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (arXiv:2509.24320; official code ryyzn9/AuON, followed)", 4, false,
             (ps, h) => new AuON(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5))),
-        new("hybrid-auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (Hybrid-AuON)", 4, false,
+        new("hybrid-auon", "Maity, AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (arXiv:2509.24320; Hybrid-AuON, official code ryyzn9/AuON)", 4, false,
             (ps, h) => AuON.Hybrid(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5),
                 h.Integer("ns_steps", 1))),
         new("adagradnorm", "Ward, Wu & Bottou, AdaGrad stepsizes, ICML 2019 (arXiv:1806.01811); the base of AdAdaGrad-Norm, Lau, Liu & Kolar 2024 (arXiv:2402.11215)", 0, false,
