@@ -141,7 +141,7 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
             {
                 if (p.grad is not { } g) continue;
                 if (_noiseGradients.Remove(p, out var old)) old.Dispose();
-                _noiseGradients[p] = g.detach().clone();
+                _noiseGradients[p] = g.detach().clone().DetachFromDisposeScope();
             }
         }
     }

@@ -127,15 +127,18 @@ public static class OptimizerCatalog
             StateBytesOfShape = s => s.Length != 2 ? 8 * s.Aggregate(1L, (a, b) => a * b)
                 : 4 * (Math.Min(128, Math.Min(s[0], s[1])) * Math.Min(s[0], s[1]) + 2 * Math.Min(128, Math.Min(s[0], s[1])) * Math.Max(s[0], s[1])),
         },
-        new("frugal", "Zmushko et al., FRUGAL: Memory-Efficient Optimization by Reducing State Overhead for Scalable Training, ICML 2025 (arXiv:2411.07837)", 8, false,
+        new("frugal", "Zmushko et al., FRUGAL: Memory-Efficient Optimization by Reducing State Overhead for Scalable Training, ICML 2025 (arXiv:2411.07837; official code fzmushko/FRUGAL)", 8, false,
             (ps, h) => new Frugal(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8), h.Get("weight_decay", 0),
-                h.Get("density", 0.25), h.Integer("update_gap", 200), h.Flag("blocks", false) ? FrugalSubspace.Blocks : FrugalSubspace.Svd,
-                h.Flag("sgd", false) ? FrugalStateFree.Sgd : FrugalStateFree.SignSgd, h.Get("free_lr_scale", 1.0), (int)h.Integer("seed", 0)))
+                h.Get("density", 0.25), h.Integer("update_gap", 200),
+                h.Flag("blocks", false) ? FrugalSubspace.Blocks : h.Flag("columns", false) ? FrugalSubspace.Columns : FrugalSubspace.Svd,
+                h.Flag("sgd", false) ? FrugalStateFree.Sgd : FrugalStateFree.SignSgd, h.Get("free_lr_scale", 1.0), (int)h.Integer("seed", 0),
+                block_order: h.Flag("descending", false) ? FrugalBlockOrder.Descending : FrugalBlockOrder.Random))
         {
-            // Svd mode: hidden matrices hold a rank-round(0.25·min) projector and moments; others full Adam; +4 B refresh index.
-            StateBytesOfShape = s => s.Length != 2 ? 8 * s.Aggregate(1L, (a, b) => a * b) + 4
-                : 4 * (Math.Min(s[0], s[1]) * Math.Max(1, (long)Math.Round(0.25 * Math.Min(s[0], s[1]), MidpointRounding.AwayFromZero))
-                    + 2 * Math.Max(1, (long)Math.Round(0.25 * Math.Min(s[0], s[1]), MidpointRounding.AwayFromZero)) * Math.Max(s[0], s[1])) + 4,
+            // Svd mode: projectable matrices hold a rank-r projector and moments, r = round(0.25·smaller side) (half to
+            // even), + a 4 B refresh index; regular parameters AdamW's 8 B.
+            StateBytesOfShape = s => s.Length != 2 ? 8 * s.Aggregate(1L, (a, b) => a * b)
+                : (long)Math.Round(0.25 * Math.Min(s[0], s[1]), MidpointRounding.ToEven) is var r && r == 0 ? 4
+                : 4 * (Math.Min(s[0], s[1]) * r + 2 * r * Math.Max(s[0], s[1])) + 4,
         },
         new("drop-muon", "Gruntkowska, Maziane, Qu & Richtárik, Drop-Muon: Update Less, Converge Faster, 2025 (arXiv:2510.02239)", 4, false,
             (ps, h) => new DropMuon(DropMuon.ByModule(ps), h.Get("lr", 0.02), h.Get("momentum", 0.95), h.Get("weight_decay", 0),
