@@ -339,7 +339,7 @@ public sealed class Frugal : OptimizerBase, TorchSharp.torch.optim.IBetas
         }
         if (Subspace == FrugalSubspace.Blocks)
         {
-            p.add_(AdamUpdate(o, state, g, lr, s));
+            p.add_(AdamUpdate(o, state, g, lr, s), s[1]);
             return;
         }
         Tensor down, update, back;
@@ -363,7 +363,7 @@ public sealed class Frugal : OptimizerBase, TorchSharp.torch.optim.IBetas
             var rest = g.sub(back);
             update.add_(StateFree == FrugalStateFree.SignSgd ? rest.sign() : rest, s[-free]);
         }
-        p.add_(update);
+        p.add_(update, s[1]);
     }
 
     /// <summary>A regular (non-projectable) parameter: AdamW whose moments are never reset (the official code's
@@ -389,7 +389,7 @@ public sealed class Frugal : OptimizerBase, TorchSharp.torch.optim.IBetas
             state.AddZeros("exp_avg_sq");
         }
         state.Step++;
-        p.add_(AdamUpdate(o, state, g, o.LearningRate!.Value, s));
+        p.add_(AdamUpdate(o, state, g, o.LearningRate!.Value, s), s[1]);
     }
 
     /// <summary>The official AdamW <c>_compute_update</c>: −(lr / (1 − β1^k)) · m / (√v / √(1 − β2^k) + ε), with the moments updated in place.</summary>
@@ -401,7 +401,7 @@ public sealed class Frugal : OptimizerBase, TorchSharp.torch.optim.IBetas
         m.mul_(s[b1]).add_(grad, s[1 - b1]);
         v.mul_(s[b2]).addcmul_(grad, grad, s[1 - b2]);
         double bc1 = 1 - Math.Pow(b1, state.Step), bc2 = 1 - Math.Pow(b2, state.Step);
-        var denom = v.sqrt().div_(s[Math.Sqrt(bc2)]).add_(s[o.Eps!.Value]);
+        var denom = v.sqrt().div_(s[Math.Sqrt(bc2)]).add_(s[o.Eps!.Value], s[1]);
         return m.div(denom).mul_(s[-(lr / bc1)]);
     }
 

@@ -23,7 +23,8 @@ namespace SharpOptim.Optimizers;
 ///                                        or U = G + β (B − G) with nesterov (Muon's form)
 /// X^ℓ ← X^ℓ (1 − r_t^ℓ η_t λ) + r_t^ℓ η_t · LMO(U)
 /// </code>
-/// <para>With noise_every = k &gt; 1 the sample (and r) is taken on updates 2, 2 + k, 2 + 2k, … only, and r holds in
+/// <para>With noise_every = k &gt; 1 the sample (and r) is taken on updates 2, 2 + k, 2 + 2k, … only (1, 1 + k, … with
+/// two independent batches), and r holds in
 /// between; the previous gradient is then kept from the update just before each sample.</para>
 /// <para>
 /// Groups and norms (the paper's choice for transformers): hidden matrices use the RMS→RMS operator norm, whose LMO
