@@ -36,15 +36,25 @@ public class AdAdaGradTests(ITestOutputHelper output)
         {
             string name = c.GetProperty("name").GetString()!;
             int b = c.GetProperty("b").GetInt32(), d = c.GetProperty("d").GetInt32(), bMax = c.GetProperty("b_max").GetInt32();
-            double eta = c.GetProperty("eta").GetDouble();
-            var test = c.GetProperty("test").GetString() == "norm" ? BatchSizeTest.Norm : BatchSizeTest.CoordinateWise;
+            double eta = c.GetProperty("eta").GetDouble(), theta = c.GetProperty("theta").GetDouble(), nu = c.GetProperty("nu").GetDouble();
+            var test = c.GetProperty("test").GetString() switch
+            {
+                "norm" => BatchSizeTest.Norm,
+                "coordinate" => BatchSizeTest.CoordinateWise,
+                "ip" => BatchSizeTest.InnerProduct,
+                "orth" => BatchSizeTest.Orthogonality,
+                _ => BatchSizeTest.AugmentedInnerProduct,
+            };
+            var blocks = c.GetProperty("blocks").EnumerateArray().Select(x => x.GetInt64()).ToArray();
             using var g = tensor(c.GetProperty("grads").Floats()).reshape(b, d).to_type(ScalarType.Float64);
-            var s = BatchGradientStatistics.FromPerSampleGradients(g);
+            var s = BatchGradientStatistics.FromPerSampleGradients(g, blocks);
             Assert.Equal(b, s.BatchSize);
             Close(c.GetProperty("norm_sq").GetDouble(), s.MeanGradientNormSquared, 1e-10, $"{name} |gbar|^2");
             Close(c.GetProperty("var_sum").GetDouble(), s.VarianceSum, 1e-10, $"{name} sum var");
             Close(c.GetProperty("max_ratio").GetDouble(), s.MaxCoordinateRatio, 1e-9, $"{name} max var/gbar^2");
-            Close(c.GetProperty("test_value").GetDouble(), AdaptiveBatchSize.TestValue(s, eta, test), 1e-9, $"{name} T");
+            Close(c.GetProperty("var_ip").GetDouble(), s.InnerProductVariance, 1e-9, $"{name} sum var(ip)");
+            Close(c.GetProperty("var_orth").GetDouble(), s.OrthogonalVariance, 1e-9, $"{name} sum var(orth)");
+            Close(c.GetProperty("test_value").GetDouble(), AdaptiveBatchSize.TestValue(s, test, eta, theta, nu), 1e-9, $"{name} T");
 
             // The same statistics from the moments (mean and per-coordinate sum of squared deviations).
             using var mean = g.mean(new long[] { 0 });
@@ -52,8 +62,8 @@ public class AdAdaGradTests(ITestOutputHelper output)
             var s2 = BatchGradientStatistics.FromMoments(mean, ssd, b);
             Close(s.VarianceSum, s2.VarianceSum, 1e-12, $"{name} moments");
 
-            var controller = new AdaptiveBatchSize(b, bMax, eta, test);
-            int next = controller.Update(g);
+            var controller = new AdaptiveBatchSize(b, bMax, eta, test, theta, nu);
+            int next = controller.Update(g, blocks);
             Assert.Equal(c.GetProperty("next").GetInt32(), next);
             Assert.Equal(next, controller.BatchSize);
         }
@@ -84,11 +94,52 @@ public class AdAdaGradTests(ITestOutputHelper output)
         Assert.Equal(8, c.BatchSize);
         c.Update(same);
         Assert.Equal(8, c.BatchSize);
+
+        // Inner-product and orthogonality tests by hand: samples (2, 0) and (0, 0): ḡ = (1, 0), ⟨g_i, ḡ⟩ = (2, 0) with
+        // variance 2, ‖ḡ‖⁴ = 1, so T_ip = 2 / θ² = 8 for θ = 0.5; both samples lie along ḡ, so T_orth = 0 and the
+        // augmented test is T_ip.
+        using var along = tensor(new double[] { 2, 0, 0, 0 }).reshape(2, 2);
+        var a = BatchGradientStatistics.FromPerSampleGradients(along);
+        Assert.Equal(2, a.InnerProductVariance, 12);
+        Assert.Equal(0, a.OrthogonalVariance, 12);
+        Assert.Equal(8, AdaptiveBatchSize.TestValue(a, BatchSizeTest.InnerProduct, theta: 0.5), 9);
+        Assert.Equal(0, AdaptiveBatchSize.TestValue(a, BatchSizeTest.Orthogonality, nu: 0.5));
+        Assert.Equal(8, AdaptiveBatchSize.TestValue(a, BatchSizeTest.AugmentedInnerProduct, theta: 0.5, nu: 0.5), 9);
+        // Across the direction: (1, 1) and (1, −1): ḡ = (1, 0), ⟨g_i, ḡ⟩ = 1 for both (no variance), o_i = (0, ±1) with
+        // variance 2 in the second coordinate: T_ip = 0, T_orth = 2 / (ν² · 1) = 200 for the default ν = 0.1.
+        using var across = tensor(new double[] { 1, 1, 1, -1 }).reshape(2, 2);
+        var x = BatchGradientStatistics.FromPerSampleGradients(across);
+        Assert.Equal(0, AdaptiveBatchSize.TestValue(x, BatchSizeTest.InnerProduct));
+        Assert.Equal(200, AdaptiveBatchSize.TestValue(x, BatchSizeTest.Orthogonality), 9);
+        Assert.Equal(200, new AdaptiveBatchSize(2, 1000, test: BatchSizeTest.AugmentedInnerProduct).Update(across));
+        // Blocks: the same samples as two one-coordinate blocks. Block 2's ḡ is 0, so its samples count as wholly
+        // orthogonal (variance 2) and its inner products are 0; block 1 has no spread: the same T_orth, T_ip = 0.
+        var split = BatchGradientStatistics.FromPerSampleGradients(across, new long[] { 1, 1 });
+        Assert.Equal(0, split.InnerProductVariance, 12);
+        Assert.Equal(2, split.OrthogonalVariance, 12);
+        // ḡ = 0 with variance: every official test asks for +∞, so the batch jumps to the cap.
+        foreach (var test in new[] { BatchSizeTest.InnerProduct, BatchSizeTest.Orthogonality, BatchSizeTest.AugmentedInnerProduct })
+            Assert.Equal(100, new AdaptiveBatchSize(2, 100, test: test).Update(opposite));
+        // Statistics from moments alone cannot serve the inner-product tests.
+        var fromMoments = BatchGradientStatistics.FromMoments(tensor(new double[] { 1, 0 }), tensor(new double[] { 2, 0 }), 2);
+        Assert.Contains("per-sample", Assert.Throws<ArgumentException>(() => AdaptiveBatchSize.TestValue(fromMoments, BatchSizeTest.InnerProduct)).Message);
+        Assert.Equal(8, AdaptiveBatchSize.TestValue(fromMoments, 0.5, BatchSizeTest.Norm), 12);
+    }
+
+    [Fact]
+    public void DefaultsAreTheOfficialConstants()
+    {
+        var c = new AdaptiveBatchSize(2, 10);
+        Assert.Equal((0.1, 0.1, 0.1, BatchSizeTest.Norm), (c.Eta, c.Theta, c.Nu, c.Test));
     }
 
     [Fact]
     public void RejectsBadInputs()
     {
+        Assert.Contains("theta", Assert.Throws<ArgumentException>(() => new AdaptiveBatchSize(2, 10, theta: 0)).Message);
+        Assert.Contains("nu", Assert.Throws<ArgumentException>(() => new AdaptiveBatchSize(2, 10, nu: double.NaN)).Message);
+        using var g = randn(4, 5);
+        Assert.Contains("blockSizes", Assert.Throws<ArgumentException>(() => BatchGradientStatistics.FromPerSampleGradients(g, new long[] { 2, 2 })).Message);
         Assert.Contains("initialBatchSize", Assert.Throws<ArgumentException>(() => new AdaptiveBatchSize(1, 10, 0.5)).Message);
         Assert.Contains("maxBatchSize", Assert.Throws<ArgumentException>(() => new AdaptiveBatchSize(8, 4, 0.5)).Message);
         foreach (double eta in new[] { 0, -1, double.NaN, double.PositiveInfinity })
@@ -310,6 +361,50 @@ public class AdAdaGradTests(ITestOutputHelper output)
         output.WriteLine($"initial loss {initial:F4}, final loss {final:F4}, batch sizes: {string.Join(",", trajectory)}");
         for (int i = 1; i < trajectory.Count; i++) Assert.True(trajectory[i] >= trajectory[i - 1], $"batch size fell at step {i}");
         Assert.Equal(455, trajectory[^1]);
+        Assert.True(final < 0.5 * initial, $"loss {initial:F4} -> {final:F4}");
+    }
+
+    /// <summary>
+    /// The augmented inner-product test (the official <c>ip+orth</c>, θ = ν = 0.1, per parameter tensor) driving
+    /// AdaGrad-Norm on breast_cancer: the batch grows monotonically and the loss falls.
+    /// </summary>
+    [Fact]
+    public void AugmentedInnerProductBatchSizeOnBreastCancer()
+    {
+        using var data = BreastCancer.Load();
+        manual_seed(3);
+        using var model = nn.Linear(30, 2);
+        using var opt = new AdaGradNorm(model.named_parameters(), lr: 0.5);
+        var sizes = new AdaptiveBatchSize(initialBatchSize: 2, maxBatchSize: 455, test: BatchSizeTest.AugmentedInnerProduct);
+        var blocks = PerSampleGradients.BlockSizes(model);
+        Assert.Equal(new long[] { 60, 2 }, blocks);
+        var rng = new Random(17);
+        float FullLoss()
+        {
+            using var _ = no_grad();
+            using var l = nn.functional.cross_entropy(model.forward(data.TrainX), data.TrainY);
+            return l.item<float>();
+        }
+        float initial = FullLoss();
+        var trajectory = new List<int>();
+        for (int s = 0; s < 40; s++)
+        {
+            using var scope = NewDisposeScope();
+            int b = sizes.BatchSize;
+            trajectory.Add(b);
+            var idx = tensor(Enumerable.Range(0, 455).OrderBy(_ => rng.Next()).Take(b).Select(i => (long)i).ToArray());
+            var x = data.TrainX.index_select(0, idx);
+            var y = data.TrainY.index_select(0, idx);
+            var perSample = PerSampleGradients.LinearSoftmax(x, y, model.weight!, model.bias);
+            opt.zero_grad();
+            nn.functional.cross_entropy(model.forward(x), y).backward();
+            opt.step();
+            sizes.Update(perSample, blocks);
+        }
+        float final = FullLoss();
+        output.WriteLine($"initial loss {initial:F4}, final loss {final:F4}, batch sizes: {string.Join(",", trajectory)}");
+        for (int i = 1; i < trajectory.Count; i++) Assert.True(trajectory[i] >= trajectory[i - 1], $"batch size fell at step {i}");
+        Assert.True(trajectory[^1] > trajectory[0], "the batch never grew");
         Assert.True(final < 0.5 * initial, $"loss {initial:F4} -> {final:F4}");
     }
 

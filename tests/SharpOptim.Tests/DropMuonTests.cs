@@ -26,7 +26,7 @@ public class DropMuonTests
         var layers = ps.GroupBy(b => b.Json.GetProperty("layer").GetInt32()).OrderBy(g => g.Key)
             .Select(g => (IReadOnlyList<(string, Parameter)>)g.Select(b => (b.Name, b.P)).ToList()).ToList();
         using var opt = new DropMuon(layers, hp.GetProperty("lr").GetDouble(), hp.GetProperty("momentum").GetDouble(),
-            hp.GetProperty("weight_decay").GetDouble(), true, hp.GetProperty("ns_steps").GetInt64(), hp.GetProperty("adam_lr").GetDouble(),
+            hp.GetProperty("weight_decay").GetDouble(), hp.GetProperty("nesterov").GetBoolean(), hp.GetProperty("ns_steps").GetInt64(), hp.GetProperty("adam_lr").GetDouble(),
             hp.GetProperty("adam_beta1").GetDouble(), hp.GetProperty("adam_beta2").GetDouble(), hp.GetProperty("adam_eps").GetDouble(),
             hp.GetProperty("adam_weight_decay").GetDouble(), startAt: s => s < starts.Length ? starts[s] : 0);
         for (int t = 0; t < root.GetProperty("steps").GetInt32(); t++)
@@ -52,7 +52,7 @@ public class DropMuonTests
         }
         var (m1, n1) = Make();
         var (m2, n2) = Make();
-        using var muon = new Muon(n1, lr: 0.02, adam_lr: 3e-3);
+        using var muon = new Muon(n1, lr: 0.02, adam_lr: 3e-3, nesterov: false);   // Drop-Muon's default: the paper's plain momentum
         using var drop = new DropMuon(DropMuon.ByModule(n2), lr: 0.02, adam_lr: 3e-3, startProbabilities: new[] { 1.0, 0, 0 });
         Assert.Equal(3, drop.LayerCount);
         var x = randn(32, 16);

@@ -16,27 +16,48 @@ namespace SharpOptim.Tests;
 public class LantonTests
 {
     [Theory]
-    [InlineData("difference", LantonNoiseEstimate.GradientDifference, 1, true)]
-    [InlineData("residual", LantonNoiseEstimate.MomentumResidual, 1, true)]
-    [InlineData("difference_every4", LantonNoiseEstimate.GradientDifference, 4, true)]
-    [InlineData("residual_plain", LantonNoiseEstimate.MomentumResidual, 1, false)]
-    [InlineData("difference_skips", LantonNoiseEstimate.GradientDifference, 3, true)]
-    public void MatchesReference(string run, LantonNoiseEstimate estimate, long every, bool nesterov)
+    [InlineData("difference")]
+    [InlineData("residual")]
+    [InlineData("difference_every4")]
+    [InlineData("residual_nesterov")]
+    [InlineData("difference_nesterov_bc")]
+    [InlineData("difference_skips")]
+    [InlineData("difference_skips_bc")]
+    [InlineData("independent")]
+    [InlineData("independent_every3_skips")]
+    public void MatchesReference(string run)
     {
         using var doc = Golden.Load("lanton.json");
         var root = doc.RootElement;
         int k = root.GetProperty("k").GetInt32();
         var hp = root.GetProperty("hyper");
         double H(string n) => hp.GetProperty(n).GetDouble();
-        var ps = QuadraticFixture.LoadAll(root.GetProperty("runs").GetProperty(run), k);
-        using var opt = new Lanton(ps.Select(b => (b.Name, b.P)), H("lr"), H("sign_lr"), H("adam_lr"), H("momentum"), nesterov,
+        var r = root.GetProperty("runs").GetProperty(run);
+        var estimate = r.GetProperty("estimate").GetString() switch
+        {
+            "difference" => LantonNoiseEstimate.GradientDifference,
+            "residual" => LantonNoiseEstimate.MomentumResidual,
+            _ => LantonNoiseEstimate.IndependentBatches,
+        };
+        var ps = QuadraticFixture.LoadAll(r.GetProperty("params"), k);
+        var shapes = ps.Select(b => b.Json.GetProperty("shape").Longs()).ToList();
+        var noise2 = ps.Select((b, i) => Golden.Split(b.Json.GetProperty("noise2").Floats(), shapes[i], k)).ToList();
+        using var opt = new Lanton(ps.Select(b => (b.Name, b.P)), H("lr"), H("sign_lr"), H("adam_lr"), H("momentum"), r.GetProperty("nesterov").GetBoolean(),
             hp.GetProperty("ns_steps").GetInt64(), H("noise_beta"), H("weight_decay"), H("adam_beta1"), H("adam_beta2"), H("adam_eps"),
-            H("adam_weight_decay"), estimate, noise_every: every);
+            H("adam_weight_decay"), estimate, noise_every: r.GetProperty("every").GetInt64(), noise_bias_correction: r.GetProperty("bias_correction").GetBoolean());
         Assert.Equal(new[] { "spectral", "spectral", "spectral", "spectral", "sign", "sign", "adamw" },
             ps.Select(b => Lanton.DefaultKind(b.Name, b.P).ToString().ToLowerInvariant()));
         var skips = ps.ToDictionary(b => b.Name, b => b.Json.GetProperty("skip").EnumerateArray().Select(x => x.GetInt32()).ToHashSet());
         for (int t = 0; t < root.GetProperty("steps").GetInt32(); t++)
         {
+            if (estimate == LantonNoiseEstimate.IndependentBatches)
+            {
+                // The second, independent batch: same point, other noise; captured, then the first batch's gradient.
+                using (no_grad())
+                    for (int i = 0; i < ps.Count; i++) ps[i].P.grad = ps[i].H.mul(ps[i].P.sub(ps[i].Target)).add(noise2[i][t % k]);
+                foreach (var b in ps.Where(b => skips[b.Name].Contains(t))) b.P.grad = null;
+                opt.CaptureNoiseGradients();
+            }
             QuadraticFixture.SetGradients(ps, t, k);
             foreach (var b in ps.Where(b => skips[b.Name].Contains(t))) b.P.grad = null;
             opt.step();
@@ -68,7 +89,7 @@ public class LantonTests
         var a = new Parameter(zeros(2, 2));
         var b = new Parameter(zeros(2, 2));
         using var opt = new Lanton(new[] { new ParamGroup<Lanton.Options>(new[] { a, b }, new Lanton.Options { Kind = LantonLayerKind.Sign, LearningRate = 0 }) },
-            noise_beta: 0.9, noise_every: every);
+            noise_beta: 0.9, noise_every: every, noise_bias_correction: true);
         bool both = false;
         for (int t = 0; t < 30; t++)
         {
@@ -85,6 +106,30 @@ public class LantonTests
             Assert.Equal(0.5, r[1].Rate, 6);
         }
         Assert.True(both);
+    }
+
+    [Fact]
+    public void IndependentBatchesNeedTheSecondGradientAndChangeNothingWithoutIt()
+    {
+        manual_seed(8);
+        var w = new Parameter(randn(6, 4));
+        var before = w.detach().clone();
+        using var opt = new Lanton(new[] { ("w", w) }, noise: LantonNoiseEstimate.IndependentBatches);
+        w.grad = randn(6, 4);
+        var e = Assert.Throws<InvalidOperationException>(() => opt.step());
+        Assert.Contains("CaptureNoiseGradients", e.Message);
+        Assert.True(w.detach().eq(before).all().item<bool>());
+        Assert.Equal(0, opt.StepCount);
+        // The capture is used once: a second step without a new capture is refused again.
+        opt.CaptureNoiseGradients();
+        w.grad = randn(6, 4);
+        opt.step();
+        Assert.Equal(1, opt.States.Single().Step);
+        Assert.False(double.IsNaN(opt.LayerRates().Single().Noise));   // sampled on the first update
+        w.grad = randn(6, 4);
+        Assert.Throws<InvalidOperationException>(() => opt.step());
+        using var other = new Lanton(new[] { ("w", w) });
+        Assert.Contains("IndependentBatches", Assert.Throws<InvalidOperationException>(() => other.CaptureNoiseGradients()).Message);
     }
 
     [Fact]
@@ -165,6 +210,7 @@ public class LantonTests
     [Theory]
     [InlineData(LantonNoiseEstimate.GradientDifference)]
     [InlineData(LantonNoiseEstimate.MomentumResidual)]
+    [InlineData(LantonNoiseEstimate.IndependentBatches)]
     public void RatesFollowTheRatioOfKnownNoiseLevels(LantonNoiseEstimate estimate)
     {
         // Parameters held still (lr 0), gradient = fixed signal + σ_ℓ·ξ_t with fresh Gaussian ξ each step. For two
@@ -182,6 +228,12 @@ public class LantonTests
                 noise: estimate);
             for (int s = 0; s < 300; s++)
             {
+                if (estimate == LantonNoiseEstimate.IndependentBatches)
+                {
+                    quiet.grad = signal + randn(48, 48) * 0.5;
+                    noisy.grad = signal + randn(48, 48) * 2.0;
+                    opt.CaptureNoiseGradients();
+                }
                 quiet.grad = signal + randn(48, 48) * 0.5;
                 noisy.grad = signal + randn(48, 48) * 2.0;
                 opt.step();

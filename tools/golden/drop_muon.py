@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Golden fixture for Drop-Muon (Gruntkowska et al., arXiv:2510.02239): randomized progressive training over Muon's
-layer-wise update. A reference written here: at step k with start index s_k (given, so both sides use the same
-draws), layers s_k..b-1 get the official Muon update (as tools/golden/muon.py: Nesterov momentum, Newton-Schulz,
-shape scale; vectors and the head through Muon's auxiliary Adam with its own per-parameter step count) and layers
-below s_k are left untouched, weights and state.
+layer-wise update. A reference written here from the paper (no official Drop-Muon code could be found): at step k
+with start index s_k (given, so both sides use the same draws), layers s_k..b-1 get the paper's update
+M <- beta M + (1 - beta) G;  X <- X - lr * msign(M)  -- plain momentum, no Nesterov -- with msign the official Muon
+code's Newton-Schulz quintic and shape scale sqrt(max(1, d_out/d_in)) (vectors and the head through Muon's auxiliary
+Adam with its own per-parameter step count); layers below s_k are left untouched, weights and state.
 
 Gradients: g_t = h * (p - target) + noise[t % K] per parameter (same float32 ops as the C# test).
 Usage: python3 tools/golden/drop_muon.py > tests/SharpOptim.Tests/Golden/drop_muon.json
@@ -22,7 +23,7 @@ RECORD = [1, 10, 25, 50]
 LAYERS = [[("layers.0.weight", [12, 8]), ("layers.0.bias", [12])],
           [("layers.1.weight", [10, 12]), ("layers.1.bias", [10])],
           [("head.weight", [4, 10]), ("head.bias", [4])]]
-HP = dict(lr=0.02, momentum=0.95, weight_decay=0.01, ns_steps=5, adam_lr=3e-3, adam_beta1=0.9, adam_beta2=0.95,
+HP = dict(lr=0.02, momentum=0.95, nesterov=False, weight_decay=0.01, ns_steps=5, adam_lr=3e-3, adam_beta1=0.9, adam_beta2=0.95,
           adam_eps=1e-10, adam_weight_decay=0.0)
 
 
@@ -48,7 +49,7 @@ def main():
                 if b["muon"]:
                     beta = HP["momentum"]
                     b["m"].lerp_(g, 1 - beta)
-                    u = g.lerp(b["m"], beta)
+                    u = g.lerp(b["m"], beta) if HP["nesterov"] else b["m"]
                     upd = newton_schulz(u, HP["ns_steps"], muon_order=True) * math.sqrt(max(1.0, g.size(-2) / g.size(-1)))
                     p.mul_(1 - HP["lr"] * HP["weight_decay"])
                     p.add_(upd, alpha=-HP["lr"])

@@ -1,23 +1,24 @@
 #!/usr/bin/env python3
 """Golden fixture for LANTON (noise-adaptive layerwise learning rates, Hao et al., arXiv:2510.14009), from a
-reference written here after the rule documented in src/SharpOptim/Optimizers/Lanton.cs (the paper's own Algorithm 1
-could not be read; see that class for what is ours):
+reference written here. What is known of the paper's Algorithm 1 (from published summaries of it): momentum
+B_t = beta B_{t-1} + (1 - beta) G_t and the group's LMO applied to B_t (no Nesterov), Signum for embeddings/heads,
+RMS->RMS for hidden matrices, an online dual-norm noise estimate with a beta2. Its rate formula could not be read,
+so the noise sample, the average and the rate rule below are the ones documented in
+src/SharpOptim/Optimizers/Lanton.cs (this library's design):
 
   per group (hidden matrices: RMS->RMS norm; embeddings/heads: l1->linf norm), before any parameter moves:
-    on sampled updates t (t >= 2, (t - 2) % every == 0): s = dual(G_t - R)^2, R = G_{t-1} (gradient
-      difference) or B_{t-1} (momentum residual); H.lerp_(s, 1 - beta2); Hhat = H / (1 - beta2^n), n samples so
-      far (float64)
+    on sampled updates t (t >= f, (t - f) % every == 0; f = 2, or 1 for two batches): s = dual(G_t - R)^2,
+      R = G_{t-1} (gradient difference), B_{t-1} (momentum residual) or G'_t, the gradient of a second independent
+      batch (independent batches); H.lerp_(s, 1 - beta2); Hhat = H (default) or, with bias correction,
+      H / (1 - beta2^n), n samples so far (float64)
     rates of every group that took a sample: over its layers with a gradient so far, Hhat from each layer's own
       sample count n; rate = sqrt(min over Hhat > 0 / Hhat), 1 where Hhat = 0 (no sample yet, or zero noise)
     dual: sqrt(out/in) * sum(svdvals(D as [out, -1]))  |  sum(|D|)
-  update: B.lerp_(G, 1 - beta); U = G.lerp(B, beta) (Nesterov);
-    (U = B without Nesterov); dir = NS5(U as [out, -1]) * sqrt(out/in)  |  sign(U);  s = rate * lr;
+  update: B.lerp_(G, 1 - beta); U = B (default, Algorithm 1), or U = G.lerp(B, beta) with Nesterov; dir = NS5(U as [out, -1]) * sqrt(out/in)  |  sign(U);  s = rate * lr;
     p *= 1 + s*(-wd);  p -= dir * s
   vectors: AdamW as Muon's auxiliary Adam.
 Gradients: g_t = h * (p - target) + level * noise[t % K], with a different noise level per layer so that the
-rates differ. Runs: gradient-difference and momentum-residual estimates; gradient difference sampled on updates 2, 6,
-10, ... (noise_every = 4; the previous gradient kept from updates 1, 5, 9, ...); momentum residual without Nesterov;
-and gradient difference with noise_every = 3 where two layers miss gradients on some steps (skip lists).
+rates differ; the second batch of the independent-batches runs uses noise2[t % K] in place of noise. Runs: see main().
 
 Usage: python3 tools/golden/lanton.py > tests/SharpOptim.Tests/Golden/lanton.json
 """
@@ -51,32 +52,35 @@ def dual(kind, d):
     return d.abs().sum()
 
 
-def samples(t, every):
-    return 0 if t < 2 else (t - 2) // every + 1
+def samples(t, every, first):
+    return 0 if t < first else (t - first) // every + 1
 
 
-def run(estimate, every=1, nesterov=True, skip=None):
+def run(estimate, every=1, nesterov=False, bias_correction=False, skip=None):
     """skip: name -> set of 0-based steps on which that layer gets no gradient (no sample, no update)."""
     skip = skip or {}
+    first = 1 if estimate == "independent" else 2
     params = []
     for i, (name, shape, kind, level) in enumerate(LAYERS):
         _, p0, h, target, noise = quadratic_problem(shape, K, 7100 + i)
         noise = noise * level
-        params.append(dict(name=name, shape=shape, kind=kind, p0=p0, p=p0.clone(), h=h, target=target, noise=noise,
+        noise2 = torch.randn([K] + shape, generator=torch.Generator().manual_seed(7200 + i)) * 0.1 * level
+        params.append(dict(name=name, shape=shape, kind=kind, p0=p0, p=p0.clone(), h=h, target=target, noise=noise, noise2=noise2,
                            m=torch.zeros(shape), v=torch.zeros(shape), prev=torch.zeros(shape),
                            H=torch.zeros([]), rate=torch.ones([]), t=0, records={}))
     for step in range(STEPS):
         grads = [None if step in skip.get(b["name"], ()) else b["h"] * (b["p"] - b["target"]) + b["noise"][step % K]
                  for b in params]
+        second = [None if g is None else b["h"] * (b["p"] - b["target"]) + b["noise2"][step % K] for b, g in zip(params, grads)]
         # pre-pass, group by group: samples, then averages and kept gradients, then the rates of sampled groups
         for kind in ("spectral", "sign"):
             sampled = False
-            for b, g in zip(params, grads):
+            for b, g, g2 in zip(params, grads, second):
                 if b["kind"] != kind or g is None:
                     continue
                 t = b["t"] + 1
-                if t >= 2 and (t - 2) % every == 0:
-                    ref = b["prev"] if estimate == "difference" else b["m"]
+                if t >= first and (t - first) % every == 0:
+                    ref = {"difference": b["prev"], "residual": b["m"], "independent": g2}[estimate]
                     s = dual(kind, g - ref)
                     b["H"].lerp_(s.square(), 1 - HP["noise_beta"])
                     sampled = True
@@ -89,8 +93,9 @@ def run(estimate, every=1, nesterov=True, skip=None):
                 t_eff = b["t"] + (0 if g is None else 1)
                 if b["kind"] != kind or t_eff == 0:
                     continue
-                n = samples(t_eff, every)
-                layers.append((b, b["H"].double() / (1 - HP["noise_beta"] ** n) if n >= 1 else torch.zeros([], dtype=torch.float64)))
+                n = samples(t_eff, every, first)
+                hb = b["H"].double() / (1 - HP["noise_beta"] ** n) if bias_correction else b["H"].double()
+                layers.append((b, hb if n >= 1 else torch.zeros([], dtype=torch.float64)))
             hs = torch.stack([a for _, a in layers])
             valid = hs > 0
             hmin = torch.where(valid, hs, torch.full_like(hs, math.inf)).min()
@@ -122,21 +127,31 @@ def run(estimate, every=1, nesterov=True, skip=None):
         for b in params:
             if step + 1 in RECORD:
                 b["records"][str(step + 1)] = flat(b["p"])
-    return [{"name": b["name"], "shape": b["shape"], "kind": b["kind"], "p0": flat(b["p0"]), "h": flat(b["h"]),
-             "target": flat(b["target"]), "noise": flat(b["noise"]), "records": b["records"],
-             "skip": sorted(skip.get(b["name"], ())), "updates": b["t"], "rate": b["rate"].item(),
-             "sigma": math.sqrt(b["H"].double().item() / (1 - HP["noise_beta"] ** samples(b["t"], every)))
-             if b["kind"] != "adamw" else None}
-            for b in params]
+    ps = [{"name": b["name"], "shape": b["shape"], "kind": b["kind"], "p0": flat(b["p0"]), "h": flat(b["h"]),
+           "target": flat(b["target"]), "noise": flat(b["noise"]), "noise2": flat(b["noise2"]), "records": b["records"],
+           "skip": sorted(skip.get(b["name"], ())), "updates": b["t"], "rate": b["rate"].item(),
+           "sigma": math.sqrt(b["H"].double().item() / ((1 - HP["noise_beta"] ** samples(b["t"], every, first)) if bias_correction else 1))
+           if b["kind"] != "adamw" else None}
+          for b in params]
+    return {"estimate": estimate, "every": every, "nesterov": nesterov, "bias_correction": bias_correction, "params": ps}
+
+
+SKIPS = {"blocks.2.w": {0, 1, 7, 20}, "head.w": {0}}
 
 
 def main():
     out = {"generator": "tools/golden/lanton.py", "torch_version": torch.__version__, "k": K, "steps": STEPS, "hyper": HP,
            "runs": {"difference": run("difference"), "residual": run("residual"), "difference_every4": run("difference", 4),
-                    "residual_plain": run("residual", nesterov=False),
+                    # the Muon-style Nesterov direction (an option)
+                    "residual_nesterov": run("residual", nesterov=True),
+                    "difference_nesterov_bc": run("difference", nesterov=True, bias_correction=True),
                     # blocks.2.w (the least noisy hidden layer) starts late and misses steps; head.w misses its
-                    # first: per-layer sample counts differ, and sampling steps fall apart with every = 3
-                    "difference_skips": run("difference", 3, skip={"blocks.2.w": {0, 1, 7, 20}, "head.w": {0}})}}
+                    # first: per-layer sample counts differ, and sampling steps fall apart with every = 3 (with and
+                    # without the bias correction, which matters only here)
+                    "difference_skips": run("difference", 3, skip=SKIPS),
+                    "difference_skips_bc": run("difference", 3, bias_correction=True, skip=SKIPS),
+                    "independent": run("independent"),
+                    "independent_every3_skips": run("independent", 3, skip=SKIPS)}}
     json.dump(out, sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
 

@@ -48,6 +48,14 @@ public static class PerSampleGradients
         return stack(rows, 0).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The number of elements of each trainable parameter of <paramref name="model"/>, in the order
+    /// <see cref="Compute"/> concatenates them: the parameter blocks the inner-product and orthogonality tests use.</summary>
+    public static long[] BlockSizes(nn.Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return model.parameters().Where(p => p.requires_grad).Select(p => p.NumberOfElements).ToArray();
+    }
+
     /// <summary>
     /// Closed-form per-sample cross-entropy gradients of a linear softmax classifier logits = x Wᵀ + c:
     /// columns [vec(W) row-major, c] (the order of <c>nn.Linear</c>'s weight then bias). <paramref name="bias"/> may be null.

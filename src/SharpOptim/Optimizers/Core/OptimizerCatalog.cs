@@ -143,34 +143,37 @@ public static class OptimizerCatalog
             StateBytesOfShape = s => s.Length != 2 ? 8 * s.Aggregate(1L, (a, b) => a * b)
                 : 4 * (Math.Min(128, Math.Min(s[0], s[1])) * Math.Min(s[0], s[1]) + 2 * Math.Min(128, Math.Min(s[0], s[1])) * Math.Max(s[0], s[1])),
         },
-        new("frugal", "Zmushko et al., FRUGAL: Memory-Efficient Optimization by Reducing State Overhead for Scalable Training, ICML 2025 (arXiv:2411.07837)", 8, false,
+        new("frugal", "Zmushko et al., FRUGAL: Memory-Efficient Optimization by Reducing State Overhead for Scalable Training, ICML 2025 (arXiv:2411.07837; official code fzmushko/FRUGAL)", 8, false,
             (ps, h) => new Frugal(ps, h.Get("lr", 1e-3), h.Get("beta1", 0.9), h.Get("beta2", 0.999), h.Get("eps", 1e-8), h.Get("weight_decay", 0),
-                h.Get("density", 0.25), h.Integer("update_gap", 200), h.Flag("blocks", false) ? FrugalSubspace.Blocks : FrugalSubspace.Svd,
-                h.Flag("sgd", false) ? FrugalStateFree.Sgd : FrugalStateFree.SignSgd, h.Get("free_lr_scale", 1.0), (int)h.Integer("seed", 0)))
+                h.Get("density", 0.25), h.Integer("update_gap", 200),
+                h.Flag("blocks", false) ? FrugalSubspace.Blocks : h.Flag("columns", false) ? FrugalSubspace.Columns : FrugalSubspace.Svd,
+                h.Flag("sgd", false) ? FrugalStateFree.Sgd : FrugalStateFree.SignSgd, h.Get("free_lr_scale", 1.0), (int)h.Integer("seed", 0),
+                block_order: h.Flag("descending", false) ? FrugalBlockOrder.Descending : FrugalBlockOrder.Random))
         {
-            // Svd mode: hidden matrices hold a rank-round(0.25·min) projector and moments; others full Adam; +4 B refresh index.
-            StateBytesOfShape = s => s.Length != 2 ? 8 * s.Aggregate(1L, (a, b) => a * b) + 4
-                : 4 * (Math.Min(s[0], s[1]) * Math.Max(1, (long)Math.Round(0.25 * Math.Min(s[0], s[1]), MidpointRounding.AwayFromZero))
-                    + 2 * Math.Max(1, (long)Math.Round(0.25 * Math.Min(s[0], s[1]), MidpointRounding.AwayFromZero)) * Math.Max(s[0], s[1])) + 4,
+            // Svd mode: projectable matrices hold a rank-r projector and moments, r = round(0.25·smaller side) (half to
+            // even), + a 4 B refresh index; regular parameters AdamW's 8 B.
+            StateBytesOfShape = s => s.Length != 2 ? 8 * s.Aggregate(1L, (a, b) => a * b)
+                : (long)Math.Round(0.25 * Math.Min(s[0], s[1]), MidpointRounding.ToEven) is var r && r == 0 ? 4
+                : 4 * (Math.Min(s[0], s[1]) * r + 2 * r * Math.Max(s[0], s[1])) + 4,
         },
         new("drop-muon", "Gruntkowska, Maziane, Qu & Richtárik, Drop-Muon: Update Less, Converge Faster, 2025 (arXiv:2510.02239)", 4, false,
             (ps, h) => new DropMuon(DropMuon.ByModule(ps), h.Get("lr", 0.02), h.Get("momentum", 0.95), h.Get("weight_decay", 0),
-                h.Flag("nesterov", true), h.Integer("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
+                h.Flag("nesterov", false), h.Integer("ns_steps", 5), h.Get("adam_lr", 3e-4), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
                 h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0), seed: (int)h.Integer("seed", 0))),
         new("lanton", "Hao, Gong, Xu, Wang & Liu, Noise-Adaptive Layerwise Learning Rates: Accelerating Geometry-Aware Optimization for Deep Neural Network Training, 2025 (arXiv:2510.14009)", 8, false,
-            (ps, h) => new Lanton(ps, h.Get("lr", 0.02), h.Get("sign_lr", 1e-3), h.Get("adam_lr", 3e-4), h.Get("momentum", 0.95), h.Flag("nesterov", true),
+            (ps, h) => new Lanton(ps, h.Get("lr", 0.02), h.Get("sign_lr", 1e-3), h.Get("adam_lr", 3e-4), h.Get("momentum", 0.95), h.Flag("nesterov", false),
                 h.Integer("ns_steps", 5), h.Get("noise_beta", 0.99), h.Get("weight_decay", 0), h.Get("adam_beta1", 0.9), h.Get("adam_beta2", 0.95),
                 h.Get("adam_eps", 1e-10), h.Get("adam_weight_decay", 0),
                 h.Flag("momentum_residual", false) ? LantonNoiseEstimate.MomentumResidual : LantonNoiseEstimate.GradientDifference,
                 h.Flag("sign_embeddings", true) ? null : (n, p) => Lanton.DefaultKind(n, p) == LantonLayerKind.Sign ? LantonLayerKind.AdamW : Lanton.DefaultKind(n, p),
-                h.Flag("adaptive", true), h.Integer("noise_every", 1)))
+                h.Flag("adaptive", true), h.Integer("noise_every", 1), h.Flag("noise_bias_correction", false)))
         {
             // Matrices: momentum and previous gradient, plus the noise average and the rate (two scalars).
             StateBytesPerTensor = 8,
         },
-        new("auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (code ryyzn9/AuON)", 4, false,
+        new("auon", "Maity, AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (arXiv:2509.24320; official code ryyzn9/AuON, followed)", 4, false,
             (ps, h) => new AuON(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5))),
-        new("hybrid-auon", "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (Hybrid-AuON)", 4, false,
+        new("hybrid-auon", "Maity, AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates, 2025 (arXiv:2509.24320; Hybrid-AuON, official code ryyzn9/AuON)", 4, false,
             (ps, h) => AuON.Hybrid(ps.Select(x => x.Parameter), h.Get("lr", 0.24), h.Get("momentum", 0.95), h.Get("weight_decay", 0), h.Get("gamma", 1.5),
                 h.Integer("ns_steps", 1))),
         new("adagradnorm", "Ward, Wu & Bottou, AdaGrad stepsizes, ICML 2019 (arXiv:1806.01811); the base of AdAdaGrad-Norm, Lau, Liu & Kolar 2024 (arXiv:2402.11215)", 0, false,

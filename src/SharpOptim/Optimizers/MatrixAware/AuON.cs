@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 namespace SharpOptim.Optimizers;
 
 /// <summary>
-/// AuON and Hybrid-AuON: "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates", 2025; official code
-/// ryyzn9/AuON (auon/optimizer.py: AuON, HybridAuON).
+/// AuON and Hybrid-AuON: Dipan Maity, "AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates", 2025
+/// (arXiv:2509.24320); official code ryyzn9/AuON (auon/optimizer.py: AuON, HybridAuON).
 /// <para>For gradient g, momentum β, decoupled weight decay λ and brake scale γ:</para>
 /// <code>
 /// θ ← θ (1 − lr λ)
@@ -16,8 +16,13 @@ namespace SharpOptim.Optimizers;
 /// θ ← θ − lr · G / (r + 1e-8)              (skipped when ‖G‖ = 0)
 /// </code>
 /// <para>
-/// The hyperbolic-cosine RMS replaces Muon's orthogonalization by a linear-time normalisation. Defaults follow the
-/// official code (lr 0.24, β 0.95, λ 0, γ 1.5). Hybrid-AuON applies a single Newton–Schulz iteration by default, as
+/// The hyperbolic-cosine RMS replaces Muon's orthogonalization by a linear-time normalisation. Paper and official
+/// code differ, and this class follows the official code: the paper's update divides the <i>normalised</i> matrix,
+/// θ ← θ − lr · Ĝ / √mean(cosh(Ĝ)²) with Ĝ = G / ‖G‖_F, and has no γ; the official <c>AuON.step</c> divides the raw
+/// (Nesterov) momentum G, θ ← θ − lr · G / (r + 1e-8), and puts γ = 1.5 inside the cosh. The two steps differ by the
+/// factor ‖G‖_F (so the official lr is tied to the gradient scale); the official code's tuned lr 0.24 only makes sense
+/// for its form, which is why its form is the one implemented. Defaults follow the official code (lr 0.24, β 0.95,
+/// λ 0, γ 1.5); γ = 1 does not recover the paper's step (the raw G is still divided). Hybrid-AuON applies a single Newton–Schulz iteration by default, as
 /// the paper describes (the official class's own default is 5; pass <c>ns_steps</c> to choose). Deviation: the official
 /// code overwrites <c>p.grad</c> with G; here the gradient is left untouched. One state tensor (4 bytes per float32
 /// parameter). No fused kernel yet: the update needs two whole-tensor reductions.

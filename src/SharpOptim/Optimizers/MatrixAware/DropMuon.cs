@@ -15,9 +15,11 @@ namespace SharpOptim.Optimizers;
 /// for i ∉ S^k:  X_i, M_i unchanged
 /// </code>
 /// <para>
-/// The update of an active layer is exactly <see cref="Muon"/>'s (Nesterov momentum, shape scale, auxiliary Adam for
-/// embeddings, heads and vectors, routed as Muon routes them), so with every layer active Drop-Muon is Muon bit for
-/// bit. Because S^k is a suffix of the network, backpropagation can stop at layer s^k: between steps the parameters of
+/// The update of an active layer is exactly <see cref="Muon"/>'s (EMA momentum, shape scale, auxiliary Adam for
+/// embeddings, heads and vectors, routed as Muon routes them), so with every layer active and the same
+/// <c>nesterov</c> setting Drop-Muon is Muon bit for bit. The paper's update orthogonalizes the momentum itself
+/// (U = M, plain momentum), so <c>nesterov</c> defaults to false here, while <see cref="Muon"/> keeps the official
+/// Muon code's Nesterov default (U = G + β (M − G)); pass <c>nesterov: true</c> for the Muon-code variant. Because S^k is a suffix of the network, backpropagation can stop at layer s^k: between steps the parameters of
 /// inactive layers have <c>requires_grad = false</c>, so the next backward computes no weight gradients for them and
 /// no input gradients below the earliest active layer (what Drop-Muon saves; the forward pass is unchanged). The
 /// next S is drawn at the end of each <see cref="step"/> (and at construction), so an ordinary
@@ -28,8 +30,9 @@ namespace SharpOptim.Optimizers;
 /// <para>
 /// Deviations and choices: the paper analyses general distributions over subsets; the default here is its
 /// Randomized Progressive Training with a uniform start index (the sampling its experiments call "uniform index
-/// sampling"); other start distributions can be given. Momentum follows the official Muon code (EMA with Nesterov),
-/// which the paper's method builds on.
+/// sampling"); other start distributions can be given. No official Drop-Muon code could be found; the momentum is the
+/// paper's plain EMA (no Nesterov) and the rest of the layer update is the official Muon code's (Newton–Schulz
+/// quintic, √max(1, d_out/d_in) shape scale, auxiliary Adam), which the paper builds on.
 /// </para>
 /// </summary>
 public sealed class DropMuon : Muon
@@ -45,7 +48,7 @@ public sealed class DropMuon : Muon
     /// uniform) gives P(s = i); <paramref name="startAt"/> replaces the random draw (step index → start), for replay.
     /// </summary>
     public DropMuon(IReadOnlyList<IReadOnlyList<(string name, Parameter parameter)>> layers, double lr = 0.02, double momentum = 0.95,
-        double weight_decay = 0, bool nesterov = true, long ns_steps = 5, double adam_lr = 3e-4, double adam_beta1 = 0.9,
+        double weight_decay = 0, bool nesterov = false, long ns_steps = 5, double adam_lr = 3e-4, double adam_beta1 = 0.9,
         double adam_beta2 = 0.95, double adam_eps = 1e-10, double adam_weight_decay = 0, IReadOnlyList<double>? startProbabilities = null,
         int seed = 0, Func<long, int>? startAt = null)
         : base(Checked(layers, startProbabilities).SelectMany(l => l), lr, momentum, weight_decay, nesterov, ns_steps, adam_lr, adam_beta1,

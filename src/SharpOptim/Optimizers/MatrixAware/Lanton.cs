@@ -13,14 +13,18 @@ namespace SharpOptim.Optimizers;
 /// estimate of its gradient noise measured in the dual norm of the group's LMO: noisier layers get smaller rates.
 /// <para>For each layer ℓ of a group 𝒢 (one norm), step t, learning rate η_t of the group:</para>
 /// <code>
-/// s_t^ℓ = ‖G_t^ℓ − G_{t−1}^ℓ‖_*²        (or ‖G_t^ℓ − B_{t−1}^ℓ‖_*², see LantonNoiseEstimate); none at t = 1
-/// H_t^ℓ = β₂ H_{t−1}^ℓ + (1 − β₂) s_t^ℓ,   Ĥ_t^ℓ = H_t^ℓ / (1 − β₂^n)    (n samples so far)
+/// s_t^ℓ = ‖G_t^ℓ − G_{t−1}^ℓ‖_*²        (or ‖G_t^ℓ − B_{t−1}^ℓ‖_*², or ‖G_t^ℓ − G'_t^ℓ‖_*² from a second
+///                                        independent mini-batch; see LantonNoiseEstimate); none at t = 1 unless two batches
+/// H_t^ℓ = β₂ H_{t−1}^ℓ + (1 − β₂) s_t^ℓ,   Ĥ_t^ℓ = H_t^ℓ   (or H_t^ℓ / (1 − β₂^n), n samples so far, with
+///                                        noise_bias_correction)
 /// r_t^ℓ = √(min_{j∈𝒢} Ĥ_t^j / Ĥ_t^ℓ)  ∈ (0, 1]    (min over layers with Ĥ &gt; 0; r = 1 before a layer's first
 ///                                           sample and for a layer whose samples were all 0)
-/// B_t^ℓ = β B_{t−1}^ℓ + (1 − β) G_t^ℓ,   U = G + β (B − G) (Nesterov)  or  U = B
+/// B_t^ℓ = β B_{t−1}^ℓ + (1 − β) G_t^ℓ,   U = B   (default: Algorithm 1 applies the LMO to the momentum)
+///                                        or U = G + β (B − G) with nesterov (Muon's form)
 /// X^ℓ ← X^ℓ (1 − r_t^ℓ η_t λ) + r_t^ℓ η_t · LMO(U)
 /// </code>
-/// <para>With noise_every = k &gt; 1 the sample (and r) is taken on updates 2, 2 + k, 2 + 2k, … only, and r holds in
+/// <para>With noise_every = k &gt; 1 the sample (and r) is taken on updates 2, 2 + k, 2 + 2k, … only (1, 1 + k, … with
+/// two independent batches), and r holds in
 /// between; the previous gradient is then kept from the update just before each sample.</para>
 /// <para>
 /// Groups and norms (the paper's choice for transformers): hidden matrices use the RMS→RMS operator norm, whose LMO
@@ -36,10 +40,16 @@ namespace SharpOptim.Optimizers;
 /// when this was written; what is known of it (the algorithm's name, the Scion-style LMO step, Signum for
 /// embeddings and head, RMS→RMS for hidden layers, an online dual-norm variance estimate with a β₂, rates that are
 /// smaller for noisier layers within each group, ≈4% overhead) comes from the public reviews of its ICLR 2026
-/// submission (OpenReview TqUPOaqLR0) and published summaries of the paper. The noise sample (two estimators offered), the bias-corrected average and the rate rule r = σ̂_min / σ̂_ℓ
-/// (the least noisy layer of a group runs at the group's rate, the others in proportion to their noise) are this
-/// library's design within that description, not a transcription of the paper's Algorithm 1; the defaults
-/// (β = 0.95 with Nesterov, as Muon; β₂ = 0.99; η = 0.02 hidden, 1e-3 sign, 3e-4 AdamW) are ours too.
+/// submission (OpenReview TqUPOaqLR0) and published summaries of the paper; those summaries state that Algorithm 1
+/// accumulates the momentum B_t = β B_{t−1} + (1 − β) G_t and applies the LMO to it, so the default is the plain
+/// momentum (<c>nesterov</c> false; true gives Muon's Nesterov form as an option). Algorithm 1's rate formula itself
+/// could still not be read (the stored copies of the paper reach only its opening; no official code was found), so
+/// the noise sample (three estimators offered), the average (plain EMA by default; its bias correction is the
+/// <c>noise_bias_correction</c> option, off by default because the paper is not known to use it — it only matters
+/// for layers whose sample counts differ, as the correction cancels in the ratio otherwise) and the rate rule
+/// r = σ̂_min / σ̂_ℓ (the least noisy layer of a group runs at the group's rate, the others in proportion to their
+/// noise) remain this library's design within that description, not a transcription of the paper's Algorithm 1;
+/// the defaults (β = 0.95; β₂ = 0.99; η = 0.02 hidden, 1e-3 sign, 3e-4 AdamW) are ours too.
 /// State: the momentum and, for <see cref="LantonNoiseEstimate.GradientDifference"/>, the previous gradient (8 bytes
 /// per parameter in float32), plus two scalars per layer (noise average and current rate; float32, float64 for
 /// float64 layers; half-precision layers are measured in float32); AdamW layers 8 bytes per parameter.
@@ -62,21 +72,26 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
     /// paper compares against), for ablations.
     /// </summary>
     public Lanton(IEnumerable<(string name, Parameter parameter)> parameters, double lr = 0.02, double sign_lr = 1e-3,
-        double adam_lr = 3e-4, double momentum = 0.95, bool nesterov = true, long ns_steps = 5, double noise_beta = 0.99,
+        double adam_lr = 3e-4, double momentum = 0.95, bool nesterov = false, long ns_steps = 5, double noise_beta = 0.99,
         double weight_decay = 0, double adam_beta1 = 0.9, double adam_beta2 = 0.95, double adam_eps = 1e-10,
         double adam_weight_decay = 0, LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference,
-        Func<string, Parameter, LantonLayerKind>? kindOf = null, bool adaptive = true, long noise_every = 1)
+        Func<string, Parameter, LantonLayerKind>? kindOf = null, bool adaptive = true, long noise_every = 1,
+        bool noise_bias_correction = false)
         : this(Route(parameters, kindOf, lr, sign_lr, adam_lr, weight_decay, adam_weight_decay),
-            DefaultOptions(noise, lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, adaptive, noise_every), noise) { }
+            DefaultOptions(noise, lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, adaptive, noise_every), noise)
+    {
+        NoiseBiasCorrection = noise_bias_correction;
+    }
 
     /// <summary>LANTON over explicit groups (options of type <see cref="Options"/>; set <see cref="Options.Kind"/> per
     /// group, default <see cref="LantonLayerKind.Spectral"/>). Rates adapt within each group.</summary>
-    public Lanton(IEnumerable<ParamGroup> groups, double lr = 0.02, double momentum = 0.95, bool nesterov = true, long ns_steps = 5,
+    public Lanton(IEnumerable<ParamGroup> groups, double lr = 0.02, double momentum = 0.95, bool nesterov = false, long ns_steps = 5,
         double noise_beta = 0.99, double weight_decay = 0, double adam_beta1 = 0.9, double adam_beta2 = 0.95, double adam_eps = 1e-10,
-        LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference, long noise_every = 1)
+        LantonNoiseEstimate noise = LantonNoiseEstimate.GradientDifference, long noise_every = 1, bool noise_bias_correction = false)
         : base(groups, DefaultOptions(noise, lr, momentum, nesterov, ns_steps, noise_beta, weight_decay, adam_beta1, adam_beta2, adam_eps, true, noise_every), null)
     {
         Noise = noise;
+        NoiseBiasCorrection = noise_bias_correction;
     }
 
     private Lanton((ParamGroup[] Groups, Dictionary<Parameter, string> Names) routed, Options defaults, LantonNoiseEstimate noise)
@@ -98,6 +113,39 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
 
     /// <summary>The noise sample each layer measures per step.</summary>
     public LantonNoiseEstimate Noise { get; }
+
+    /// <summary>Whether the noise average is bias-corrected, Ĥ = H / (1 − β₂^n) (default false: Ĥ = H). An
+    /// optimizer-wide setting, not a saved option, so checkpoints of earlier versions load unchanged.</summary>
+    public bool NoiseBiasCorrection { get; }
+
+    /// <summary>The update index (1-based) of a layer's first noise sample: 1 with two independent batches, else 2
+    /// (the gradient-difference and momentum-residual samples need a previous step).</summary>
+    private long FirstSample => Noise == LantonNoiseEstimate.IndependentBatches ? 1 : 2;
+
+    private readonly Dictionary<Parameter, Tensor> _noiseGradients = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// For <see cref="LantonNoiseEstimate.IndependentBatches"/>: copies every Spectral and Sign parameter's current
+    /// gradient (that of a second, independent mini-batch) for the next <c>step()</c> to measure its noise sample
+    /// against; the copies are dropped after that step. Call it after the second batch's backward and before the
+    /// first batch's zero_grad/backward/step.
+    /// </summary>
+    public void CaptureNoiseGradients()
+    {
+        if (Noise != LantonNoiseEstimate.IndependentBatches)
+            throw new InvalidOperationException(FormattableString.Invariant($"CaptureNoiseGradients is for the IndependentBatches noise estimate; this optimizer uses {Noise}."));
+        using var _ = no_grad();
+        foreach (var group in Groups)
+        {
+            if (((Options)group.Options).Kind == LantonLayerKind.AdamW) continue;
+            foreach (var p in group.Parameters)
+            {
+                if (p.grad is not { } g) continue;
+                if (_noiseGradients.Remove(p, out var old)) old.Dispose();
+                _noiseGradients[p] = g.detach().clone().DetachFromDisposeScope();
+            }
+        }
+    }
 
     /// <summary>The kind the default routing gives a parameter: hidden matrices (as <see cref="Muon.IsHiddenMatrix"/>)
     /// Spectral, other matrices (embeddings, heads) Sign, vectors AdamW.</summary>
@@ -153,7 +201,7 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
     protected override bool ShapeFlexibleState => true;
 
     /// <summary>Per layer of the Spectral and Sign groups: the rate multiplier r of its last step and its estimated
-    /// noise σ̂ = √Ĥ in the dual norm (NaN before its second step).</summary>
+    /// noise σ̂ = √Ĥ in the dual norm (NaN before its first sample).</summary>
     public IReadOnlyList<(string Name, LantonLayerKind Kind, double Rate, double Noise)> LayerRates() =>
         Parameters().Where(x => ((Options)x.Options).Kind != LantonLayerKind.AdamW && x.State.IsInitialized)
             .Select(x =>
@@ -161,7 +209,7 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
                 double beta2 = ((Options)x.Options).NoiseBeta!.Value;
                 long measured = Samples(x.State.Step, ((Options)x.Options).NoiseEvery!.Value);
                 double sigma = measured < 1 ? double.NaN
-                    : Math.Sqrt(x.State["noise"].to_type(ScalarType.Float64).item<double>() / (1 - Math.Pow(beta2, measured)));
+                    : Math.Sqrt(x.State["noise"].to_type(ScalarType.Float64).item<double>() / (NoiseBiasCorrection ? 1 - Math.Pow(beta2, measured) : 1));
                 return (x.State.Name, ((Options)x.Options).Kind!.Value, x.State["rate"].to_type(ScalarType.Float64).item<double>(), sigma);
             }).ToList();
 
@@ -228,9 +276,15 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
                 var state = (ParameterState)_state[p.Handle];
                 EnsureState(o, p, state);
                 long t = state.Step + 1;   // this update's index (1-based)
-                if (t >= 2 && (t - 2) % every == 0)
+                if (t >= FirstSample && (t - FirstSample) % every == 0)
                 {
-                    var reference = Noise == LantonNoiseEstimate.GradientDifference ? state["previous_grad"] : state["momentum_buffer"];
+                    var reference = Noise switch
+                    {
+                        LantonNoiseEstimate.GradientDifference => state["previous_grad"],
+                        LantonNoiseEstimate.MomentumResidual => state["momentum_buffer"],
+                        _ => _noiseGradients.TryGetValue(p, out var second) ? second
+                            : throw new InvalidOperationException(FormattableString.Invariant($"Parameter '{state.Name}' takes a noise sample on this step but has no second-batch gradient: call CaptureNoiseGradients() after the second batch's backward, before step().")),
+                    };
                     var dual = DualNorm(o.Kind!.Value, g - reference).to_type(ScalarDtype(p));
                     samples.Add((state, o.NoiseBeta!.Value, dual.pow(held[2])));
                     sampled = true;
@@ -243,6 +297,8 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
         foreach (var (state, beta2, sample) in samples) state["noise"].lerp_(sample, held.Weight(1 - beta2));
         foreach (var (target, grad) in copies) target.copy_(grad);
         foreach (var group in sampledGroups) UpdateRates(group);
+        foreach (var second in _noiseGradients.Values) second.Dispose();
+        _noiseGradients.Clear();
     }
 
     /// <summary>
@@ -263,7 +319,7 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
             long n = Samples(p.grad is null ? state.Step : state.Step + 1, every);
             var h = state["noise"].to_type(ScalarType.Float64);
             using var s = new ScalarHold();
-            layers.Add((state, n < 1 ? zeros_like(h) : h.div(s[1 - Math.Pow(beta2, n)])));
+            layers.Add((state, n < 1 ? zeros_like(h) : NoiseBiasCorrection ? h.div(s[1 - Math.Pow(beta2, n)]) : h));
         }
         using var held = new ScalarHold();
         var one = held[1];
@@ -281,8 +337,9 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
         for (int i = 0; i < layers.Count; i++) layers[i].State["rate"].copy_(rates[i]);
     }
 
-    /// <summary>Noise samples taken by update <paramref name="t"/> (1-based) when sampling on updates 2, 2 + k, 2 + 2k, ….</summary>
-    private static long Samples(long t, long every) => t < 2 ? 0 : (t - 2) / every + 1;
+    /// <summary>Noise samples taken by update <paramref name="t"/> (1-based) when sampling on updates f, f + k, f + 2k, …
+    /// (f = 2, or 1 with two independent batches).</summary>
+    private long Samples(long t, long every) => t < FirstSample ? 0 : (t - FirstSample) / every + 1;
 
     /// <summary>The dual norm of the group's LMO norm: √(d_out/d_in)·‖D‖_nuclear (Spectral) or ‖D‖₁ (Sign).</summary>
     public static Tensor DualNorm(LantonLayerKind kind, Tensor d)
@@ -346,7 +403,7 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
         public long? NsSteps { get; set; }
         /// <summary>β₂ of the running average of the squared dual-norm noise samples, in [0, 1).</summary>
         public double? NoiseBeta { get; set; }
-        /// <summary>Take a noise sample (and update the rates) every k-th update, k &gt;= 1: updates 2, 2 + k, 2 + 2k, …
+        /// <summary>Take a noise sample (and update the rates) every k-th update, k &gt;= 1: updates 2, 2 + k, 2 + 2k, … (1, 1 + k, … with two independent batches)
         /// (the SVD of the nuclear norm is the main cost of a step; rates hold in between).</summary>
         public long? NoiseEvery { get; set; }
         /// <summary>Whether the group's layers get noise-adaptive rates (false: every layer runs at the group's rate).</summary>
