@@ -100,7 +100,7 @@ public sealed class HypergradientOracle
         if (!loss.requires_grad) throw NotOfY();
         // create_graph always with retain_graph: TorchSharp passes create_graph alone to libtorch, which aborts the process.
         var gy = autograd.grad(new[] { loss }, new[] { yl }, retain_graph: true, create_graph: true, allow_unused: true)[0];
-        if (gy is null) throw NotOfY();
+        if (Missing(gy)) throw NotOfY();
         Tensor hyy, hxy;
         if (!gy.requires_grad)
         {
@@ -113,8 +113,8 @@ public sealed class HypergradientOracle
             var s = (gy * v.detach()).sum();
             var inputs = withCross ? new[] { yl, xl } : new[] { yl };
             var r = autograd.grad(new[] { s }, inputs, retain_graph: false, create_graph: false, allow_unused: true);
-            hyy = r[0] is null ? zeros_like(y) : r[0].detach();
-            hxy = !withCross ? zeros_like(x) : r[1] is null ? zeros_like(x) : r[1].detach();
+            hyy = Missing(r[0]) ? zeros_like(y) : r[0].detach();
+            hxy = !withCross || Missing(r[1]) ? zeros_like(x) : r[1].detach();
         }
         hyy.MoveToOuterDisposeScope();
         if (!withCross) return (hyy, null);
@@ -140,14 +140,17 @@ public sealed class HypergradientOracle
         else
         {
             var r = autograd.grad(new[] { l }, new[] { xl, yl }, retain_graph: false, create_graph: false, allow_unused: true);
-            if (requireY && r[1] is null) throw NotOfY();
-            dx = r[0] is null ? zeros_like(x) : r[0].detach();
-            dy = r[1] is null ? zeros_like(y) : r[1].detach();
+            if (requireY && Missing(r[1])) throw NotOfY();
+            dx = Missing(r[0]) ? zeros_like(x) : r[0].detach();
+            dy = Missing(r[1]) ? zeros_like(y) : r[1].detach();
         }
         dx.MoveToOuterDisposeScope();
         dy.MoveToOuterDisposeScope();
         return (dx, dy);
     }
+
+    /// <summary>An input that autograd found unused (allow_unused): TorchSharp returns an empty handle, or null.</summary>
+    private static bool Missing(Tensor? t) => t is null || t.IsInvalid;
 
     private static ArgumentException NotOfY() =>
         new("The lower loss g is not a function of y (autograd finds no path from g to y): a bilevel problem needs g to depend on the model parameters y it is minimised over.", "lower");
