@@ -67,7 +67,7 @@ public sealed class AidConjugateGradient : InnerLoopEstimator
         LastIterations = it;
         var (_, cross) = oracle.LowerSecondOrder(x, y, v, lower);
         _v?.Dispose();
-        _v = v.detach().clone().MoveToOuterDisposeScope();
+        _v = v.detach().clone().DetachFromDisposeScope();
         return TensorMath.Combine(fx, -1.0, cross!).MoveToOuterDisposeScope();
     }
 }

@@ -23,8 +23,13 @@ public sealed class BilevelProblem
     /// <param name="y">Model parameters (a leaf tensor that requires grad).</param>
     /// <param name="upperBatches">Minibatches of the upper level (default: full batch).</param>
     /// <param name="lowerBatches">Minibatches of the lower level (default: full batch).</param>
-    public BilevelProblem(BilevelLoss upper, BilevelLoss lower, Tensor x, Tensor y, BatchStream? upperBatches = null, BatchStream? lowerBatches = null)
+    /// <param name="xBounds">Optional box [lower, upper] that solvers clamp x into after every upper step (projected
+    /// hypergradient descent); null: unconstrained.</param>
+    public BilevelProblem(BilevelLoss upper, BilevelLoss lower, Tensor x, Tensor y, BatchStream? upperBatches = null, BatchStream? lowerBatches = null,
+        (double Lower, double Upper)? xBounds = null)
     {
+        if (xBounds is { } box && !(box.Lower < box.Upper))
+            throw new ArgumentException($"xBounds must have lower < upper, got [{box.Lower}, {box.Upper}].", nameof(xBounds));
         ArgumentNullException.ThrowIfNull(upper);
         ArgumentNullException.ThrowIfNull(lower);
         ArgumentNullException.ThrowIfNull(x);
@@ -39,7 +44,11 @@ public sealed class BilevelProblem
         Y = y;
         UpperBatches = upperBatches ?? BatchStream.Full();
         LowerBatches = lowerBatches ?? BatchStream.Full();
+        XBounds = xBounds;
     }
+
+    /// <summary>The box x is clamped into after every upper step, or null.</summary>
+    public (double Lower, double Upper)? XBounds { get; }
 
     private static void CheckVariable(Tensor t, string name)
     {

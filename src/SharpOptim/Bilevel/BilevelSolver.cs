@@ -28,13 +28,19 @@ public abstract class BilevelSolver
     /// <summary>The hypergradient estimate the last step moved x along (detached), or null before the first step.</summary>
     public Tensor? LastHypergradient { get; private set; }
 
-    /// <summary>One upper-level iteration.</summary>
+    /// <summary>One upper-level iteration (then x is clamped into the problem's <see cref="BilevelProblem.XBounds"/>, if any).</summary>
     public void Step()
     {
         using (var scope = NewDisposeScope())
         {
             var h = StepCore(Iteration);
-            var kept = h.detach().clone().MoveToOuterDisposeScope();
+            if (Problem.XBounds is { } box)
+            {
+                using var hold = new SharpOptim.Optimizers.ScalarHold();
+                using var _ = no_grad();
+                Problem.X.clamp_(hold[box.Lower], hold[box.Upper]);
+            }
+            var kept = h.detach().clone().DetachFromDisposeScope();
             LastHypergradient?.Dispose();
             LastHypergradient = kept;
         }

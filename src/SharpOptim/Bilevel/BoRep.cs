@@ -35,8 +35,8 @@ public sealed class BoRep : BilevelSolver
         InnerSteps = Count(innerSteps, nameof(innerSteps));
         InitSteps = Count(initSteps, nameof(initSteps), allowZero: true);
         using var _ = no_grad();
-        _z = zeros_like(problem.Y).detach();
-        _m = zeros_like(problem.X).detach();
+        _z = zeros_like(problem.Y).detach().DetachFromDisposeScope();
+        _m = zeros_like(problem.X).detach().DetachFromDisposeScope();
     }
 
     /// <summary>η, the normalized upper step.</summary>

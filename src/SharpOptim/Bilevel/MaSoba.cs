@@ -33,8 +33,8 @@ public sealed class MaSoba : BilevelSolver
         ZRadius = zRadius;
         UsePreviousAverage = usePreviousAverage;
         using var _ = no_grad();
-        _z = zeros_like(problem.Y).detach();
-        _h = zeros_like(problem.X).detach();
+        _z = zeros_like(problem.Y).detach().DetachFromDisposeScope();
+        _h = zeros_like(problem.X).detach().DetachFromDisposeScope();
     }
 
     /// <summary>α_k for x.</summary>

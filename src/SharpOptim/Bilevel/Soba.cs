@@ -23,7 +23,7 @@ public sealed class Soba : BilevelSolver
         InnerLr = innerLr;
         OuterLr = outerLr;
         using var _ = no_grad();
-        _v = zeros_like(problem.Y).detach();
+        _v = zeros_like(problem.Y).detach().DetachFromDisposeScope();
     }
 
     /// <summary>ρ_t for y and v.</summary>
