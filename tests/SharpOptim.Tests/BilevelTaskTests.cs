@@ -100,7 +100,7 @@ public class BilevelTaskTests
             (code, var output, err) = CliTests.Run("bilevel", "--task", "l2-groups", "--methods", "soba,f2sa", "--seeds", "1", "--iterations-scale", "0.01", "--out", dir, "--no-progress");
             Assert.True(code == 0, err);
             Assert.Contains("| soba |", output);
-            foreach (var f in new[] { "results.json", "results.csv", "curves.csv", "report.md", "test_loss_vs_time.png", "upper_loss_vs_oracle_calls.png" })
+            foreach (var f in new[] { "results.json", "results.csv", "curves.csv", "report.md", "test_loss_at_opt_vs_time.png", "upper_loss_vs_oracle_calls.png" })
                 Assert.True(File.Exists(Path.Combine(dir, f)), f);
             Assert.Empty(Directory.GetDirectories(dir));   // no staging folder left
             (code, _, err) = CliTests.Run("bilevel", "--task", "l2-groups", "--out", dir);

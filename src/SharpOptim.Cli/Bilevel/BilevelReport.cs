@@ -185,7 +185,7 @@ internal static class BilevelReport
             double pad = Math.Max(1e-3, (hi - lo) * 0.05);
             plt.Axes.SetLimitsY(lo - pad, hi + pad);
         }
-        plt.ShowLegend(metric == "upper_loss" ? ScottPlot.Alignment.UpperRight : ScottPlot.Alignment.LowerRight);
+        plt.ShowLegend(metric.Contains("loss") ? ScottPlot.Alignment.UpperRight : ScottPlot.Alignment.LowerRight);
         plt.SavePng(path, 900, 520);
     }
 }
