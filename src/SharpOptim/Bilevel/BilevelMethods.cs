@@ -1,0 +1,21 @@
+namespace SharpOptim.Bilevel;
+
+/// <summary>The bilevel family's methods as <c>sharpoptim list</c> shows them.</summary>
+public static class BilevelMethods
+{
+    private const string Ji = "Ji, Yang & Liang, Bilevel Optimization: Convergence Analysis and Enhanced Design, ICML 2021 (arXiv:2010.07962)";
+
+    /// <summary>Every method of SharpOptim.Bilevel.</summary>
+    public static readonly IReadOnlyList<MethodEntry> All = new MethodEntry[]
+    {
+        new("Bilevel", "aid-cg", "Bilevel.AidConjugateGradient", Ji),
+        new("Bilevel", "aid-neumann", "Bilevel.AidNeumann", Ji),
+        new("Bilevel", "aid-fixed-point", "Bilevel.AidFixedPoint", Ji + "; hypertorch fixed_point"),
+        new("Bilevel", "itd", "Bilevel.IterativeDifferentiation", Ji),
+        new("Bilevel", "stocbio", "Bilevel.StocBiO", Ji),
+        new("Bilevel", "soba", "Bilevel.Soba", "Dagréou, Ablin, Vaiter & Moreau, A framework for bilevel optimization that enables stochastic and global variance reduction algorithms, NeurIPS 2022 (arXiv:2201.13409)"),
+        new("Bilevel", "ma-soba", "Bilevel.MaSoba", "Chen, Xiao & Balasubramanian, Optimal Algorithms for Stochastic Bilevel Optimization under Relaxed Smoothness Conditions, 2023 (arXiv:2306.12067)"),
+        new("Bilevel", "bo-rep", "Bilevel.BoRep", "Hao, Gong & Liu, Bilevel Optimization under Unbounded Smoothness: A New Algorithm and Convergence Analysis, ICLR 2024 (arXiv:2401.09587)"),
+        new("Bilevel", "f2sa", "Bilevel.F2sa", "Kwon, Kwon, Wright & Nowak, A Fully First-Order Method for Stochastic Bilevel Optimization, ICML 2023 (arXiv:2301.10945)"),
+    };
+}
