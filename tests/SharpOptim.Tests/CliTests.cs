@@ -149,7 +149,8 @@ public class CliTests
     {
         var (code, output, _) = Run("list", "--json");
         Assert.Equal(0, code);
-        var entries = JsonDocument.Parse(output).RootElement.EnumerateArray().ToList();
+        var all = JsonDocument.Parse(output).RootElement.EnumerateArray().ToList();
+        var entries = all.Where(e => !e.TryGetProperty("family", out _)).ToList();   // family methods follow the catalog
         Assert.Equal(OptimizerCatalog.All.Select(e => e.Name), entries.Select(e => e.GetProperty("name").GetString()));
         Assert.All(entries, e => Assert.False(string.IsNullOrEmpty(e.GetProperty("paper").GetString())));
     }

@@ -79,7 +79,8 @@ public class PhaseDiagramTests
         double Last(TrainingPhase p) => grid[Array.LastIndexOf(phases, p)];
         Assert.True(Last(TrainingPhase.Monotonic) <= 0.5 + 0.09, $"last monotonic a = {Last(TrainingPhase.Monotonic)}");
         Assert.True(First(TrainingPhase.Catapult) > 0.5, $"first catapult a = {First(TrainingPhase.Catapult)}");
-        Assert.True(Last(TrainingPhase.Catapult) < 1.0, $"last catapult a = {Last(TrainingPhase.Catapult)}");
+        Assert.True(Last(TrainingPhase.Catapult) <= 1.0,   // a = 1 itself converges, slowly (neutral fixed point)
+            $"last catapult a = {Last(TrainingPhase.Catapult)}");
         Assert.True(Math.Abs(First(TrainingPhase.Periodic) - 1.0) <= 0.01, $"first periodic a = {First(TrainingPhase.Periodic)}");
         Assert.True(First(TrainingPhase.Chaotic) > First(TrainingPhase.Periodic) && Last(TrainingPhase.Chaotic) <= 2.0, $"chaotic from {First(TrainingPhase.Chaotic)} to {Last(TrainingPhase.Chaotic)}");
         Assert.True(Math.Abs(First(TrainingPhase.Divergent) - 2.0) <= 0.01, $"first divergent a = {First(TrainingPhase.Divergent)}");

@@ -19,7 +19,7 @@ public static class ListCommand
 
     /// <summary>The methods of the families beyond the first-order optimizers, one list per family (each family adds
     /// its own line here).</summary>
-    public static IEnumerable<MethodEntry> FamilyMethods => Array.Empty<MethodEntry>().Concat(SharpOptim.Online.OnlineMethods.All);
+    public static IEnumerable<MethodEntry> FamilyMethods => Array.Empty<MethodEntry>().Concat(SharpOptim.Online.OnlineMethods.All).Concat(SharpOptim.Analysis.AnalysisMethods.All);
 
     public static int Run(Options o, TextWriter stdout)
     {

@@ -22,7 +22,7 @@ namespace SharpOptim.Analysis;
 /// 4(1 + a)³ ≤ 27(2 + a), with equality at a = 2.</item>
 /// </list>
 /// Classification of one trajectory (<see cref="Classify"/>) is numerical: divergence when |z| exceeds 1e6; convergence
-/// to ±1 within 1e-9 (monotonic when z_t − z* never changes sign while |z_t − z*| > 1e-12, catapult otherwise); a period p ≤ 256 when the last
+/// to ±1 within 1e-9, or still contracting towards it (tiny a, or a next to 1) with a negative Lyapunov exponent (monotonic when z_t − z* never changes sign while |z_t − z*| > 1e-12, catapult otherwise); a period 2 ≤ p ≤ 256 when the last
 /// iterates repeat within 1e-9; otherwise chaotic when the Lyapunov exponent (mean of ln|f_a'(z_t)| over the second
 /// half) is positive, else periodic (a long or slowly converging cycle).
 /// </summary>
@@ -77,9 +77,12 @@ public static class GradientDescentCubicMap
         lyap /= iterations - half;
         double At(int back) => last[((iterations - 1 - back) % last.Length + last.Length) % last.Length];
         var tailValues = Enumerable.Range(0, tail).Select(i => At(tail - 1 - i)).ToArray();
-        if (Math.Abs(z - 1) < 1e-9 || Math.Abs(z + 1) < 1e-9)
+        // Converged to ±1, or still creeping towards it (tiny a: the last steps move less than 1e-9).
+        double Gap(int back) => Math.Abs(Math.Abs(At(back)) - 1);
+        bool creeping = lyap < 0 && Gap(0) < 1e-2 && Gap(0) < Gap(2) * (1 - 1e-6) && Gap(2) < Gap(4) * (1 - 1e-6);
+        if (Math.Abs(z - 1) < 1e-9 || Math.Abs(z + 1) < 1e-9 || creeping)
             return new Outcome(oneSided ? TrainingPhase.Monotonic : TrainingPhase.Catapult, lyap, 1, tailValues);
-        for (int p = 1; p <= 256; p++)
+        for (int p = 2; p <= 256; p++)
         {
             bool repeats = true;
             for (int i = 0; i < p && repeats; i++) repeats = Math.Abs(At(i) - At(i + p)) < 1e-9;
