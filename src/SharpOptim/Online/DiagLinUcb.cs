@@ -9,7 +9,7 @@ namespace SharpOptim.Online;
 /// Update after reward r on arm j: d_{j,c} += w_c², b_{j,c} += w_c r for every c with w_c ≠ 0.
 /// No inverse, O(nnz(w)) per score and update, and updates are plain additions that commute: feedback can be
 /// aggregated by workers and applied in any order (<see cref="Merge"/>).
-/// Sources: the paper body was not available; the equations are as stated, consistently, by two third-party
+/// <b>Reconstruction</b> (second-hand equations): the paper body was not available; the equations are as stated, consistently, by two third-party
 /// write-ups (labelled there as the paper's Eqs. 7–10). Hyperparameters (α, λ, the number of clusters, the top-k and
 /// temperature of the context weights) are <b>not the paper's</b>: its values are unknown; the defaults here
 /// (λ = 1) are the re-implementation's. For one-hot contexts the design matrix is diagonal, so Diag-LinUCB equals
