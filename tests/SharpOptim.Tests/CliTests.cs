@@ -150,7 +150,7 @@ public class CliTests
         var (code, output, _) = Run("list", "--json");
         Assert.Equal(0, code);
         var all = JsonDocument.Parse(output).RootElement.EnumerateArray().ToList();
-        // Family methods (gradient-free, multi-task, ...) follow the optimizers, marked by their "family" field.
+        // Family methods (gradient-free, multi-task, bilevel, online, analysis) follow the optimizers, marked by their "family" field.
         var entries = all.Where(e => !e.TryGetProperty("family", out _)).ToList();
         Assert.Equal(OptimizerCatalog.All.Select(e => e.Name), entries.Select(e => e.GetProperty("name").GetString()));
         Assert.All(entries, e => Assert.False(string.IsNullOrEmpty(e.GetProperty("paper").GetString())));

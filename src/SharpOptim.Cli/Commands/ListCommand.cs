@@ -22,7 +22,9 @@ public static class ListCommand
     public static IEnumerable<MethodEntry> FamilyMethods => Array.Empty<MethodEntry>()
         .Concat(SharpOptim.GradientFree.GradientFreeMethods.All)
         .Concat(SharpOptim.MultiTask.MultiTaskMethods.All)
-        .Concat(SharpOptim.Bilevel.BilevelMethods.All);
+        .Concat(SharpOptim.Bilevel.BilevelMethods.All)
+        .Concat(SharpOptim.Online.OnlineMethods.All)
+        .Concat(SharpOptim.Analysis.AnalysisMethods.All);
 
     public static int Run(Options o, TextWriter stdout)
     {

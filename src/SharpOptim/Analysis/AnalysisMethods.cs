@@ -1,0 +1,11 @@
+namespace SharpOptim.Analysis;
+
+/// <summary>The optimization-analysis tools, as <c>sharpoptim list</c> shows them.</summary>
+public static class AnalysisMethods
+{
+    /// <summary>Every tool of the Analysis family.</summary>
+    public static IReadOnlyList<MethodEntry> All { get; } = new MethodEntry[]
+    {
+        new("Analysis", "gd-phase-diagram", "Analysis.GradientDescentCubicMap", "Chen, Balasubramanian, Ghosal & Agrawalla, From Stability to Chaos: Analyzing Gradient Descent Dynamics in Quadratic Regression (arXiv:2310.01687); map derived for 1-D phase retrieval, boundaries our analysis", Reconstruction: true),
+    };
+}
