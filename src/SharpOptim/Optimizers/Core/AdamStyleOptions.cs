@@ -5,12 +5,12 @@ namespace SharpOptim.Optimizers;
 /// and second moments, each in [0, 1)), ε (added to the denominator, &gt;= 0) and the weight decay (&gt;= 0; whether it
 /// is an L2 penalty or decoupled is the optimizer's, see its documentation). Used by the options of
 /// <see cref="Adam"/>/<see cref="AdamW"/>, <see cref="DiffGrad"/>, <see cref="MoFO"/>, <see cref="Muon"/> (its
-/// auxiliary Adam), <see cref="AdamMini"/> and <see cref="GaLore"/>.
+/// auxiliary Adam), <see cref="AdamMini"/>, <see cref="GaLore"/>, <see cref="Frugal"/> and <see cref="Lanton"/> (its AdamW groups).
 /// <para>
 /// Messages name the options as the optimizer's constructor takes them (<see cref="OptionsBase.OptionName"/>: Muon's
 /// are adam_beta1, adam_beta2, adam_eps). Checkpoints store these four first, then the optimizer's own options in
-/// their declaration order — the layout these options had when each optimizer declared them itself (Muon, whose
-/// own options came first, keeps that order through <see cref="OptionsBase.SerializedOrder"/>), so checkpoints
+/// their declaration order — the layout these options had when each optimizer declared them itself (Muon and LANTON, whose
+/// own options came first, keep that order through <see cref="OptionsBase.SerializedOrder"/>), so checkpoints
 /// written before load unchanged.
 /// </para>
 /// </summary>

@@ -383,7 +383,9 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
     }
 
     /// <summary>LANTON's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    /// <remarks>β1, β2 and ε (of the AdamW groups, named adam_beta1, adam_beta2, adam_eps) and the decoupled weight decay
+    /// come from <see cref="AdamStyleOptions"/>; checkpoints keep the layout from before (<see cref="SerializedOrder"/>).</remarks>
+    public sealed class Options : AdamStyleOptions
     {
         /// <summary>The group's norm and update (default <see cref="LantonLayerKind.Spectral"/>).</summary>
         public LantonLayerKind? Kind
@@ -408,19 +410,15 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
         public long? NoiseEvery { get; set; }
         /// <summary>Whether the group's layers get noise-adaptive rates (false: every layer runs at the group's rate).</summary>
         public bool? Adaptive { get; set; }
-        /// <summary>AdamW β1 (AdamW groups), in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>AdamW β2 (AdamW groups), in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>AdamW ε (AdamW groups), &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>Decoupled weight decay λ, &gt;= 0 (scaled by the layer's rate).</summary>
-        public double? WeightDecay { get; set; }
+        /// <inheritdoc />
+        protected internal override IReadOnlyList<string>? SerializedOrder { get; } =
+            new[] { nameof(KindCode), nameof(Momentum), nameof(Nesterov), nameof(NsSteps), nameof(NoiseBeta), nameof(NoiseEvery), nameof(Adaptive),
+                nameof(Beta1), nameof(Beta2), nameof(Eps), nameof(WeightDecay) };
 
         /// <inheritdoc />
         public override void Validate()
         {
-            base.Validate();
+            base.Validate();   // lr, adam_beta1, adam_beta2, adam_eps, weight_decay
             if (KindCode is not { } k || !Enum.IsDefined((LantonLayerKind)k))
                 throw new ArgumentException(FormattableString.Invariant($"Invalid kind: {(KindCode is { } c ? c.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unset")} (Spectral, Sign or AdamW)."), "kind");
             RequireUnitInterval("momentum", Momentum);
@@ -429,11 +427,6 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
             RequireUnitInterval("noise_beta", NoiseBeta);
             if (NoiseEvery is not (>= 1 and <= 1_000_000)) throw new ArgumentException(FormattableString.Invariant($"Invalid noise_every: {NoiseEvery} (must be in [1, 1000000])."), "noise_every");
             RequireSet("adaptive", Adaptive);
-            // Beta1, Beta2 and Eps are the AdamW groups': named as the constructors take them.
-            RequireUnitInterval("adam_beta1", Beta1);
-            RequireUnitInterval("adam_beta2", Beta2);
-            RequireNonNegative("adam_eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
         }
 
         /// <inheritdoc />

@@ -423,16 +423,9 @@ public sealed class Frugal : OptimizerBase, TorchSharp.torch.optim.IBetas
     }
 
     /// <summary>FRUGAL's hyperparameters; unset (null) values inherit the optimizer's defaults.</summary>
-    public sealed class Options : OptionsBase
+    /// <remarks>β1, β2, ε and the (decoupled) weight decay come from <see cref="AdamStyleOptions"/>.</remarks>
+    public sealed class Options : AdamStyleOptions
     {
-        /// <summary>Decay of the first moment, in [0, 1).</summary>
-        public double? Beta1 { get; set; }
-        /// <summary>Decay of the second moment, in [0, 1).</summary>
-        public double? Beta2 { get; set; }
-        /// <summary>Added to the denominator, &gt;= 0.</summary>
-        public double? Eps { get; set; }
-        /// <summary>Decoupled weight decay, &gt;= 0.</summary>
-        public double? WeightDecay { get; set; }
         /// <summary>Learning-rate scale s of the state-free update (the official <c>inactive_lr_scale</c>), &gt;= 0.</summary>
         public double? FreeLrScale { get; set; }
 
@@ -440,10 +433,6 @@ public sealed class Frugal : OptimizerBase, TorchSharp.torch.optim.IBetas
         public override void Validate()
         {
             base.Validate();
-            RequireUnitInterval("beta1", Beta1);
-            RequireUnitInterval("beta2", Beta2);
-            RequireNonNegative("eps", Eps);
-            RequireNonNegative("weight_decay", WeightDecay);
             RequireNonNegative("free_lr_scale", FreeLrScale);
         }
     }
