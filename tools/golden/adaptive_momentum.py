@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Golden fixture for adaptive-memory momentum (Topollai and Choromanska, arXiv:2510.04988), written here in float64
-from the formulas documented in src/SharpOptim/Optimizers/AdaptiveMomentumSGD.cs and AdaptiveMomentumAdamW.cs:
+from the formulas documented in src/SharpOptim/Optimizers/Adaptive/AdaptiveMomentumSGD.cs and AdaptiveMomentumAdamW.cs:
 
 AM-SGD (one beta for the whole model; g includes the coupled L2 term wd * p):
   first step: d = g.  Later: beta = clip(((1+lam)<g,d> - <d-g, g+lam d>) / |d-g|^2, 0, beta_max) (0 if d == g)

@@ -4,7 +4,7 @@ reference written here. What is known of the paper's Algorithm 1 (from published
 B_t = beta B_{t-1} + (1 - beta) G_t and the group's LMO applied to B_t (no Nesterov), Signum for embeddings/heads,
 RMS->RMS for hidden matrices, an online dual-norm noise estimate with a beta2. Its rate formula could not be read,
 so the noise sample, the average and the rate rule below are the ones documented in
-src/SharpOptim/Optimizers/Lanton.cs (this library's design):
+src/SharpOptim/Optimizers/MatrixAware/Lanton.cs (this library's design):
 
   per group (hidden matrices: RMS->RMS norm; embeddings/heads: l1->linf norm), before any parameter moves:
     on sampled updates t (t >= f, (t - f) % every == 0; f = 2, or 1 for two batches): s = dual(G_t - R)^2,
