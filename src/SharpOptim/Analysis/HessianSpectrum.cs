@@ -139,7 +139,8 @@ public sealed class HessianSpectrum
     }
 
     /// <summary>
-    /// The SLQ density on <paramref name="grid"/>: φ(t) = (1/P) Σ_p Σ_k τ_pk exp(−(t − θ_pk)²/(2σ²)) / (σ√(2π)).
+    /// The SLQ density on <paramref name="grid"/>: φ(t) = (1/P) Σ_p Σ_k τ_pk exp(−(t − θ_pk)²/(2σ²)) / (σ√(2π)),
+    /// with each Gaussian cut at 30σ (its tail there is below 1e-195).
     /// Integrates to 1 when the grid covers every Ritz value by several σ.
     /// </summary>
     public static double[] Density(IReadOnlyList<RitzPairs> runs, double[] grid, double sigma)
@@ -155,7 +156,7 @@ public sealed class HessianSpectrum
                 for (int i = 0; i < grid.Length; i++)
                 {
                     double u = (grid[i] - r.Values[k]) / sigma;
-                    if (Math.Abs(u) < 40) d[i] += c * r.Weights[k] * Math.Exp(-0.5 * u * u);
+                    if (Math.Abs(u) < 30) d[i] += c * r.Weights[k] * Math.Exp(-0.5 * u * u);
                 }
         return d;
     }
@@ -175,8 +176,10 @@ public sealed class HessianSpectrum
         for (int i = 0; i < p.Length; i++)
         {
             double a = p[i] / sp, b = q[i] / sq, mid = 0.5 * (a + b);
-            if (a > 0) js += 0.5 * a * Math.Log(a / mid);
-            if (b > 0) js += 0.5 * b * Math.Log(b / mid);
+            // Entries below 1e-300 are dropped: each would add at most 1e-300·ln 2, and halving a subnormal in mid
+            // underflows to 0 (a/mid = ∞).
+            if (a > 1e-300) js += 0.5 * a * Math.Log(a / mid);
+            if (b > 1e-300) js += 0.5 * b * Math.Log(b / mid);
         }
         return Math.Sqrt(Math.Max(js, 0));
     }
