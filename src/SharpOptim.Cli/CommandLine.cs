@@ -95,6 +95,12 @@ public static class CommandLine
                        --out DIR          where to write them
                        --points N         grid points over a = step x target in (0, 2.2] (default 2200)
                        --z0 Z             starting point in the normalized coordinate (default 0.3)
+          analysis hessian-blocks   Hessian spectrum of every parameter block (stochastic Lanczos quadrature) of a
+                       small charlm transformer and the digits MLP; block heterogeneity (mean pairwise JS distance)
+                       --out DIR          where to write PNGs, results.json, report.md
+                       --pretrain-steps N AdamW steps before measuring (default 50)
+                       --probes N --lanczos-steps M   SLQ probes and Lanczos steps per block (default 3, 20)
+                       --seed N           model, batch and probe seed (default 0)
           online sea   optimistic OMD in the SEA model: online logistic regression on breast_cancer over batch sizes
                        and drift periods; OGD, adaptive OGD, optimistic OGD; regret vs the data-dependent term
                        --out DIR --rounds T (default 2000) --seeds N (default 5)
@@ -187,6 +193,8 @@ public static class CommandLine
             }
             switch (args)
             {
+                case ["analysis", "hessian-blocks", .. var rest]:
+                    return HessianBlocksCommand.Run(Options.Parse(rest, HessianBlocksCommand.Flags), args, stdout);
                 case ["analysis", "phase-diagram", .. var rest]:
                     return PhaseDiagramCommand.Run(Options.Parse(rest, PhaseDiagramCommand.Flags), args, stdout);
                 case ["online", "sea", .. var rest]:
