@@ -224,17 +224,37 @@ public static class CompareCommand
     private static RunRecord TrainOne(TrainingTask task, (string Name, Dictionary<string, double> Hyper, ISchedule? Schedule) s, int seed,
         int steps, int evalEvery, CancellationToken cancel, Action<StepProgress>? progress, string? tensorboard = null)
     {
-        // The same seed gives every optimizer the same initial model and the same batch order.
-        manual_seed(1000 + seed);
-        using var run = task.Start(seed);
-        var hyper = new Dictionary<string, double>(s.Hyper);
-        // Optimizers with their own random draws (Drop-Muon's layers, FRUGAL's blocks) vary with the run's seed too.
-        if (CatalogName(s.Name) is "drop-muon" or "frugal") hyper.TryAdd("seed", seed);
-        using var opt = OptimizerCatalog.Get(CatalogName(s.Name)).Create(run.NamedParameters, hyper);
+        var (run, opt, hyper) = StartSeeded(task, s.Name, s.Hyper, seed);
+        using var _ = run;
+        using var __ = opt;
         // One TensorBoard run per optimizer configuration (NAME or NAME@LABEL) and seed; a retried run starts a new file.
         using var log = tensorboard is null ? null : new Training.TensorBoardLog(Path.Combine(tensorboard, FormattableString.Invariant($"{s.Name}/seed{seed}")));
         var result = TaskTrainer.Train(run, opt, steps, s.Schedule, evalEvery, progress, cancel, tensorboard: log);
         return new RunRecord(s.Name, hyper, seed, result);
+    }
+
+    /// <summary>
+    /// One seeded run of <paramref name="task"/> with optimizer entry <paramref name="name"/> (NAME or NAME@LABEL) built on
+    /// its model: the same seed gives every optimizer the same initial model and batch order, and optimizers with their
+    /// own random draws (Drop-Muon's layers, FRUGAL's blocks) get the seed too. Returns the hyperparameters used. Compare
+    /// and tune both start their runs here, so their runs agree for the same configuration and seed.
+    /// </summary>
+    internal static (TaskRun Run, OptimizerBase Optimizer, Dictionary<string, double> Hyper) StartSeeded(TrainingTask task, string name,
+        IReadOnlyDictionary<string, double> hyperparameters, int seed)
+    {
+        manual_seed(1000 + seed);
+        var run = task.Start(seed);
+        var hyper = new Dictionary<string, double>(hyperparameters);
+        if (CatalogName(name) is "drop-muon" or "frugal") hyper.TryAdd("seed", seed);
+        try
+        {
+            return (run, OptimizerCatalog.Get(CatalogName(name)).Create(run.NamedParameters, hyper), hyper);
+        }
+        catch
+        {
+            run.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

@@ -129,7 +129,7 @@ public static class TuneCommand
             Rungs = rungs.ToList(), Seeds = seeds, SampleSeed = sampleSeed, EvalEvery = evalEvery, Schedule = scheduleText ?? "constant",
         };
         var store = new TrialStore(Path.Combine(outDir, "trials"));
-        PrepareOutDir(outDir, plan, o.Has("force"), stdout);
+        PrepareOutDir(outDir, plan, store, o.Has("force"), stdout);
 
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         ConsoleCancelEventHandler onCtrlC = (_, e) =>
@@ -182,12 +182,11 @@ public static class TuneCommand
     {
         // A schedule spans each trial's own length: a rung of 30 steps decays over 30 steps, as a user's short run would.
         var schedule = scheduleText is null ? null : ScheduleSpec.Parse(scheduleText, key.Steps)(name);
-        manual_seed(1000 + key.Seed);
-        using var run = task.Start(key.Seed);
-        var hyper = new Dictionary<string, double>(fixedValues);
-        foreach (var (k, v) in config) hyper[k] = v;
-        if (CompareCommand.CatalogName(name) is "drop-muon" or "frugal") hyper.TryAdd("seed", key.Seed);
-        using var opt = OptimizerCatalog.Get(CompareCommand.CatalogName(name)).Create(run.NamedParameters, hyper);
+        var given = new Dictionary<string, double>(fixedValues);
+        foreach (var (k, v) in config) given[k] = v;
+        var (run, opt, hyper) = CompareCommand.StartSeeded(task, name, given, key.Seed);
+        using var _ = run;
+        using var __ = opt;
         using var log = tensorboard is null ? null : new Training.TensorBoardLog(Path.Combine(tensorboard,
             FormattableString.Invariant($"{name}_{(key.Final ? "final" : "rung")}_{ConfigText(config).Replace(' ', '_').Replace('=', '-')}_s{key.Steps}_seed{key.Seed}")));
         var r = TaskTrainer.Train(run, opt, key.Steps, schedule, key.Final ? evalEvery : 0, null, cancel, x => x.EvaluateValidation(), log);
@@ -205,7 +204,7 @@ public static class TuneCommand
     /// continues that sweep (a different one there is refused unless --force).</summary>
     public static string DefaultOutDir(string task) => Path.Combine("tune-results", task);
 
-    private static void PrepareOutDir(string outDir, TunePlan plan, bool force, TextWriter stdout)
+    private static void PrepareOutDir(string outDir, TunePlan plan, TrialStore store, bool force, TextWriter stdout)
     {
         string planPath = Path.Combine(outDir, "sweep.json");
         var existing = TunePlan.TryRead(planPath);
@@ -213,15 +212,14 @@ public static class TuneCommand
         {
             if (!force)
                 throw new UsageException(FormattableString.Invariant($"'{outDir}' holds a different sweep (its sweep.json differs from this command's plan); choose another --out, or give --force to replace it."));
-            Directory.Delete(Path.Combine(outDir, "trials"), recursive: true);
+            if (Directory.Exists(store.Directory)) Directory.Delete(store.Directory, recursive: true);
         }
         else if (existing is null && File.Exists(planPath) && !force)
             throw new UsageException(FormattableString.Invariant($"'{planPath}' is not a sweep plan; choose another --out, or give --force to replace it."));
         ComparisonReport.CheckWritable(outDir, overwrite: true);
         if (existing is not null && existing.SameAs(plan))
         {
-            int n = Directory.Exists(Path.Combine(outDir, "trials")) ? Directory.GetFiles(Path.Combine(outDir, "trials"), "*.json").Length : 0;
-            stdout.WriteLine(FormattableString.Invariant($"continuing the sweep in {Path.GetFullPath(outDir)}: {n} finished trial(s) on disk"));
+            stdout.WriteLine(FormattableString.Invariant($"continuing the sweep in {Path.GetFullPath(outDir)}: {store.Count} finished trial(s) on disk"));
             return;
         }
         string temp = planPath + ".tmp";

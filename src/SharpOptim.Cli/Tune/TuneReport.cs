@@ -201,9 +201,8 @@ public sealed class TuneReport
         foreach (var r in _plan.Rungs) { w.WriteStartObject(); w.WriteNumber("configurations", r.Configurations); w.WriteNumber("steps", r.Steps); w.WriteEndObject(); }
         w.WriteEndArray();
         w.WriteStartArray("optimizers");
-        foreach (var s in _sweeps)
+        foreach (var (s, row) in _sweeps.Zip(Rows()))
         {
-            var row = Rows().First(r => r.Optimizer == s.Optimizer);
             w.WriteStartObject();
             w.WriteString("name", s.Optimizer);
             w.WriteBoolean("complete", s.Complete);
