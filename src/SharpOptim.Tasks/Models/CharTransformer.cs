@@ -1,4 +1,5 @@
 using SharpOptim.Optimizers;
+using SharpOptim.Policy;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,8 +13,10 @@ namespace SharpOptim.Tasks.Models;
 /// routing match on: <c>wte</c>, <c>wpe</c>, <c>blocks.{i}.attn.{q,k,v,o}_proj</c> (no bias),
 /// <c>blocks.{i}.mlp.{fc,proj}</c>, <c>blocks.{i}.ln1/ln2</c>, <c>ln_f</c>, <c>lm_head</c> (no bias).
 /// Input: token ids [batch, time]; output: logits [batch, time, vocabulary].
+/// <see cref="Forward(Tensor, Tensor, IAttentionKernel)"/> takes explicit position ids and an attention kernel (key/value
+/// cache, shared-prefix layouts); <c>forward(tokens)</c> is that call with positions 0..T−1 and plain causal attention.
 /// </summary>
-public sealed class CharTransformer : nn.Module<Tensor, Tensor>
+public sealed class CharTransformer : nn.Module<Tensor, Tensor>, ICausalLanguageModel
 {
     private readonly Embedding wte, wpe;
     private readonly ModuleList<Block> blocks = new();
@@ -65,11 +68,39 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
     {
         long t = tokens.shape[1];
         if (t > BlockSize) throw new ArgumentException(FormattableString.Invariant($"sequence length {t} exceeds the block size {BlockSize}."), nameof(tokens));
-        using var scope = NewDisposeScope();
         using var s = new ScalarHold();
         using var pos = arange(s[0], s[t], s[1], dtype: ScalarType.Int64, device: tokens.device);
-        var x = wte.forward(tokens).add(wpe.forward(pos), HeldScalars.One);
-        foreach (var b in blocks) x = b.forward(x);
+        return Run(tokens, pos, CausalAttention.Instance);
+    }
+
+    /// <inheritdoc />
+    public Tensor Forward(Tensor tokens, Tensor positions, IAttentionKernel attention)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(positions);
+        ArgumentNullException.ThrowIfNull(attention);
+        if (tokens.dim() != 2)
+            throw new ArgumentException(FormattableString.Invariant($"tokens must be [batch, time]; got {tokens.dim()} dimensions."), nameof(tokens));
+        if (positions.dtype != ScalarType.Int64)
+            throw new ArgumentException($"positions must be int64; got {positions.dtype}.", nameof(positions));
+        bool shapeOk = positions.dim() == 1 ? positions.shape[0] == tokens.shape[1]
+            : positions.dim() == 2 && positions.shape[0] == tokens.shape[0] && positions.shape[1] == tokens.shape[1];
+        if (!shapeOk)
+            throw new ArgumentException($"positions must be [time] or [batch, time] matching tokens [{string.Join(", ", tokens.shape)}]; got [{string.Join(", ", positions.shape)}].", nameof(positions));
+        if (positions.numel() > 0)
+        {
+            long lo = positions.min().item<long>(), hi = positions.max().item<long>();
+            if (lo < 0 || hi >= BlockSize)
+                throw new ArgumentException(FormattableString.Invariant($"position ids must lie in [0, {BlockSize}); got {lo}..{hi}."), nameof(positions));
+        }
+        return Run(tokens, positions, attention);
+    }
+
+    private Tensor Run(Tensor tokens, Tensor positions, IAttentionKernel attention)
+    {
+        using var scope = NewDisposeScope();
+        var x = wte.forward(tokens).add(wpe.forward(positions), HeldScalars.One);
+        for (int i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, attention, i);
         return lm_head.call(ln_f.call(x)).MoveToOuterDisposeScope();
     }
 
@@ -90,9 +121,11 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor x)
+        public override Tensor forward(Tensor x) => Forward(x, CausalAttention.Instance, 0);
+
+        public Tensor Forward(Tensor x, IAttentionKernel attention, int layer)
         {
-            x = x.add(attn.forward(ln1.call(x)), HeldScalars.One);
+            x = x.add(attn.Forward(ln1.call(x), attention, layer), HeldScalars.One);
             return x.add(mlp.forward(ln2.call(x)), HeldScalars.One);
         }
     }
@@ -101,8 +134,9 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
     {
         private readonly Linear q_proj, k_proj, v_proj, o_proj;
         private readonly int _heads;
+        // Unused since attention moved into IAttentionKernel; kept as a registered buffer so that state dictionaries
+        // saved before (model checkpoints, .dat exports) keep the same keys and still load.
         private readonly Tensor _mask;
-        private readonly Scalar _scale;
 
         public CausalSelfAttention(int dim, int heads, int blockSize) : base("CausalSelfAttention")
         {
@@ -111,21 +145,19 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>
             v_proj = nn.Linear(dim, dim, hasBias: false);
             o_proj = nn.Linear(dim, dim, hasBias: false);
             _heads = heads;
-            _scale = (1.0 / Math.Sqrt(dim / heads)).ToScalar();
-            // True above the diagonal: the future positions a query may not attend to (a buffer, so it follows .to()).
             _mask = ones(blockSize, blockSize, dtype: ScalarType.Bool).tril().logical_not();
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor x)
+        public override Tensor forward(Tensor x) => Forward(x, CausalAttention.Instance, 0);
+
+        public Tensor Forward(Tensor x, IAttentionKernel attention, int layer)
         {
             long b = x.shape[0], t = x.shape[1], c = x.shape[2], d = c / _heads;
             var q = q_proj.call(x).view(b, t, _heads, d).transpose(1, 2);
             var k = k_proj.call(x).view(b, t, _heads, d).transpose(1, 2);
             var v = v_proj.call(x).view(b, t, _heads, d).transpose(1, 2);
-            var att = q.matmul(k.transpose(-2, -1)).mul(_scale);
-            att = att.masked_fill(_mask[..(int)t, ..(int)t], HeldScalars.NegativeInfinity).softmax(-1);
-            var y = att.matmul(v).transpose(1, 2).contiguous().view(b, t, c);
+            var y = attention.Attend(layer, q, k, v).transpose(1, 2).contiguous().view(b, t, c);
             return o_proj.call(y);
         }
     }

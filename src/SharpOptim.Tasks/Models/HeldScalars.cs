@@ -14,7 +14,4 @@ internal static class HeldScalars
 {
     /// <summary>1, the alpha of an addition.</summary>
     public static readonly Scalar One = 1.0.ToScalar();
-
-    /// <summary>−∞, the masked attention score.</summary>
-    public static readonly Scalar NegativeInfinity = double.NegativeInfinity.ToScalar();
 }
