@@ -63,8 +63,8 @@ public sealed class PrefixGroupBatch : IDisposable
     /// <summary>Packed position ids [groups, PackedLength], padding 0.</summary>
     public Tensor Positions { get; private init; } = null!;
 
-    /// <summary>Completion mask [samples, L_max] as 0/1 in the logits' dtype is built by <see cref="PrefixGrouper"/>;
-    /// this is the boolean form (true on real completion tokens).</summary>
+    /// <summary>True on real completion tokens [samples, L_max] (the boolean form of the mask that
+    /// <see cref="PrefixGroupLogProbs.Mask"/> gives as 0/1 in the logits' dtype).</summary>
     public Tensor CompletionValid { get; private init; } = null!;
 
     /// <summary>Completion tokens [samples, L_max] (the labels), padding 0.</summary>

@@ -39,6 +39,20 @@ public static class PrefixGrouper
     }
 
     /// <summary>
+    /// <see cref="Grouped(ICausalLanguageModel, PrefixGroupBatch)"/> for <paramref name="prompts"/> (one per group) and
+    /// their <paramref name="completions"/>, packed on the device of the model's first parameter when it is a module
+    /// (CPU otherwise); the packing is validated as <see cref="PrefixGroupBatch.Create"/> does and released after the
+    /// forward (autograd keeps the index tensors it needs for the backward).
+    /// </summary>
+    public static PrefixGroupLogProbs Grouped(ICausalLanguageModel model, IReadOnlyList<long[]> prompts, IReadOnlyList<IReadOnlyList<long[]>> completions)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var device = model is TorchSharp.torch.nn.Module m && m.parameters().FirstOrDefault() is { } p ? p.device : null;
+        using var batch = PrefixGroupBatch.Create(prompts, completions, model.BlockSize, device);
+        return Grouped(model, batch);
+    }
+
+    /// <summary>
     /// The same log-probabilities from the plain repeated-prefix forward: one row <c>[prompt | completion]</c> per
     /// sample (right-padded), ordinary causal attention. The baseline Prefix Grouper reproduces.
     /// </summary>

@@ -119,6 +119,8 @@ public class PrefixGrouperTests
         using var plain = model.forward(tensor(prompt).unsqueeze(0));
         var last = plain[0, -1].log_softmax(-1).data<double>().ToArray();
         var got = grouped.LogProbs.data<double>().ToArray();
+        using (var viaLists = PrefixGrouper.Grouped(model, new[] { prompt }, new[] { completions }))
+            Assert.Equal(got, viaLists.LogProbs.data<double>().ToArray());
         Assert.Equal(last[9], got[0], 12);
         Assert.Equal(last[2], got[3], 12);
         Assert.Equal(last[5], got[6], 12);
