@@ -119,6 +119,15 @@ public static class CommandLine
                        --json PATH --cache DIR
           bench drop-muon   Muon vs Drop-Muon on one task: wall-clock, accuracy, time to Muon's accuracy
                        --task T --steps N --seeds N --lr X --adam-lr X --cache DIR --threads N
+          bench prefix-grouper   Prefix Grouper vs the repeated-prefix forward on the charlm model (4 x 128, block
+                       64): time per GRPO training step and peak memory per prompt length P (completions 64 - P
+                       tokens, random), with the report's FLOP ratios; report.md, results.json/csv, plots
+                       --prefixes A,B     prompt lengths (default 8,16,24,32,40,48,56)
+                       --group G          completions per prompt (default 8)
+                       --warmup N --repeats N   untimed and timed steps per form (default 3, 15; medians)
+                       --out DIR          where the results go (default bench-results/prefix-grouper)
+                       --threads N        libtorch threads (default 1)  --seed S (default 0)
+                       --no-memory        skip the per-form child processes that measure peak memory
           bench busy   training wall time of digits and charlm alone and beside a second training process,
                        old thread settings (libtorch defaults) against the new ones, in one table (2-4 minutes)
                        --digits-steps N (default 300) --charlm-steps N (default 20) --threads N (the new setting)
@@ -215,6 +224,8 @@ public static class CommandLine
                     return BenchBusyCommand.Run(Options.Parse(rest, BenchBusyCommand.Flags), stdout);
                 case ["bench", "drop-muon", .. var rest]:
                     return BenchDropMuonCommand.Run(Options.Parse(rest, BenchDropMuonCommand.Flags), stdout);
+                case ["bench", "prefix-grouper", .. var rest]:
+                    return BenchPrefixGrouperCommand.Run(Options.Parse(rest, BenchPrefixGrouperCommand.Flags), stdout);
                 case ["bench", "optimizers", .. var rest]:
                     return BenchOptimizersCommand.Run(Options.Parse(rest, BenchOptimizersCommand.Flags), stdout);
                 case ["bench", "step", .. var rest]:
