@@ -129,7 +129,7 @@ public static class CommandLine
                        MPI_Allreduce on the same buffers; table, results.json/csv, report.md (needs Open MPI)
                        --ranks A,B        MPI ranks per run (default 2,4; oversubscribed beyond the cores)
                        --sizes A,B        buffer sizes in bytes, K/M suffixes (default 1K,4K,16K,64K,256K,1M,4M,16M,64M)
-                       --seconds S        timed seconds per size, method and rank count (default 0.5)
+                       --seconds S        timed seconds per size, method and rank count (default 1; at least 10 calls)
                        --timeout S        seconds before an mpirun job is killed (default 600)
                        --out DIR          where the results go (default allreduce-results); --force replaces
           mpi-selftest   checks of the Open MPI backend, run by each rank under mpirun (the tests start it)

@@ -28,7 +28,7 @@ public static class BenchAllReduceCommand
     /// <summary>Default buffer sizes in bytes: 1 KB to 64 MB in steps of 4.</summary>
     public static readonly long[] DefaultSizes = [1L << 10, 1L << 12, 1L << 14, 1L << 16, 1L << 18, 1L << 20, 1L << 22, 1L << 24, 1L << 26];
 
-    private const int MinIterations = 5, MaxIterations = 2000, Warmup = 2;
+    private const int MinIterations = 10, MaxIterations = 2000, Warmup = 2;
     private const string StagingPrefix = ".sharpoptim-writing-";
     private static readonly string[] Files = ["results.json", "results.csv", "bandwidth.png", "report.md"];
 
@@ -39,7 +39,8 @@ public static class BenchAllReduceCommand
     /// <param name="Iterations">Timed calls.</param>
     /// <param name="MedianSeconds">Median over timed calls of the slowest rank's time.</param>
     /// <param name="MinSeconds">Fastest timed call (slowest rank).</param>
-    public sealed record Row(int Ranks, long Bytes, string Method, int Iterations, double MedianSeconds, double MinSeconds)
+    /// <param name="PairedRatio">Median over iterations of (communicator time / raw time) within one iteration.</param>
+    public sealed record Row(int Ranks, long Bytes, string Method, int Iterations, double MedianSeconds, double MinSeconds, double PairedRatio)
     {
         /// <summary>Algorithm bandwidth in GB/s (10^9 bytes): buffer bytes over the median time.</summary>
         public double AlgorithmGBps => Bytes / MedianSeconds / 1e9;
@@ -51,7 +52,7 @@ public static class BenchAllReduceCommand
     public static int Run(Options o, TextWriter stdout)
     {
         var sizes = ParseSizes(o.String("sizes"));
-        double seconds = o.Double("seconds", 0.5, 0.01, 600);
+        double seconds = o.Double("seconds", 1.0, 0.01, 600);
         if (o.Has("worker")) return Worker(sizes, seconds, stdout);
 
         var ranks = ParseRanks(o.String("ranks", "2,4"));
@@ -116,7 +117,9 @@ public static class BenchAllReduceCommand
             double spent = 0;
             for (int it = 0; it < Warmup + MaxIterations; it++)
             {
-                for (int m = 0; m < 2; m++)
+                // Order alternates (communicator first on even calls, raw first on odd ones), so neither method
+                // always follows the other.
+                foreach (int m in it % 2 == 0 ? [0, 1] : new[] { 1, 0 })
                 {
                     MpiNative.Check(MpiNative.MPI_Barrier(world.Handle), "MPI_Barrier");
                     double t0 = MpiNative.MPI_Wtime();
@@ -133,7 +136,10 @@ public static class BenchAllReduceCommand
                 for (int m = 0; m < 2; m++)
                 {
                     var sorted = times[m].Order().ToArray();
-                    stdout.WriteLine(FormattableString.Invariant($"ROW {bytes} {(m == 0 ? "communicator" : "raw")} {sorted.Length} {Median(sorted):R} {sorted[0]:R}"));
+                    // The median over iterations of communicator time / raw time in the same iteration: robust to
+                    // the machine's load drifting during the run (the same figure on both rows).
+                    var paired = times[0].Zip(times[1], (c, raw) => c / raw).Order().ToArray();
+                    stdout.WriteLine(FormattableString.Invariant($"ROW {bytes} {(m == 0 ? "communicator" : "raw")} {sorted.Length} {Median(sorted):R} {sorted[0]:R} {Median(paired):R}"));
                 }
             GC.KeepAlive(buffer);
         }
@@ -147,7 +153,7 @@ public static class BenchAllReduceCommand
         {
             var f = l.Split(' ');
             return new Row(ranks, long.Parse(f[1], CultureInfo.InvariantCulture), f[2], int.Parse(f[3], CultureInfo.InvariantCulture),
-                double.Parse(f[4], CultureInfo.InvariantCulture), double.Parse(f[5], CultureInfo.InvariantCulture));
+                double.Parse(f[4], CultureInfo.InvariantCulture), double.Parse(f[5], CultureInfo.InvariantCulture), double.Parse(f[6], CultureInfo.InvariantCulture));
         }).ToList();
 
     /// <summary>Parses "1K,64K,1M" (bytes; K = 1024, M = 1024²); each a positive multiple of 4 up to 1 GB.</summary>
@@ -187,13 +193,13 @@ public static class BenchAllReduceCommand
     private static string Table(List<Row> rows)
     {
         var b = new StringBuilder();
-        b.AppendLine("| ranks | size | MpiCommunicator median (us) | raw MPI_Allreduce median (us) | communicator / raw | bus bandwidth, communicator (GB/s) | bus bandwidth, raw (GB/s) |");
-        b.AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
+        b.AppendLine("| ranks | size | calls | MpiCommunicator median (us) | raw MPI_Allreduce median (us) | ratio of medians | paired ratio | bus bandwidth, communicator (GB/s) | bus bandwidth, raw (GB/s) | fastest call, raw (us) |");
+        b.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var g in rows.GroupBy(r => (r.Ranks, r.Bytes)).OrderBy(g => g.Key.Ranks).ThenBy(g => g.Key.Bytes))
         {
             var c = g.Single(r => r.Method == "communicator");
             var raw = g.Single(r => r.Method == "raw");
-            b.AppendLine(FormattableString.Invariant($"| {g.Key.Ranks} | {FormatBytes(g.Key.Bytes)} | {c.MedianSeconds * 1e6:F1} | {raw.MedianSeconds * 1e6:F1} | {c.MedianSeconds / raw.MedianSeconds:F3} | {c.BusGBps:F3} | {raw.BusGBps:F3} |"));
+            b.AppendLine(FormattableString.Invariant($"| {g.Key.Ranks} | {FormatBytes(g.Key.Bytes)} | {c.Iterations} | {c.MedianSeconds * 1e6:F1} | {raw.MedianSeconds * 1e6:F1} | {c.MedianSeconds / raw.MedianSeconds:F3} | {c.PairedRatio:F3} | {c.BusGBps:F3} | {raw.BusGBps:F3} | {raw.MinSeconds * 1e6:F1} |"));
         }
         return b.ToString();
     }
@@ -214,13 +220,13 @@ public static class BenchAllReduceCommand
                 ["rows"] = rows.Select(r => new Dictionary<string, object?>
                 {
                     ["ranks"] = r.Ranks, ["bytes"] = r.Bytes, ["method"] = r.Method, ["iterations"] = r.Iterations,
-                    ["median_seconds"] = r.MedianSeconds, ["min_seconds"] = r.MinSeconds, ["algorithm_gbps"] = r.AlgorithmGBps, ["bus_gbps"] = r.BusGBps,
+                    ["median_seconds"] = r.MedianSeconds, ["min_seconds"] = r.MinSeconds, ["paired_ratio"] = r.PairedRatio, ["algorithm_gbps"] = r.AlgorithmGBps, ["bus_gbps"] = r.BusGBps,
                 }).ToList(),
             };
             File.WriteAllText(Path.Combine(staging, "results.json"), JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
-            var csv = new StringBuilder("ranks,bytes,method,iterations,median_seconds,min_seconds,algorithm_gbps,bus_gbps\n");
+            var csv = new StringBuilder("ranks,bytes,method,iterations,median_seconds,min_seconds,paired_ratio,algorithm_gbps,bus_gbps\n");
             foreach (var r in rows)
-                csv.AppendLine(FormattableString.Invariant($"{r.Ranks},{r.Bytes},{r.Method},{r.Iterations},{r.MedianSeconds:R},{r.MinSeconds:R},{r.AlgorithmGBps:R},{r.BusGBps:R}"));
+                csv.AppendLine(FormattableString.Invariant($"{r.Ranks},{r.Bytes},{r.Method},{r.Iterations},{r.MedianSeconds:R},{r.MinSeconds:R},{r.PairedRatio:R},{r.AlgorithmGBps:R},{r.BusGBps:R}"));
             File.WriteAllText(Path.Combine(staging, "results.csv"), csv.ToString());
             Plot(rows, Path.Combine(staging, "bandwidth.png"));
             File.WriteAllText(Path.Combine(staging, "report.md"), Report(rows, sizes, seconds, elapsed));
@@ -264,14 +270,15 @@ public static class BenchAllReduceCommand
         b.AppendLine("Each rank holds one pinned float32 buffer per size and alternates, call by call, `MpiCommunicator.AllReduceSum` "
             + "(span → `fixed` → `MPI_Allreduce(MPI_IN_PLACE, …, MPI_FLOAT, MPI_SUM)`, plus the thread check, a stopwatch and the "
             + "traffic counters) and the raw `MPI_Allreduce` on the same buffer. Every call starts after an `MPI_Barrier`; its time "
-            + "is the slowest rank's. "
+            + "is the slowest rank's. The two methods alternate which goes first from one iteration to the next. "
             + FormattableString.Invariant($"At least {MinIterations} timed calls per method after {Warmup} warm-up calls, more until about {seconds} s per method have been timed. ")
-            + "Bus bandwidth = size · 2(n−1)/n / median time.");
+            + "Bus bandwidth = size · 2(n−1)/n / median time. The paired ratio is the median over iterations of the "
+            + "communicator's time over the raw call's time in the same iteration, the figure least disturbed by other load.");
         b.AppendLine();
         b.Append(Table(rows));
         b.AppendLine();
-        var ratios = rows.GroupBy(r => (r.Ranks, r.Bytes)).Select(g => g.Single(r => r.Method == "communicator").MedianSeconds / g.Single(r => r.Method == "raw").MedianSeconds).Order().ToArray();
-        b.AppendLine(FormattableString.Invariant($"communicator / raw median-time ratio over all {ratios.Length} configurations: median {Median(ratios):F3}, range {ratios[0]:F3} – {ratios[^1]:F3}."));
+        var ratios = rows.Where(r => r.Method == "communicator").Select(r => r.PairedRatio).Order().ToArray();
+        b.AppendLine(FormattableString.Invariant($"Paired ratio (median over calls of communicator time / raw time in the same iteration) over all {ratios.Length} configurations: median {Median(ratios):F3}, range {ratios[0]:F3} – {ratios[^1]:F3}."));
         b.AppendLine();
         b.AppendLine("![bus bandwidth](bandwidth.png)");
         b.AppendLine();
