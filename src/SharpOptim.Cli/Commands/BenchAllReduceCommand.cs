@@ -246,15 +246,17 @@ public static class BenchAllReduceCommand
         for (int i = 0; i < series.Count; i++)
         {
             var pts = series[i].OrderBy(r => r.Bytes).ToArray();
-            var line = plt.Add.Scatter(pts.Select(r => Math.Log2(r.Bytes)).ToArray(), pts.Select(r => r.BusGBps).ToArray(), colors[i]);
+            // Log axis: on a loaded machine the bandwidths span several decades.
+            var line = plt.Add.Scatter(pts.Select(r => Math.Log2(r.Bytes)).ToArray(), PlotStyle.Log10(pts.Select(r => r.BusGBps).ToArray(), 1e-6), colors[i]);
             line.LegendText = FormattableString.Invariant($"{series[i].Key.Ranks} ranks, {(series[i].Key.Method == "raw" ? "raw MPI_Allreduce" : "MpiCommunicator")}");
             if (series[i].Key.Method == "raw") line.LinePattern = ScottPlot.LinePattern.Dashed;
         }
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
             rows.Select(r => r.Bytes).Distinct().Order().Select(b => new ScottPlot.Tick(Math.Log2(b), FormatBytes(b))).ToArray());
-        plt.Title("all-reduce bus bandwidth under mpirun (one machine, shared memory)");
+        PlotStyle.LogAxis(plt);
+        plt.Title("all-reduce bus bandwidth under mpirun (one machine, shared memory; median call)");
         plt.XLabel("buffer size");
-        plt.YLabel("bus bandwidth (GB/s)");
+        plt.YLabel("bus bandwidth (GB/s, log scale)");
         plt.ShowLegend(ScottPlot.Alignment.UpperLeft);
         plt.SavePng(path, 900, 520);
     }

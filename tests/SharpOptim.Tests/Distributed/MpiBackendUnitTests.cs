@@ -82,6 +82,12 @@ public sealed class MpiBackendUnitTests
     [Fact]
     public void TheBenchmarkRefusesBadSizesAndRankCounts()
     {
+        var (helpCode, help, _) = CliTests.Run("bench", "allreduce", "--help");
+        Assert.Equal(0, helpCode);
+        Assert.StartsWith("usage: sharpoptim bench allreduce [options]", help);
+        Assert.Contains("--ranks", help);
+        Assert.DoesNotContain("mpi-selftest", help);
+        Assert.Equal(2, CliTests.Run("bench", "allreduce", "--sizes", "3").Code);
         Assert.Equal([1024L, 65536, 1 << 20], BenchAllReduceCommand.ParseSizes("64K,1K,1M"));
         Assert.Equal(BenchAllReduceCommand.DefaultSizes, BenchAllReduceCommand.ParseSizes(null));
         Assert.Equal(9, BenchAllReduceCommand.DefaultSizes.Length);

@@ -44,10 +44,21 @@ internal static unsafe class MpiNative
             if (_exports != IntPtr.Zero) return _exports;
             if (OperatingSystem.IsLinux())
             {
-                IntPtr h = dlopen(Library, RtldNow | RtldGlobal);
+                // glibc ≥ 2.34 exports dlopen from libc.so.6; older ones from libdl.so.2.
+                bool fromLibc = true;
+                IntPtr h;
+                try
+                {
+                    h = dlopen(Library, RtldNow | RtldGlobal);
+                }
+                catch (EntryPointNotFoundException)
+                {
+                    fromLibc = false;
+                    h = dlopen_libdl(Library, RtldNow | RtldGlobal);
+                }
                 if (h == IntPtr.Zero)
                 {
-                    IntPtr err = dlerror();
+                    IntPtr err = fromLibc ? dlerror() : dlerror_libdl();
                     throw new DllNotFoundException($"{Library} could not be loaded: {(err == IntPtr.Zero ? "unknown error" : Marshal.PtrToStringUTF8(err))}");
                 }
                 // The handle is never closed: libmpi stays loaded with global symbols for the life of the process.
@@ -103,6 +114,12 @@ internal static unsafe class MpiNative
 
     [DllImport("libc", EntryPoint = "dlerror")]
     private static extern IntPtr dlerror();
+
+    [DllImport("libdl.so.2", EntryPoint = "dlopen")]
+    private static extern IntPtr dlopen_libdl(string file, int mode);
+
+    [DllImport("libdl.so.2", EntryPoint = "dlerror")]
+    private static extern IntPtr dlerror_libdl();
 
     [DllImport(Library)] public static extern int MPI_Init_thread(IntPtr argc, IntPtr argv, int required, out int provided);
     [DllImport(Library)] public static extern int MPI_Initialized(out int flag);
