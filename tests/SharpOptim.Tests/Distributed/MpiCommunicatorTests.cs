@@ -136,8 +136,8 @@ public sealed class MpiCommunicatorTests : IClassFixture<MpiJobs>
             double ones = n * (n + 1) / 2.0;
             for (int r = 0; r < n; r++)
                 // checksums after Test reported completion; Test stays true; the Wait-only operation is complete and
-                // summed (first and last entries); the poll loop ended.
-                Assert.Equal([sum, weighted, 1, 1, ones, ones, 1], Values(job, "iallreduce", r));
+                // summed (first and last entries).
+                Assert.Equal([sum, weighted, 1, 1, ones, ones], Values(job, "iallreduce", r));
         }
     }
 
