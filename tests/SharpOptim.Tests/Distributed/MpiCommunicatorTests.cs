@@ -231,7 +231,8 @@ public sealed class MpiCommunicatorTests : IClassFixture<MpiJobs>
         Assert.True(job.Elapsed < MpiJobs.FailTimeout, job.Describe());
         for (int r = 0; r < 4; r++) Assert.Equal(["4"], MpiTestRunner.Result(job.RankStdout[r], "started", r));
         Assert.Contains("rank 1 of 4 failed: InvalidOperationException: rank 1 failed deliberately", job.RankStderr[1]);
-        Assert.Contains("MPI_ABORT", job.LauncherOutput + string.Concat(job.RankStderr), StringComparison.OrdinalIgnoreCase);
+        // mpirun's own "MPI_ABORT was invoked" notice is not asserted: Open MPI 4.1.4 sometimes fails to unpack it
+        // ("ORTE_ERROR_LOG: Data unpack would read past end of buffer in file orte/util/show_help.c") and prints nothing.
         Assert.DoesNotContain("unexpectedly-finished", string.Concat(job.RankStdout));
     }
 
