@@ -134,6 +134,16 @@ public static class CommandLine
                        --neighbour old|new|both (default old) --limit S (seconds per timed training, default 30;
                        a training still running then is stopped and its wall time projected) --json PATH
                        (--one digits|charlm --steps N: one timed training with per-step times, what each child runs)
+          bench allreduce   all-reduce throughput under mpirun: MpiCommunicator.AllReduceSum against Open MPI's raw
+                       MPI_Allreduce on the same buffers; table, results.json/csv, report.md (needs Open MPI)
+                       --ranks A,B        MPI ranks per run (default 2,4; oversubscribed beyond the cores)
+                       --sizes A,B        buffer sizes in bytes, K/M suffixes (default 1K,4K,16K,64K,256K,1M,4M,16M,64M)
+                       --seconds S        timed seconds per size, method and rank count (default 1; at least 10 calls)
+                       --timeout S        seconds before an mpirun job is killed (default 600)
+                       --out DIR          where the results go (default allreduce-results); --force replaces
+          mpi-selftest   checks of the Open MPI backend, run by each rank under mpirun (the tests start it)
+                       --case NAME        all (default), fail or exit (one rank fails mid-run), size (--expect N)
+                       --fail-rank R      the failing rank (default 1)  --rounds N  gossip rounds (default 40)
           gradient-free  ES, EGGROLL, CBO next to AdamW on digits; MeZO fine-tuning charlm; EGGROLL throughput,
                        low-rank bias and MeZO memory measurements; report.md, results.json, plots
                        --part P           digits, charlm, bench, bias, memory or all (default; comma-separated list)
@@ -230,6 +240,10 @@ public static class CommandLine
                     return BenchOptimizersCommand.Run(Options.Parse(rest, BenchOptimizersCommand.Flags), stdout);
                 case ["bench", "step", .. var rest]:
                     return BenchStepCommand.Run(Options.Parse(rest, BenchStepCommand.Flags), stdout);
+                case ["bench", "allreduce", .. var rest]:
+                    return BenchAllReduceCommand.Run(Options.Parse(rest, BenchAllReduceCommand.Flags), stdout);
+                case ["mpi-selftest", .. var rest]:
+                    return MpiSelftestCommand.Run(Options.Parse(rest, MpiSelftestCommand.Flags), stdout, stderr);
                 case ["gradient-free", .. var rest]:
                     return GradientFreeCommand.Run(Options.Parse(rest, GradientFreeCommand.Flags), stdout);
                 case ["plot", "schedules", .. var rest]:
