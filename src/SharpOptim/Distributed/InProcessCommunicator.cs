@@ -70,8 +70,8 @@ internal sealed class InProcessCommunicator : ICommunicator
         CheckRank(root, nameof(root));
         long seq = _sequence++;
         var slot = _world.Join(seq, InProcessWorld.CollectiveKind.Broadcast, Rank, buffer, root);
-        if (Rank == root) Stats.RecordFloats((long)buffer.Length * (Size - 1), Size - 1, globalSync: true);
-        else Stats.RecordFloats(0, 0, globalSync: true);
+        // As MpiCommunicator counts it: (n−1)·d floats at the root, nothing elsewhere; one call and one sync on every rank.
+        Stats.RecordFloats(Rank == root ? (long)buffer.Length * (Size - 1) : 0, 1, globalSync: true);
         _world.TryComplete(seq, slot, buffer, block: true, Stats);
     }
 
