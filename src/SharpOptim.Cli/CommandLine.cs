@@ -119,6 +119,11 @@ public static class CommandLine
                        --json PATH --cache DIR
           bench drop-muon   Muon vs Drop-Muon on one task: wall-clock, accuracy, time to Muon's accuracy
                        --task T --steps N --seeds N --lr X --adam-lr X --cache DIR --threads N
+          bench rxtx   X·Xᵀ by RXTX (arXiv:2505.09814) against libtorch's matmul and a symmetric 2x2 split on the
+                       shapes Muon's Newton–Schulz sees; medians, ratios, errors against float64, in one run
+                       --shapes RxC,...   (default 64x64,128x128,256x256,512x512,1024x1024,128x512,256x1024,512x2048,1024x4096)
+                       --dtype float32|float64 (default float32) --warmup N (default 1) --repeats N (default 5)
+                       --threads N (default: all cores) --out DIR (results.json, report.md)
           bench busy   training wall time of digits and charlm alone and beside a second training process,
                        old thread settings (libtorch defaults) against the new ones, in one table (2-4 minutes)
                        --digits-steps N (default 300) --charlm-steps N (default 20) --threads N (the new setting)
@@ -217,6 +222,8 @@ public static class CommandLine
                     return BenchDropMuonCommand.Run(Options.Parse(rest, BenchDropMuonCommand.Flags), stdout);
                 case ["bench", "optimizers", .. var rest]:
                     return BenchOptimizersCommand.Run(Options.Parse(rest, BenchOptimizersCommand.Flags), stdout);
+                case ["bench", "rxtx", .. var rest]:
+                    return BenchRxtxCommand.Run(Options.Parse(rest, BenchRxtxCommand.Flags), args, stdout);
                 case ["bench", "step", .. var rest]:
                     return BenchStepCommand.Run(Options.Parse(rest, BenchStepCommand.Flags), stdout);
                 case ["gradient-free", .. var rest]:
