@@ -101,6 +101,15 @@ public static class CommandLine
                        --pretrain-steps N AdamW steps before measuring (default 50)
                        --probes N --lanczos-steps M   SLQ probes and Lanczos steps per block (default 3, 20)
                        --seed N           model, batch and probe seed (default 0)
+          analysis adam-vs-sgd   Adam vs SGD with momentum on the two models of hessian-blocks (charlm transformer,
+                       digits MLP): learning-rate grid, seeds, best-rate loss curves; curves.png, curves.csv, results.json,
+                       report.md
+                       --out DIR          where to write them
+                       --steps N          training steps per run (default 300)
+                       --seeds N          seeds per learning rate (default 3)
+                       --adam-lrs A,B     Adam grid (default 0.001,0.003,0.01)
+                       --sgd-lrs A,B      SGD grid (default 0.01,0.03,0.1,0.3; momentum 0.9)
+                       --models A,B       transformer,mlp (default both)
           online sea   optimistic OMD in the SEA model: online logistic regression on breast_cancer over batch sizes
                        and drift periods; OGD, adaptive OGD, optimistic OGD; regret vs the data-dependent term
                        --out DIR --rounds T (default 2000) --seeds N (default 5)
@@ -200,6 +209,8 @@ public static class CommandLine
             {
                 case ["analysis", "hessian-blocks", .. var rest]:
                     return HessianBlocksCommand.Run(Options.Parse(rest, HessianBlocksCommand.Flags), args, stdout);
+                case ["analysis", "adam-vs-sgd", .. var rest]:
+                    return AdamVsSgdCommand.Run(Options.Parse(rest, AdamVsSgdCommand.Flags), args, stdout);
                 case ["analysis", "phase-diagram", .. var rest]:
                     return PhaseDiagramCommand.Run(Options.Parse(rest, PhaseDiagramCommand.Flags), args, stdout);
                 case ["online", "sea", .. var rest]:
