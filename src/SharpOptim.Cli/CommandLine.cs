@@ -80,7 +80,8 @@ public static class CommandLine
           bandit       contextual bandits on a classification data set (supervised-to-bandit conversion):
                        regret curves against the best fixed policy, table, plots, report.md
                        --task NAME        digits (default) or mnist10k
-                       --policies A,B     linucb,diag-linucb,neuralucb,neuralts,squarecb,fastcb,random,greedy (default all)
+                       --policies A,B     linucb,diag-linucb,neuralucb,neuralts,squarecb,fastcb,random,greedy,
+                                          epsilon-greedy (default all)
                        --seeds N          stream seeds (default 3)
                        --rounds N         rounds per run (default: the 70% of rows not held out for clustering)
                        --alpha X          LinUCB exploration (default 0.3)
@@ -88,6 +89,7 @@ public static class CommandLine
                        --temperature X    Diag-LinUCB context softmax temperature on squared distances (default 0.05)
                        --hidden N         hidden width of the neural policies (default 100)
                        --gamma X          SquareCB / FastCB gamma (default sqrt(K T))
+                       --epsilon X        epsilon-greedy's exploration probability in [0, 1] (default 0.05)
                        --out DIR          where the results go (default bandit-results/TASK); --force replaces
                        --cache DIR        where fetched data sets live (mnist10k)
           analysis phase-diagram   gradient descent on the cubic map of quadratic regression: the five phases
@@ -101,6 +103,7 @@ public static class CommandLine
                        --pretrain-steps N AdamW steps before measuring (default 50)
                        --probes N --lanczos-steps M   SLQ probes and Lanczos steps per block (default 3, 20)
                        --seed N           model, batch and probe seed (default 0)
+                       --seeds N          seeds seed, seed+1, ... (default 1); heterogeneity per seed and averaged
           analysis adam-vs-sgd   Adam vs SGD with momentum on the two models of hessian-blocks (charlm transformer,
                        digits MLP): learning-rate grid, seeds, best-rate loss curves; curves.png, curves.csv, results.json,
                        report.md

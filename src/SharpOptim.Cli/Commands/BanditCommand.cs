@@ -18,7 +18,7 @@ public static class BanditCommand
     public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool>
     {
         ["task"] = true, ["policies"] = true, ["seeds"] = true, ["out"] = true, ["alpha"] = true, ["diag-alpha"] = true, ["temperature"] = true, ["hidden"] = true,
-        ["gamma"] = true, ["rounds"] = true, ["cache"] = true, ["force"] = false,
+        ["gamma"] = true, ["epsilon"] = true, ["rounds"] = true, ["cache"] = true, ["force"] = false,
     };
 
     private const double HeldOut = 0.3;
@@ -38,7 +38,8 @@ public static class BanditCommand
             DiagAlpha: o.Double("diag-alpha", 1.0, 0, 100),
             Temperature: o.Double("temperature", 0.05, 1e-6, 100),
             Hidden: (int)o.Long("hidden", 100, 1, 10_000),
-            Gamma: o.Double("gamma", double.NaN, 0, 1e12));
+            Gamma: o.Double("gamma", double.NaN, 0, 1e12),
+            Epsilon: o.Double("epsilon", 0.05, 0, 1));
         string outDir = o.String("out") ?? Path.Combine("bandit-results", task);
         if (File.Exists(Path.Combine(outDir, "results.json")) && !o.Has("force"))
             throw new UsageException(FormattableString.Invariant($"{outDir} already holds results; pass --force to replace them or choose another --out."));
@@ -150,7 +151,7 @@ public static class BanditCommand
             md.AppendLine();
             md.AppendLine(FormattableString.Invariant($"Data: {data.Name}, {data.Count} rows x {data.Dimension} features, each row L2-normalized; K = {data.Classes} arms (classes); reward 1 for the label's arm, else 0; only the chosen arm's reward is revealed. Per seed: a seeded permutation; its first {held} rows (30%) are held out, contexts only, to fit Diag-LinUCB's k-means clusters; the remaining T = {rounds} rows are the stream every policy plays once. Regret R_T = mistakes (the label is always reachable). The best fixed policy (class-best) is per-arm ridge regression (λ = 1) fitted on the whole stream with all labels and acting greedily; R_T − M_class compares each policy with it."));
             md.AppendLine();
-            md.AppendLine(FormattableString.Invariant($"Settings: LinUCB α = {settings.Alpha}, λ = 1; Diag-LinUCB α = {settings.DiagAlpha}, λ = 1; greedy = LinUCB with α = 0; Diag-LinUCB context = softmax over the {settings.Nearest} nearest of {settings.Clusters} k-means centroids of −‖x − μ‖²/{settings.Temperature} (hyperparameters not the paper's: the temperature 0.05 and α = 1 were chosen among τ ∈ {{0.3, 0.05}} × α ∈ {{0.1, 0.3, 1}} on seed 1 of this data, where τ = 0.3 leaves the weights nearly uniform and Diag-LinUCB barely learns); NeuralUCB/NeuralTS as the official code (disjoint dK inputs, hidden {settings.Hidden}, λ = 0.001, ν = 1, SGD lr 0.01) with the reduced CPU schedule (train every round below 300 with ≤ 100 steps, then every 50 rounds with ≤ 200 steps; as in the official code only training rounds' samples enter the history); SquareCB/FastCB with the same network as an online regressor (1 + 7 replay SGD steps per round, lr 0.05), γ = {(double.IsNaN(settings.Gamma) ? FormattableString.Invariant($"√(KT) = {Math.Sqrt(data.Classes * (double)rounds):F0}") : F(settings.Gamma, "G"))} (reconstruction: without the paper's perturbation)."));
+            md.AppendLine(FormattableString.Invariant($"Settings: LinUCB α = {settings.Alpha}, λ = 1; Diag-LinUCB α = {settings.DiagAlpha}, λ = 1; greedy = LinUCB with α = 0; ε-greedy = greedy with a uniformly random arm with probability ε = {settings.Epsilon} (constant); Diag-LinUCB context = softmax over the {settings.Nearest} nearest of {settings.Clusters} k-means centroids of −‖x − μ‖²/{settings.Temperature} (hyperparameters not the paper's: the temperature 0.05 and α = 1 were chosen among τ ∈ {{0.3, 0.05}} × α ∈ {{0.1, 0.3, 1}} on seed 1 of this data, where τ = 0.3 leaves the weights nearly uniform and Diag-LinUCB barely learns); NeuralUCB/NeuralTS as the official code (disjoint dK inputs, hidden {settings.Hidden}, λ = 0.001, ν = 1, SGD lr 0.01) with the reduced CPU schedule (train every round below 300 with ≤ 100 steps, then every 50 rounds with ≤ 200 steps; as in the official code only training rounds' samples enter the history); SquareCB/FastCB with the same network as an online regressor (1 + 7 replay SGD steps per round, lr 0.05), γ = {(double.IsNaN(settings.Gamma) ? FormattableString.Invariant($"√(KT) = {Math.Sqrt(data.Classes * (double)rounds):F0}") : F(settings.Gamma, "G"))} (reconstruction: without the paper's perturbation)."));
             md.AppendLine();
             md.AppendLine("| policy | R_T mean ± sd | R_T / T | R_T − M_class | mistake rate, first quarter → last quarter | seconds/run |");
             md.AppendLine("|---|---|---|---|---|---|");
