@@ -90,6 +90,9 @@ public static class CommandLine
                        --hidden N         hidden width of the neural policies (default 100)
                        --gamma X          SquareCB / FastCB gamma (default sqrt(K T))
                        --epsilon X        epsilon-greedy's exploration probability in [0, 1] (default 0.05)
+                       --pca K            project contexts on K principal components fitted per seed on the held-out
+                                          rows (contexts only), then L2-normalize; 0 = raw (default 50 on mnist10k,
+                                          0 on digits)
                        --out DIR          where the results go (default bandit-results/TASK); --force replaces
                        --cache DIR        where fetched data sets live (mnist10k)
           analysis phase-diagram   gradient descent on the cubic map of quadratic regression: the five phases
