@@ -80,7 +80,8 @@ public static class CommandLine
           bandit       contextual bandits on a classification data set (supervised-to-bandit conversion):
                        regret curves against the best fixed policy, table, plots, report.md
                        --task NAME        digits (default) or mnist10k
-                       --policies A,B     linucb,diag-linucb,neuralucb,neuralts,squarecb,fastcb,random,greedy (default all)
+                       --policies A,B     linucb,diag-linucb,neuralucb,neuralts,squarecb,fastcb,random,greedy,
+                                          epsilon-greedy (default all)
                        --seeds N          stream seeds (default 3)
                        --rounds N         rounds per run (default: the 70% of rows not held out for clustering)
                        --alpha X          LinUCB exploration (default 0.3)
@@ -88,6 +89,10 @@ public static class CommandLine
                        --temperature X    Diag-LinUCB context softmax temperature on squared distances (default 0.05)
                        --hidden N         hidden width of the neural policies (default 100)
                        --gamma X          SquareCB / FastCB gamma (default sqrt(K T))
+                       --epsilon X        epsilon-greedy's exploration probability in [0, 1] (default 0.05)
+                       --pca K            project contexts on K principal components fitted per seed on the held-out
+                                          rows (contexts only), then L2-normalize; 0 = raw (default 50 on mnist10k,
+                                          0 on digits)
                        --out DIR          where the results go (default bandit-results/TASK); --force replaces
                        --cache DIR        where fetched data sets live (mnist10k)
           analysis phase-diagram   gradient descent on the cubic map of quadratic regression: the five phases
@@ -101,6 +106,16 @@ public static class CommandLine
                        --pretrain-steps N AdamW steps before measuring (default 50)
                        --probes N --lanczos-steps M   SLQ probes and Lanczos steps per block (default 3, 20)
                        --seed N           model, batch and probe seed (default 0)
+                       --seeds N          seeds seed, seed+1, ... (default 1); heterogeneity per seed and averaged
+          analysis adam-vs-sgd   Adam vs SGD with momentum on the two models of hessian-blocks (charlm transformer,
+                       digits MLP): learning-rate grid, seeds, best-rate loss curves; curves.png, curves.csv, results.json,
+                       report.md
+                       --out DIR          where to write them
+                       --steps N          training steps per run (default 300)
+                       --seeds N          seeds per learning rate (default 3)
+                       --adam-lrs A,B     Adam grid (default 0.001,0.003,0.01)
+                       --sgd-lrs A,B      SGD grid (default 0.01,0.03,0.1,0.3; momentum 0.9)
+                       --models A,B       transformer,mlp (default both)
           online sea   optimistic OMD in the SEA model: online logistic regression on breast_cancer over batch sizes
                        and drift periods; OGD, adaptive OGD, optimistic OGD; regret vs the data-dependent term
                        --out DIR --rounds T (default 2000) --seeds N (default 5)
@@ -128,6 +143,11 @@ public static class CommandLine
                        --out DIR          where the results go (default bench-results/prefix-grouper)
                        --threads N        libtorch threads (default 1)  --seed S (default 0)
                        --no-memory        skip the per-form child processes that measure peak memory
+          bench rxtx   X·Xᵀ by RXTX (arXiv:2505.09814) against libtorch's matmul and a symmetric 2x2 split on the
+                       shapes Muon's Newton–Schulz sees; medians, ratios, errors against float64, in one run
+                       --shapes RxC,...   (default 64x64,128x128,256x256,512x512,1024x1024,128x512,256x1024,512x2048,1024x4096)
+                       --dtype float32|float64 (default float32) --warmup N (default 1) --repeats N (default 5)
+                       --threads N (default: all cores) --out DIR (results.json, report.md)
           bench busy   training wall time of digits and charlm alone and beside a second training process,
                        old thread settings (libtorch defaults) against the new ones, in one table (2-4 minutes)
                        --digits-steps N (default 300) --charlm-steps N (default 20) --threads N (the new setting)
@@ -214,6 +234,8 @@ public static class CommandLine
             {
                 case ["analysis", "hessian-blocks", .. var rest]:
                     return HessianBlocksCommand.Run(Options.Parse(rest, HessianBlocksCommand.Flags), args, stdout);
+                case ["analysis", "adam-vs-sgd", .. var rest]:
+                    return AdamVsSgdCommand.Run(Options.Parse(rest, AdamVsSgdCommand.Flags), args, stdout);
                 case ["analysis", "phase-diagram", .. var rest]:
                     return PhaseDiagramCommand.Run(Options.Parse(rest, PhaseDiagramCommand.Flags), args, stdout);
                 case ["online", "sea", .. var rest]:
@@ -238,6 +260,8 @@ public static class CommandLine
                     return BenchPrefixGrouperCommand.Run(Options.Parse(rest, BenchPrefixGrouperCommand.Flags), stdout);
                 case ["bench", "optimizers", .. var rest]:
                     return BenchOptimizersCommand.Run(Options.Parse(rest, BenchOptimizersCommand.Flags), stdout);
+                case ["bench", "rxtx", .. var rest]:
+                    return BenchRxtxCommand.Run(Options.Parse(rest, BenchRxtxCommand.Flags), args, stdout);
                 case ["bench", "step", .. var rest]:
                     return BenchStepCommand.Run(Options.Parse(rest, BenchStepCommand.Flags), stdout);
                 case ["bench", "allreduce", .. var rest]:

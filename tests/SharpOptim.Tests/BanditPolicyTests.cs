@@ -162,6 +162,53 @@ public class BanditPolicyTests
         }
     }
 
+    /// <summary>SquareCB / FastCB with the neural regressor, the whole loop for 200 rounds on the reference's recorded
+    /// uniforms (no replay steps: their C# draws cannot be reproduced in PyTorch): every arm, the predictions and
+    /// probabilities at rounds 1, 2, 51 and 200, the regret and the final parameters.</summary>
+    [Theory]
+    [InlineData("squarecb")]
+    [InlineData("fastcb")]
+    public void RegressionBanditsReproduceTheReferenceLoop(string which)
+    {
+        var g = Fixture.GetProperty("regression");
+        var f = g.GetProperty(which);
+        int rounds = g.GetProperty("rounds").GetInt32(), hidden = g.GetProperty("hidden").GetInt32();
+        var uniforms = OnlineLearnerTests.Doubles(g.GetProperty("uniforms"));
+        int drawn = 0;
+        var order = Ints(Fixture.GetProperty("order"));
+        var expected = Ints(f.GetProperty("arms"));
+        var data = DigitsData.Value;
+        var net = new BanditNetwork(640, hidden, FixtureParameters(640, hidden));
+        var policy = new NeuralRegressionBandit(10, net, which == "squarecb" ? RegressionLoss.Square : RegressionLoss.CrossEntropy,
+            g.GetProperty("gamma").GetDouble(), () => uniforms[drawn++], g.GetProperty("learning_rate").GetDouble(), replaySteps: 0);
+        var at = f.GetProperty("probabilities_at");
+        int mistakes = 0;
+        for (int t = 0; t < rounds; t++)
+        {
+            int i = order[t];
+            var ctx = Disjoint(data.Features[i], 10);
+            if (at.TryGetProperty(t.ToString(System.Globalization.CultureInfo.InvariantCulture), out var snap))
+            {
+                OnlineLearnerTests.Close(OnlineLearnerTests.Doubles(snap.GetProperty("predicted")), policy.Scores(ctx), 1e-12, $"predictions in round {t + 1}");
+                OnlineLearnerTests.Close(OnlineLearnerTests.Doubles(snap.GetProperty("probabilities")), policy.Probabilities(ctx), 1e-12, $"probabilities in round {t + 1}");
+            }
+            int arm = policy.SelectArm(ctx);
+            Assert.True(arm == expected[t], $"round {t + 1}: arm {arm}, reference {expected[t]}");
+            double r = arm == data.Labels[i] ? 1 : 0;
+            mistakes += 1 - (int)r;
+            policy.Update(ctx[arm], arm, r);
+        }
+        Assert.Equal(rounds, drawn);
+        Assert.Equal(f.GetProperty("regret").GetInt32(), mistakes);
+        var p = net.Parameters;
+        double sum = 0, sq = 0;
+        foreach (double v in p) { sum += v; sq += v * v; }
+        Assert.Equal(f.GetProperty("param_sum").GetDouble(), sum, 9);
+        Assert.Equal(f.GetProperty("param_sq").GetDouble(), sq, 9);
+        OnlineLearnerTests.Close(OnlineLearnerTests.Doubles(f.GetProperty("fc2_weight")), p.Slice(hidden * 641, hidden), 1e-10, "fc2 weight");
+        Assert.Equal(f.GetProperty("fc2_bias").GetDouble(), p[^1], 10);
+    }
+
     /// <summary>The fixture's deterministic initialization (the same formula as tools/golden/online_bandits.py).</summary>
     private static double[] FixtureParameters(int nIn, int hidden)
     {

@@ -11,6 +11,9 @@ copied):
             rewards from the fixture): score sum w b/d + alpha sqrt(sum w^2/d); d += w^2, b += w r.
   probs:    SquareCB p_a = 1/(K + gamma gap_a), rest to the best; FastCB with y clamped to [lb, ub],
             p_a = (y_b - lb)/(K (y_b - lb) + gamma gap_a), uniform when y_b <= lb.
+  regression: SquareCB / FastCB with the same network as an online regressor, full loop for 200 rounds on recorded
+            uniforms: arms, probabilities at rounds 0, 1, 50, 199, final parameters (one plain SGD step per round, lr
+            0.05, square loss or BCE-with-logits; no replay steps, whose C# draws PyTorch cannot reproduce).
   neural:   NeuralUCB / NeuralTS as learner_diag.py: f = fc2(relu(fc1 x)), disjoint dK = 640 inputs, hidden 20,
             float64, parameters from a fixed formula (below); sigma = sqrt(sum(lam nu g^2 / U)); UCB mu + sigma,
             TS mu + sigma z (z recorded here); U += g_arm^2 in selection; train every round (reduced schedule, t < 300,
@@ -207,6 +210,66 @@ def neural(x, y, order, ts, zs, T, hidden, lam, nu):
                 u_tail=U[hidden * n_in:].tolist(), param_sum=allp.sum().item(), param_sq=(allp * allp).sum().item())
 
 
+def sample(p, u):
+    """The first arm whose cumulative probability exceeds u (the last arm with positive probability otherwise)."""
+    c, last = 0.0, 0
+    for a, pa in enumerate(p):
+        if pa <= 0:
+            continue
+        last = a
+        c += pa
+        if u < c:
+            return a
+    return last
+
+
+def regression_cb(x, y, order, fast, gamma, us, T, hidden, lr):
+    """SquareCB (square loss, p from square_cb on f) or FastCB (logistic loss, p from fast_cb on sigmoid(f)) with the
+    two-layer network as online regressor: predict every arm, sample the arm with the recorded uniform, then one plain
+    SGD step (torch.optim.SGD, lr) on the new sample's loss (f - r)^2 or BCE-with-logits(f, r); no replay steps."""
+    K, d = 10, x.shape[1]
+    n_in = K * d
+    fc1 = torch.nn.Linear(n_in, hidden)
+    fc2 = torch.nn.Linear(hidden, 1)
+    params = [fc1.weight, fc1.bias, fc2.weight, fc2.bias]
+    flat = torch.tensor(init_params(n_in, hidden))
+    with torch.no_grad():
+        o = 0
+        for p in params:
+            p.copy_(flat[o:o + p.numel()].view_as(p))
+            o += p.numel()
+    f = lambda v: fc2(torch.relu(fc1(v)))
+    opt = torch.optim.SGD(params, lr=lr)
+    arms, probs_at = [], {}
+    for t in range(T):
+        i = order[t]
+        ctx = torch.zeros(K, n_in)
+        for a in range(K):
+            ctx[a, a * d:(a + 1) * d] = torch.tensor(x[i])
+        with torch.no_grad():
+            out = [f(ctx[a]).item() for a in range(K)]
+        if fast:
+            yhat = [1.0 / (1.0 + math.exp(-v)) for v in out]
+            p = fast_cb(yhat, gamma, 0.0, 1.0)
+        else:
+            yhat = out
+            p = square_cb(yhat, gamma)
+        a = sample(p, us[t])
+        arms.append(a)
+        if t in (0, 1, 50, T - 1):
+            probs_at[str(t)] = dict(predicted=yhat, probabilities=p)
+        r = 1.0 if a == y[i] else 0.0
+        opt.zero_grad()
+        v = f(ctx[a]).sum()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(v, torch.tensor(r)) if fast else (v - r) ** 2
+        loss.backward()
+        opt.step()
+    regret = int(sum(1 for t in range(T) if arms[t] != y[order[t]]))
+    allp = torch.cat([p.detach().flatten() for p in params])
+    return dict(arms=arms, regret=regret, probabilities_at=probs_at, param_sum=allp.sum().item(),
+                param_sq=(allp * allp).sum().item(), fc2_weight=fc2.weight.detach().flatten().tolist(), fc2_bias=fc2.bias.item())
+
+
 def main():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
     rng = np.random.default_rng(17)
@@ -223,6 +286,11 @@ def main():
                     ucb=neural(x, y, order, False, zs, T, hidden, lam, nu),
                     ts=neural(x, y, order, True, zs, T, hidden, lam, nu)),
     )
+    # Drawn after everything above, so the earlier entries are unchanged by this addition.
+    us = rng.uniform(size=T).tolist()
+    out["regression"] = dict(rounds=T, hidden=hidden, gamma=134.0, learning_rate=0.05, uniforms=us,
+                             squarecb=regression_cb(x, y, order, False, 134.0, us, T, hidden, 0.05),
+                             fastcb=regression_cb(x, y, order, True, 134.0, us, T, hidden, 0.05))
     json.dump(out, sys.stdout, separators=(",", ":"))
 
 

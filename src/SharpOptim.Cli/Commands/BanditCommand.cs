@@ -18,7 +18,7 @@ public static class BanditCommand
     public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool>
     {
         ["task"] = true, ["policies"] = true, ["seeds"] = true, ["out"] = true, ["alpha"] = true, ["diag-alpha"] = true, ["temperature"] = true, ["hidden"] = true,
-        ["gamma"] = true, ["rounds"] = true, ["cache"] = true, ["force"] = false,
+        ["gamma"] = true, ["epsilon"] = true, ["pca"] = true, ["rounds"] = true, ["cache"] = true, ["force"] = false,
     };
 
     private const double HeldOut = 0.3;
@@ -38,12 +38,16 @@ public static class BanditCommand
             DiagAlpha: o.Double("diag-alpha", 1.0, 0, 100),
             Temperature: o.Double("temperature", 0.05, 1e-6, 100),
             Hidden: (int)o.Long("hidden", 100, 1, 10_000),
-            Gamma: o.Double("gamma", double.NaN, 0, 1e12));
+            Gamma: o.Double("gamma", double.NaN, 0, 1e12),
+            Epsilon: o.Double("epsilon", 0.05, 0, 1));
         string outDir = o.String("out") ?? Path.Combine("bandit-results", task);
         if (File.Exists(Path.Combine(outDir, "results.json")) && !o.Has("force"))
             throw new UsageException(FormattableString.Invariant($"{outDir} already holds results; pass --force to replace them or choose another --out."));
 
+        // mnist10k: PCA-50 by default, fitted per seed on the held-out rows' contexts (no labels), for every policy.
+        int pca = (int)o.Long("pca", task == "mnist10k" ? 50 : 0, 0, 784);
         var data = task == "digits" ? BanditDataset.Digits() : BanditDataset.Mnist10k(o.String("cache"));
+        if (pca > data.Dimension) throw new UsageException(FormattableString.Invariant($"--pca {pca} exceeds the context dimension {data.Dimension}."));
         int held = (int)(data.Count * HeldOut);
         int rounds = (int)o.Long("rounds", data.Count - held, 10, data.Count - held);
         stdout.WriteLine(FormattableString.Invariant($"bandit: {data.Name}, {data.Count} rows x {data.Dimension}, K = {data.Classes}; {held} rows held out for clustering, T = {rounds}; {policies.Length} policies x {seeds} seeds"));
@@ -54,16 +58,24 @@ public static class BanditCommand
         {
             var order = data.StreamOrder(seed);
             var rows = order.Skip(held).Take(rounds).Select(i => data.Features[i]).ToArray();
+            var heldRows = order.Take(held).Select(i => data.Features[i]).ToArray();
+            if (pca > 0)
+            {
+                var projection = PrincipalComponents.Fit(heldRows, pca);
+                rows = rows.Select(projection.Project).ToArray();
+                heldRows = heldRows.Select(projection.Project).ToArray();
+                stdout.WriteLine(FormattableString.Invariant($"seed {seed}: PCA-{pca} fitted on the {held} held-out contexts keeps {projection.ExplainedVarianceFraction:P1} of their variance"));
+            }
             var labels = order.Skip(held).Take(rounds).Select(i => data.Labels[i]).ToArray();
             classBest.Add(SupervisedBandit.ClassBest(rows, labels, data.Classes));
             KMeans? clusters = null;
             foreach (var name in policies)
             {
                 var ctxRows = rows;
-                int d = data.Dimension;
+                int d = pca > 0 ? pca : data.Dimension;
                 if (SupervisedBandit.UsesClusters(name))
                 {
-                    clusters ??= KMeans.Fit(order.Take(held).Select(i => data.Features[i]).ToArray(), settings.Clusters, seed);
+                    clusters ??= KMeans.Fit(heldRows, settings.Clusters, seed);
                     ctxRows = rows.Select(x => clusters.SoftAssignment(x, settings.Nearest, settings.Temperature)).ToArray();
                     d = settings.Clusters;
                 }
@@ -81,7 +93,7 @@ public static class BanditCommand
                 stdout.WriteLine(FormattableString.Invariant($"{name,-12} seed {seed}: R_T = {run.FinalRegret,5} ({run.FinalRegret / (double)rounds:P1} mistakes), class-best {classBest[^1][^1]}, {run.Seconds:F1} s"));
             }
         }
-        Write(outDir, task, data, held, rounds, policies, seeds, settings, runs, classBest, args);
+        Write(outDir, task, data, held, rounds, policies, seeds, settings, runs, classBest, args, pca);
         stdout.WriteLine($"wrote {outDir}/report.md, results.json, results.csv, curves.csv, regret.png, regret_vs_best.png, average_regret.png");
         return 0;
     }
@@ -95,7 +107,7 @@ public static class BanditCommand
     private static string F(double v, string fmt = "F1") => v.ToString(fmt, CultureInfo.InvariantCulture);
 
     private static void Write(string outDir, string task, BanditDataset data, int held, int rounds, string[] policies, int seeds,
-        SupervisedBandit.Settings settings, List<BanditRunResult> runs, List<int[]> classBest, string[] args)
+        SupervisedBandit.Settings settings, List<BanditRunResult> runs, List<int[]> classBest, string[] args, int pca)
     {
         Directory.CreateDirectory(outDir);
         string staging = Path.Combine(outDir, ".sharpoptim-writing-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
@@ -148,9 +160,14 @@ public static class BanditCommand
             md.AppendLine();
             md.AppendLine($"Command: `sharpoptim {string.Join(' ', args)}`");
             md.AppendLine();
+            if (pca > 0)
+            {
+                md.AppendLine(FormattableString.Invariant($"Contexts: PCA-{pca} (not a random projection) for every policy and for the class-best comparator: per seed, the top {pca} principal components of the {held} held-out rows' contexts (no labels), x ↦ Vᵀ(x − μ), L2-normalized; so that LinUCB's per-arm inverse is {pca} x {pca} instead of {data.Dimension} x {data.Dimension}."));
+                md.AppendLine();
+            }
             md.AppendLine(FormattableString.Invariant($"Data: {data.Name}, {data.Count} rows x {data.Dimension} features, each row L2-normalized; K = {data.Classes} arms (classes); reward 1 for the label's arm, else 0; only the chosen arm's reward is revealed. Per seed: a seeded permutation; its first {held} rows (30%) are held out, contexts only, to fit Diag-LinUCB's k-means clusters; the remaining T = {rounds} rows are the stream every policy plays once. Regret R_T = mistakes (the label is always reachable). The best fixed policy (class-best) is per-arm ridge regression (λ = 1) fitted on the whole stream with all labels and acting greedily; R_T − M_class compares each policy with it."));
             md.AppendLine();
-            md.AppendLine(FormattableString.Invariant($"Settings: LinUCB α = {settings.Alpha}, λ = 1; Diag-LinUCB α = {settings.DiagAlpha}, λ = 1; greedy = LinUCB with α = 0; Diag-LinUCB context = softmax over the {settings.Nearest} nearest of {settings.Clusters} k-means centroids of −‖x − μ‖²/{settings.Temperature} (hyperparameters not the paper's: the temperature 0.05 and α = 1 were chosen among τ ∈ {{0.3, 0.05}} × α ∈ {{0.1, 0.3, 1}} on seed 1 of this data, where τ = 0.3 leaves the weights nearly uniform and Diag-LinUCB barely learns); NeuralUCB/NeuralTS as the official code (disjoint dK inputs, hidden {settings.Hidden}, λ = 0.001, ν = 1, SGD lr 0.01) with the reduced CPU schedule (train every round below 300 with ≤ 100 steps, then every 50 rounds with ≤ 200 steps; as in the official code only training rounds' samples enter the history); SquareCB/FastCB with the same network as an online regressor (1 + 7 replay SGD steps per round, lr 0.05), γ = {(double.IsNaN(settings.Gamma) ? FormattableString.Invariant($"√(KT) = {Math.Sqrt(data.Classes * (double)rounds):F0}") : F(settings.Gamma, "G"))} (reconstruction: without the paper's perturbation)."));
+            md.AppendLine(FormattableString.Invariant($"Settings: LinUCB α = {settings.Alpha}, λ = 1; Diag-LinUCB α = {settings.DiagAlpha}, λ = 1; greedy = LinUCB with α = 0; ε-greedy = greedy with a uniformly random arm with probability ε = {settings.Epsilon} (constant); Diag-LinUCB context = softmax over the {settings.Nearest} nearest of {settings.Clusters} k-means centroids of −‖x − μ‖²/{settings.Temperature} (hyperparameters not the paper's: the temperature 0.05 and α = 1 were chosen among τ ∈ {{0.3, 0.05}} × α ∈ {{0.1, 0.3, 1}} on seed 1 of digits, where τ = 0.3 leaves the weights nearly uniform and Diag-LinUCB barely learns); NeuralUCB/NeuralTS as the official code (disjoint dK inputs, hidden {settings.Hidden}, λ = 0.001, ν = 1, SGD lr 0.01) with the reduced CPU schedule (train every round below 300 with ≤ 100 steps, then every 50 rounds with ≤ 200 steps; as in the official code only training rounds' samples enter the history); SquareCB/FastCB with the same network as an online regressor (1 + 7 replay SGD steps per round, lr 0.05), γ = {(double.IsNaN(settings.Gamma) ? FormattableString.Invariant($"√(KT) = {Math.Sqrt(data.Classes * (double)rounds):F0}") : F(settings.Gamma, "G"))} (reconstruction: without the paper's perturbation)."));
             md.AppendLine();
             md.AppendLine("| policy | R_T mean ± sd | R_T / T | R_T − M_class | mistake rate, first quarter → last quarter | seconds/run |");
             md.AppendLine("|---|---|---|---|---|---|");

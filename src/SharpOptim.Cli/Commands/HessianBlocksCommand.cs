@@ -28,7 +28,7 @@ public static class HessianBlocksCommand
 {
     public static readonly IReadOnlyDictionary<string, bool> Flags = new Dictionary<string, bool>
     {
-        ["out"] = true, ["pretrain-steps"] = true, ["probes"] = true, ["lanczos-steps"] = true, ["seed"] = true,
+        ["out"] = true, ["pretrain-steps"] = true, ["probes"] = true, ["lanczos-steps"] = true, ["seed"] = true, ["seeds"] = true,
     };
 
     private sealed record BlockResult(string Name, long Size, double[] Density, double TopRitz, double BottomRitz, double MeanEigenvalue);
@@ -42,10 +42,18 @@ public static class HessianBlocksCommand
         int pretrain = (int)o.Long("pretrain-steps", 50, 0, 100_000);
         int probes = (int)o.Long("probes", 3, 1, 1000);
         int lanczos = (int)o.Long("lanczos-steps", 20, 1, 10_000);
-        int seed = (int)o.Long("seed", 0, 0, int.MaxValue);
+        int seed = (int)o.Long("seed", 0, 0, int.MaxValue - 1000);
+        int seeds = (int)o.Long("seeds", 1, 1, 1000);
 
-        var transformer = Transformer(pretrain, probes, lanczos, seed, stdout);
-        var mlp = DigitsMlp(pretrain, probes, lanczos, seed, stdout);
+        // Seeds seed, seed + 1, …: each pre-trains, draws its batch and its probes anew. The figures and block tables
+        // are the first seed's; the heterogeneity numbers are reported per seed and averaged.
+        var perSeed = new List<(int Seed, ModelResult Transformer, ModelResult Mlp)>();
+        for (int k = 0; k < seeds; k++)
+        {
+            if (seeds > 1) stdout.WriteLine(FormattableString.Invariant($"seed {seed + k}:"));
+            perSeed.Add((seed + k, Transformer(pretrain, probes, lanczos, seed + k, stdout), DigitsMlp(pretrain, probes, lanczos, seed + k, stdout)));
+        }
+        var (_, transformer, mlp) = perSeed[0];
 
         Directory.CreateDirectory(outDir);
         string staging = Path.Combine(outDir, ".sharpoptim-writing-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
@@ -78,9 +86,24 @@ public static class HessianBlocksCommand
                 probes,
                 lanczos_steps = lanczos,
                 seed,
+                seeds,
                 models = new[] { Json(transformer), Json(mlp) },
+                per_seed = perSeed.Select(r => new
+                {
+                    seed = r.Seed,
+                    transformer_js = r.Transformer.MeanJs, transformer_js_linear_axis = r.Transformer.LinearMeanJs,
+                    mlp_js = r.Mlp.MeanJs, mlp_js_linear_axis = r.Mlp.LinearMeanJs,
+                    transformer_final_train_loss = r.Transformer.FinalTrainLoss, mlp_final_train_loss = r.Mlp.FinalTrainLoss,
+                }).ToArray(),
+                mean_over_seeds = new
+                {
+                    transformer_js = perSeed.Average(r => r.Transformer.MeanJs), transformer_js_sd = Sd(perSeed.Select(r => r.Transformer.MeanJs)),
+                    transformer_js_linear_axis = perSeed.Average(r => r.Transformer.LinearMeanJs), transformer_js_linear_axis_sd = Sd(perSeed.Select(r => r.Transformer.LinearMeanJs)),
+                    mlp_js = perSeed.Average(r => r.Mlp.MeanJs), mlp_js_sd = Sd(perSeed.Select(r => r.Mlp.MeanJs)),
+                    mlp_js_linear_axis = perSeed.Average(r => r.Mlp.LinearMeanJs), mlp_js_linear_axis_sd = Sd(perSeed.Select(r => r.Mlp.LinearMeanJs)),
+                },
             }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
-            File.WriteAllText(Path.Combine(staging, "report.md"), Report(transformer, mlp, args, pretrain, probes, lanczos, seed));
+            File.WriteAllText(Path.Combine(staging, "report.md"), Report(transformer, mlp, args, pretrain, probes, lanczos, seed, perSeed));
             foreach (var f in Directory.GetFiles(staging))
                 File.Move(f, Path.Combine(outDir, Path.GetFileName(f)), overwrite: true);
         }
@@ -88,9 +111,18 @@ public static class HessianBlocksCommand
         {
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         }
-        stdout.WriteLine(FormattableString.Invariant($"block heterogeneity (mean pairwise JS distance): transformer {transformer.MeanJs:0.####}, MLP {mlp.MeanJs:0.####}"));
+        stdout.WriteLine(FormattableString.Invariant($"block heterogeneity (mean pairwise JS distance, mean over {seeds} seed(s)): transformer {perSeed.Average(r => r.Transformer.MeanJs):0.####}, MLP {perSeed.Average(r => r.Mlp.MeanJs):0.####}"));
         stdout.WriteLine($"wrote {outDir}/transformer_blocks.png, mlp_blocks.png, results.json, report.md");
         return 0;
+    }
+
+    /// <summary>Sample standard deviation (0 for fewer than two values).</summary>
+    internal static double Sd(IEnumerable<double> values)
+    {
+        var v = values.ToArray();
+        if (v.Length < 2) return 0;
+        double mean = v.Average();
+        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
     }
 
     private static double PretrainAndCount(nn.Module model, Func<Tensor> loss, int steps)
@@ -218,7 +250,8 @@ public static class HessianBlocksCommand
         plt.SavePng(path, 1300, 650);
     }
 
-    private static string Report(ModelResult t, ModelResult m, string[] args, int pretrain, int probes, int lanczos, int seed)
+    private static string Report(ModelResult t, ModelResult m, string[] args, int pretrain, int probes, int lanczos, int seed,
+        List<(int Seed, ModelResult Transformer, ModelResult Mlp)> perSeed)
     {
         var md = new StringBuilder();
         md.AppendLine("# Hessian spectra by parameter block: transformer vs MLP");
@@ -235,7 +268,22 @@ public static class HessianBlocksCommand
             md.AppendLine(FormattableString.Invariant($"| {r.Model} | {r.Blocks.Count} | {r.FinalTrainLoss:0.###} | {r.MeanJs:0.####} | {r.LinearMeanJs:0.####} | {r.Seconds:0} |"));
         md.AppendLine();
         string Verdict(double tj, double mj) => tj > mj ? "larger than" : "not larger than";
-        md.AppendLine(FormattableString.Invariant($"On the asinh axis the transformer's mean block distance is {Verdict(t.MeanJs, m.MeanJs)} the MLP's ({t.MeanJs:0.####} vs {m.MeanJs:0.####}); on the plain eigenvalue axis it is {Verdict(t.LinearMeanJs, m.LinearMeanJs)} the MLP's ({t.LinearMeanJs:0.####} vs {m.LinearMeanJs:0.####}). The paper's claim (transformer blocks more heterogeneous) is supported here only where both agree; one seed, small models, few probes."));
+        if (perSeed.Count == 1)
+            md.AppendLine(FormattableString.Invariant($"On the asinh axis the transformer's mean block distance is {Verdict(t.MeanJs, m.MeanJs)} the MLP's ({t.MeanJs:0.####} vs {m.MeanJs:0.####}); on the plain eigenvalue axis it is {Verdict(t.LinearMeanJs, m.LinearMeanJs)} the MLP's ({t.LinearMeanJs:0.####} vs {m.LinearMeanJs:0.####}). The paper's claim (transformer blocks more heterogeneous) is supported here only where both agree; one seed, small models, few probes."));
+        else
+        {
+            md.AppendLine(FormattableString.Invariant($"Over {perSeed.Count} seeds (each pre-trained, batch and probes drawn anew; the table above and the block tables below are seed {seed}'s):"));
+            md.AppendLine();
+            md.AppendLine("| seed | transformer JS (asinh) | MLP JS (asinh) | transformer JS (plain axis) | MLP JS (plain axis) |");
+            md.AppendLine("|---|---|---|---|---|");
+            foreach (var r in perSeed)
+                md.AppendLine(FormattableString.Invariant($"| {r.Seed} | {r.Transformer.MeanJs:0.####} | {r.Mlp.MeanJs:0.####} | {r.Transformer.LinearMeanJs:0.####} | {r.Mlp.LinearMeanJs:0.####} |"));
+            double ta = perSeed.Average(r => r.Transformer.MeanJs), ma = perSeed.Average(r => r.Mlp.MeanJs);
+            double tl = perSeed.Average(r => r.Transformer.LinearMeanJs), ml = perSeed.Average(r => r.Mlp.LinearMeanJs);
+            md.AppendLine(FormattableString.Invariant($"| mean ± sd | {ta:0.####} ± {Sd(perSeed.Select(r => r.Transformer.MeanJs)):0.####} | {ma:0.####} ± {Sd(perSeed.Select(r => r.Mlp.MeanJs)):0.####} | {tl:0.####} ± {Sd(perSeed.Select(r => r.Transformer.LinearMeanJs)):0.####} | {ml:0.####} ± {Sd(perSeed.Select(r => r.Mlp.LinearMeanJs)):0.####} |"));
+            md.AppendLine();
+            md.AppendLine(FormattableString.Invariant($"Averaged over the seeds, the transformer's mean block distance is {Verdict(ta, ma)} the MLP's on the asinh axis ({ta:0.####} vs {ma:0.####}) and {Verdict(tl, ml)} it on the plain eigenvalue axis ({tl:0.####} vs {ml:0.####}). The paper's claim (transformer blocks more heterogeneous) is supported here only where both agree; small models, few probes."));
+        }
         md.AppendLine();
         foreach (var r in new[] { t, m })
         {
@@ -251,7 +299,7 @@ public static class HessianBlocksCommand
             md.AppendLine($"![{r.Model}]({(r == t ? "transformer_blocks.png" : "mlp_blocks.png")})");
             md.AppendLine();
         }
-        md.AppendLine("Not measured here: the paper's second half (where Adam beats SGD on each model); compare does that (`sharpoptim compare --task charlm --optimizers adamw,sgd`).");
+        md.AppendLine("The paper's second half (where Adam beats SGD on each model) is measured by `sharpoptim analysis adam-vs-sgd` on the same two models (docs/analysis/adam-vs-sgd).");
         return md.ToString();
     }
 }

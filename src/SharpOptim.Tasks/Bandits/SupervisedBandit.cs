@@ -12,7 +12,7 @@ namespace SharpOptim.Tasks.Bandits;
 public static class SupervisedBandit
 {
     /// <summary>Policy names the comparison knows.</summary>
-    public static readonly string[] PolicyNames = { "linucb", "diag-linucb", "neuralucb", "neuralts", "squarecb", "fastcb", "random", "greedy" };
+    public static readonly string[] PolicyNames = { "linucb", "diag-linucb", "neuralucb", "neuralts", "squarecb", "fastcb", "random", "greedy", "epsilon-greedy" };
 
     /// <summary>Settings of the policies (defaults as documented in the report).</summary>
     /// <param name="Alpha">LinUCB exploration α.</param>
@@ -24,7 +24,8 @@ public static class SupervisedBandit
     /// α ∈ {0.1, 0.3, 1} tried on digits seed 1, 0.3 leaves the weights nearly uniform over the 5 clusters and
     /// Diag-LinUCB barely learns; not the paper's values, which are unknown).</param>
     /// <param name="Gamma">SquareCB/FastCB γ (NaN: √(KT)).</param>
-    public sealed record Settings(double Alpha = 0.3, double DiagAlpha = 1.0, int Hidden = 100, int Clusters = 32, int Nearest = 5, double Temperature = 0.05, double Gamma = double.NaN);
+    /// <param name="Epsilon">ε-greedy's exploration probability (around greedy ridge regression).</param>
+    public sealed record Settings(double Alpha = 0.3, double DiagAlpha = 1.0, int Hidden = 100, int Clusters = 32, int Nearest = 5, double Temperature = 0.05, double Gamma = double.NaN, double Epsilon = 0.05);
 
     /// <summary>Whether the policy needs Diag-LinUCB's cluster weights as its context.</summary>
     public static bool UsesClusters(string policy) => policy == "diag-linucb";
@@ -40,6 +41,7 @@ public static class SupervisedBandit
         {
             "linucb" => new LinUcb(arms, d, s.Alpha),
             "greedy" => new LinUcb(arms, d, 0.0),
+            "epsilon-greedy" => new EpsilonGreedyBandit(new LinUcb(arms, d, 0.0), s.Epsilon, new Random(seed + 1).NextDouble),
             "diag-linucb" => new DiagLinUcb(arms, d, s.DiagAlpha),
             "neuralucb" => new NeuralUcb(arms, new BanditNetwork(d * arms, s.Hidden, seed), shuffleSeed: seed),
             "neuralts" => new NeuralTs(arms, new BanditNetwork(d * arms, s.Hidden, seed), NeuralTs.GaussianSource(seed + 1), shuffleSeed: seed),

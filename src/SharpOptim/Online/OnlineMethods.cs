@@ -15,6 +15,7 @@ public static class OnlineMethods
         new("Online", "diag-linucb", "Online.DiagLinUcb", "Yi et al., Online Matching: A Real-time Bandit System for Large-scale Recommendations, RecSys 2023 (arXiv:2307.15893); equations second-hand, hyperparameters not the paper's", Reconstruction: true),
         new("Online", "neuralucb", "Online.NeuralUcb", "Zhou, Li & Gu, Neural Contextual Bandits with UCB-based Exploration, ICML 2020 (arXiv:1911.04462); official code's diagonal form"),
         new("Online", "neuralts", "Online.NeuralTs", "Zhang, Zhou, Li & Gu, Neural Thompson Sampling, ICLR 2021 (arXiv:2010.00827); official code's diagonal form"),
+        new("Online", "epsilon-greedy", "Online.EpsilonGreedyBandit", "Sutton & Barto, Reinforcement Learning: An Introduction (2nd ed., §2.2); contextual baseline as in Langford & Zhang, The Epoch-Greedy Algorithm, NIPS 2007; constant ε"),
         new("Online", "squarecb", "Online.NeuralRegressionBandit", "Deb, Ban, Zuo, He & Banerjee, Contextual Bandits with Online Neural Regression (arXiv:2312.07145) via SquareCB (Foster & Rakhlin, arXiv:2002.04926); the paper's perturbation not implemented", Reconstruction: true),
         new("Online", "fastcb", "Online.NeuralRegressionBandit", "Deb et al. (arXiv:2312.07145) via FastCB (Foster & Krishnamurthy, arXiv:2107.02237); the paper's perturbation not implemented", Reconstruction: true),
     };
