@@ -21,5 +21,7 @@ public static class BilevelMethods
         new("Bilevel", "f2sa", "Bilevel.F2sa", "Kwon, Kwon, Wright & Nowak, A Fully First-Order Method for Stochastic Bilevel Optimization, ICML 2023 (arXiv:2301.10945)"),
         new("Bilevel", "bsvrb-v1", "Bilevel.Bsvrb (BsvrbVariant.V1)", Hu),
         new("Bilevel", "bsvrb-v2", "Bilevel.Bsvrb (BsvrbVariant.V2)", Hu),
+        new("Bilevel", "perturbed-aid", "Bilevel.PerturbedHypergradientDescent", "Huang, Chen, Ji, Ma & Lai, Efficiently Escaping Saddle Points in Bilevel Optimization (arXiv:2202.03684); perturbed descent reconstructed from the abstract", Reconstruction: true),
+        new("Bilevel", "lv-hba", "Bilevel.LvHba", "Yao, Yu, Zeng & Zhang, Constrained Bi-Level Optimization: Proximal Lagrangian Value function Approach and Hessian-free Algorithm, ICLR 2024 (arXiv:2401.16164)"),
     };
 }
