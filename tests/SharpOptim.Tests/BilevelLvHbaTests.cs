@@ -59,8 +59,8 @@ public class BilevelLvHbaTests
         Assert.Equal(0, solver.Counts.SecondOrder);   // Hessian-free
     }
 
-    /// <summary>The toy's known solution x* = −0.3·1: with the official defaults the relative error ‖x − x*‖/‖x*‖ after 300
-    /// steps is what the reference computes (75.4; the official script prints the same, and 118.6 after its 1,500 steps:
+    /// <summary>The toy's known solution x* = −0.3·1: with the official defaults the relative error ‖x − x*‖/‖x*‖ after 100
+    /// steps is what the reference computes (15.1; the official script prints the same, and 118.6 after its 1,500 steps:
     /// the method oscillates on this toy, it does not reach x*), matched to 1e-6 relative. This pins the faithful
     /// behaviour over a long run; it is not a convergence claim.</summary>
     [Fact]
