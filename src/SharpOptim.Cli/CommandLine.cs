@@ -67,10 +67,12 @@ public static class CommandLine
                        --task NAME        hyperclean (default; digits, 50% of training labels corrupted, per-example
                                           weights learned on a clean validation split), l2-global, l2-groups,
                                           l2-per-feature (L2 strengths of logistic regression on breast_cancer with 30
-                                          noise features appended: one strength, real vs noise group, one per feature)
+                                          noise features appended: one strength, real vs noise group, one per feature),
+                                          hyperclean-blocks (10 one-vs-rest lower problems sharing the weights: BSVRB)
                        --methods A,B      aid-cg, aid-neumann, aid-fixed-point, itd, stocbio, soba, ma-soba, bo-rep, f2sa
                                           (hyperclean default: aid-cg,itd,stocbio,soba,ma-soba,bo-rep,f2sa; l2-*
-                                          default: aid-cg,itd,soba,ma-soba,bo-rep,f2sa)
+                                          default: aid-cg,itd,soba,ma-soba,bo-rep,f2sa); hyperclean-blocks: aid-cg,
+                                          soba, bsvrb-v1, bsvrb-v2 (default), bsvrb-v2-i1, bsvrb-v2-i2, bsvrb-v2-i10
                        --seeds N          seeds (default 3); each draws its own split, corruption and minibatches
                        --iterations-scale F  multiply every method's iteration count (default 1)
                        --out DIR          where the results go (default bilevel-results/TASK)

@@ -7,7 +7,7 @@ using SharpOptim.Tasks.Bilevel;
 namespace SharpOptim.Cli.Commands;
 
 /// <summary>
-/// <c>sharpoptim bilevel --task hyperclean|l2-global|l2-groups|l2-per-feature [--methods A,B] [--seeds N] [--out DIR]</c>: runs bilevel methods on a real
+/// <c>sharpoptim bilevel --task hyperclean|hyperclean-blocks|l2-global|l2-groups|l2-per-feature [--methods A,B] [--seeds N] [--out DIR]</c>: runs bilevel methods on a real
 /// task for several seeds, prints progress and a table, and writes results.json/csv, curves.csv, plots and report.md
 /// (atomically, through a staging folder; see <see cref="BilevelReport"/>).
 /// </summary>
@@ -22,14 +22,15 @@ public static class BilevelCommand
     public static int Run(Options o, IReadOnlyList<string> args, TextWriter stdout)
     {
         string taskName = o.String("task", "hyperclean");
-        if (taskName is not ("hyperclean" or "l2-global" or "l2-groups" or "l2-per-feature"))
-            throw new UsageException($"bilevel: unknown task '{taskName}'; valid: hyperclean, l2-global, l2-groups, l2-per-feature.");
+        if (taskName is not ("hyperclean" or "hyperclean-blocks" or "l2-global" or "l2-groups" or "l2-per-feature"))
+            throw new UsageException($"bilevel: unknown task '{taskName}'; valid: hyperclean, hyperclean-blocks, l2-global, l2-groups, l2-per-feature.");
         int seeds = (int)o.Long("seeds", 3, 1, 100);
         double scale = o.Double("iterations-scale", 1, 1e-3, 100);
         string dir = o.String("out", Path.Combine("bilevel-results", taskName));
         if (File.Exists(Path.Combine(dir, "results.json")) && !o.Has("force"))
             throw new UsageException($"bilevel: '{dir}' already holds results; pass --force to replace them or --out to choose another folder.");
         IBilevelBenchTask Make(int seed) => taskName == "hyperclean" ? new HyperCleaningBench(seed)
+            : taskName == "hyperclean-blocks" ? new OneVsRestCleaningBench(seed)
             : new L2TuningBench(seed, taskName switch { "l2-global" => L2Grouping.Global, "l2-groups" => L2Grouping.RealAndNoise, _ => L2Grouping.PerFeature }, taskName);
         IReadOnlyList<string> methods;
         using (var probe = Make(0))

@@ -13,10 +13,12 @@ public sealed class BatchStream
     private readonly long[][]? _script;
     private readonly int _size;
     private readonly int _count;
+    private readonly bool _cycle;
     private int _position;
 
-    private BatchStream(int count, int size, System.Random? random, long[][]? script)
+    private BatchStream(int count, int size, System.Random? random, long[][]? script, bool cycle = false)
     {
+        _cycle = cycle;
         _count = count;
         _size = size;
         _random = random;
@@ -35,14 +37,16 @@ public sealed class BatchStream
         return new(count, batchSize, new System.Random(seed), null);
     }
 
-    /// <summary>The index lists of <paramref name="batches"/>, one per call, in order; a call past the end throws.</summary>
-    public static BatchStream Scripted(IReadOnlyList<long[]> batches)
+    /// <summary>The index lists of <paramref name="batches"/>, one per call, in order; a call past the end throws, or
+    /// starts again from the first list with <paramref name="cycle"/>.</summary>
+    public static BatchStream Scripted(IReadOnlyList<long[]> batches, bool cycle = false)
     {
         ArgumentNullException.ThrowIfNull(batches);
         for (int i = 0; i < batches.Count; i++)
             if (batches[i] is null || batches[i].Length == 0)
                 throw new ArgumentException($"batch {i} of the script is empty.", nameof(batches));
-        return new(0, 0, null, batches.Select(b => (long[])b.Clone()).ToArray());
+        if (batches.Count == 0) throw new ArgumentException("the batch script is empty.", nameof(batches));
+        return new(0, 0, null, batches.Select(b => (long[])b.Clone()).ToArray(), cycle);
     }
 
     /// <summary>True when every call returns the full data.</summary>
@@ -56,9 +60,9 @@ public sealed class BatchStream
     {
         if (_script is not null)
         {
-            if (_position >= _script.Length)
+            if (_position >= _script.Length && !_cycle)
                 throw new InvalidOperationException($"The batch script has {_script.Length} batches and all were used.");
-            return TorchSharp.torch.tensor(_script[_position++]);
+            return TorchSharp.torch.tensor(_script[_position++ % _script.Length]);
         }
         if (_random is null) { _position++; return null; }
         // Partial Fisher-Yates over [0, count): the first _size entries are a uniform sample without replacement.

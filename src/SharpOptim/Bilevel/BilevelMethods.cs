@@ -5,6 +5,8 @@ public static class BilevelMethods
 {
     private const string Ji = "Ji, Yang & Liang, Bilevel Optimization: Convergence Analysis and Enhanced Design, ICML 2021 (arXiv:2010.07962)";
 
+    private const string Hu = "Hu, Qiu, Guo, Zhang & Yang, Blockwise Stochastic Variance-Reduced Methods with Parallel Speedup for Multi-Block Bilevel Optimization, ICML 2023 (arXiv:2305.18730)";
+
     /// <summary>Every method of SharpOptim.Bilevel.</summary>
     public static readonly IReadOnlyList<MethodEntry> All = new MethodEntry[]
     {
@@ -17,5 +19,9 @@ public static class BilevelMethods
         new("Bilevel", "ma-soba", "Bilevel.MaSoba", "Chen, Xiao & Balasubramanian, Optimal Algorithms for Stochastic Bilevel Optimization under Relaxed Smoothness Conditions, 2023 (arXiv:2306.12067)"),
         new("Bilevel", "bo-rep", "Bilevel.BoRep", "Hao, Gong & Liu, Bilevel Optimization under Unbounded Smoothness: A New Algorithm and Convergence Analysis, ICLR 2024 (arXiv:2401.09587)"),
         new("Bilevel", "f2sa", "Bilevel.F2sa", "Kwon, Kwon, Wright & Nowak, A Fully First-Order Method for Stochastic Bilevel Optimization, ICML 2023 (arXiv:2301.10945)"),
+        new("Bilevel", "bsvrb-v1", "Bilevel.Bsvrb (BsvrbVariant.V1)", Hu),
+        new("Bilevel", "bsvrb-v2", "Bilevel.Bsvrb (BsvrbVariant.V2)", Hu),
+        new("Bilevel", "perturbed-aid", "Bilevel.PerturbedHypergradientDescent", "Huang, Chen, Ji, Ma & Lai, Efficiently Escaping Saddle Points in Bilevel Optimization (arXiv:2202.03684); perturbed descent reconstructed from the abstract", Reconstruction: true),
+        new("Bilevel", "lv-hba", "Bilevel.LvHba", "Yao, Yu, Zeng & Zhang, Constrained Bi-Level Optimization: Proximal Lagrangian Value function Approach and Hessian-free Algorithm, ICLR 2024 (arXiv:2401.16164)"),
     };
 }

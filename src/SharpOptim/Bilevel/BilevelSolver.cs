@@ -23,8 +23,8 @@ public abstract class BilevelSolver
     public HypergradientOracle Oracle { get; }
     /// <summary>Upper-level iterations done.</summary>
     public long Iteration { get; private set; }
-    /// <summary>Oracle calls made so far.</summary>
-    public OracleCounts Counts => Oracle.Counts;
+    /// <summary>Oracle calls made so far (a solver with oracles of its own, as BSVRB's per-block ones, adds them).</summary>
+    public virtual OracleCounts Counts => Oracle.Counts;
     /// <summary>The hypergradient estimate the last step moved x along (detached), or null before the first step.</summary>
     public Tensor? LastHypergradient { get; private set; }
 

@@ -122,6 +122,41 @@ public sealed class HypergradientOracle
         return (hyy, hxy);
     }
 
+    /// <summary>
+    /// The dense Hessian ∇²_yy g(x, y; batch) as an [n, n] matrix over y flattened (n = y.numel()), from one forward and
+    /// n backward passes through ∇_y g (built once with create_graph and retained): for methods that need the matrix
+    /// itself (BSVRB v1 inverts it), so only for small n. Counted as n second-order calls, what it costs.
+    /// </summary>
+    public Tensor LowerHessian(Tensor x, Tensor y, Tensor? batch)
+    {
+        long n = y.numel();
+        _second += n;
+        using var scope = NewDisposeScope();
+        using var grad = enable_grad();
+        var xl = x.detach().clone().requires_grad_(true);
+        var yl = y.detach().clone().requires_grad_(true);
+        var loss = Problem.Lower(xl, yl, batch);
+        CheckScalar(loss, "lower loss g");
+        if (!loss.requires_grad) throw NotOfY();
+        var gy = autograd.grad(new[] { loss }, new[] { yl }, retain_graph: true, create_graph: true, allow_unused: true)[0];
+        if (Missing(gy)) throw NotOfY();
+        Tensor h;
+        if (!gy.requires_grad) h = zeros(n, n, dtype: y.dtype, device: y.device);
+        else
+        {
+            var flat = gy.reshape(n);
+            var rows = new Tensor[n];
+            for (long k = 0; k < n; k++)
+            {
+                // retain_graph on every pass: the graph of ∇_y g is read n times (and create_graph is never set here).
+                var r = autograd.grad(new[] { flat[k] }, new[] { yl }, retain_graph: true, create_graph: false, allow_unused: true)[0];
+                rows[k] = Missing(r) ? zeros(n, dtype: y.dtype, device: y.device) : r.detach().reshape(n);
+            }
+            h = stack(rows, 0);
+        }
+        return h.MoveToOuterDisposeScope();
+    }
+
     private (Tensor Dx, Tensor Dy) FirstOrder(BilevelLoss loss, string name, Tensor x, Tensor y, Tensor? batch, bool requireY)
     {
         using var scope = NewDisposeScope();
