@@ -16,7 +16,7 @@ public static class DistReport
     /// <summary>The files a report consists of (results.json is the marker, moved last).</summary>
     public static readonly string[] Files =
     {
-        "results.json", "curves.csv", "loss_vs_gradients.png", "accuracy_vs_gradients.png", "loss_vs_bytes.png", "consensus_vs_gradients.png", "report.md",
+        "results.json", "curves.csv", "loss_vs_gradients.png", "accuracy_vs_gradients.png", "loss_vs_bytes.png", "consensus_vs_gradients.png", "stationarity_vs_gradients.png", "report.md",
     };
 
     private const string StagingPrefix = ".sharpoptim-writing-";
@@ -58,9 +58,14 @@ public static class DistReport
             Plot(r, Path.Combine(staging, "accuracy_vs_gradients.png"), "test accuracy of x̄ vs gradient evaluations per worker", "gradient evaluations per worker", "test accuracy", p => p.GradientEvaluations, "test_accuracy", log: false);
             Plot(r, Path.Combine(staging, "loss_vs_bytes.png"), "training loss of x̄ vs bytes sent per worker (log x)", "log10 bytes sent per worker", "training loss", p => p.BytesSent > 0 ? Math.Log10(p.BytesSent) : double.NaN, "train_loss", log: true);
             Plot(r, Path.Combine(staging, "consensus_vs_gradients.png"), "consensus error Ξ = (1/n) Σ‖x_i − x̄‖² vs gradient evaluations", "gradient evaluations per worker", "consensus error", p => p.GradientEvaluations, null, log: true);
+            if (r.Runs.Any(x => x.Result.Final.Metrics.ContainsKey("stationarity")))
+                Plot(r, Path.Combine(staging, "stationarity_vs_gradients.png"), "composite stationarity ‖x̄ − prox(x̄ − ∇f(x̄))‖² vs gradient evaluations", "gradient evaluations per worker", "stationarity", p => p.GradientEvaluations, "stationarity", log: true);
             WriteDurably(Path.Combine(staging, "report.md"), s => s.Write(Encoding.UTF8.GetBytes(Markdown(r))));
             File.Delete(Path.Combine(dir, "results.json"));
-            foreach (var f in Files.Where(f => f != "results.json"))
+            // stationarity_vs_gradients.png exists for composite tasks only; a stale one from another task is removed.
+            foreach (var f in Files.Where(f => f != "results.json" && !File.Exists(Path.Combine(staging, f))))
+                File.Delete(Path.Combine(dir, f));
+            foreach (var f in Files.Where(f => f != "results.json" && File.Exists(Path.Combine(staging, f))))
                 File.Move(Path.Combine(staging, f), Path.Combine(dir, f), overwrite: true);
             File.Move(Path.Combine(staging, "results.json"), Path.Combine(dir, "results.json"), overwrite: true);
         }
@@ -148,7 +153,7 @@ public static class DistReport
             sb.AppendLine(Inv($"- {g.Key}: {x.Algorithm} on {x.Workers} worker(s), {x.Rounds} rounds, {string.Join(", ", x.Hyperparameters.Select(kv => $"{kv.Key} = {kv.Value}"))}"));
         }
         sb.AppendLine();
-        sb.AppendLine("Plots: loss_vs_gradients.png, accuracy_vs_gradients.png, loss_vs_bytes.png, consensus_vs_gradients.png (means over seeds). Curves: curves.csv; everything: results.json.");
+        sb.AppendLine("Plots: loss_vs_gradients.png, accuracy_vs_gradients.png, loss_vs_bytes.png, consensus_vs_gradients.png" + (r.Runs.Any(x => x.Result.Final.Metrics.ContainsKey("stationarity")) ? ", stationarity_vs_gradients.png" : "") + " (means over seeds). Curves: curves.csv; everything: results.json.");
         sb.AppendLine();
         sb.AppendLine(r.Machine);
         return sb.ToString();
