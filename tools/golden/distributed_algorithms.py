@@ -58,12 +58,33 @@ def soft(v, c):
     return torch.sign(v) * torch.clamp(v.abs() - c, min=0)
 
 
-def dsgd(lr):
+def dsgd(lr, order="atc", mix_every=1):
+    """order 'atc': X <- W (X - lr G); 'cta' (D-PSGD): X <- W X - lr G(X); mixing only every mix_every steps."""
     workers = [Worker(i) for i in range(N)]
     Xs = stacked_start()
-    for _ in range(K):
+    for t in range(K):
         G = torch.stack([workers[i].grad(Xs[i]) for i in range(N)])
-        Xs = W @ (Xs - lr * G)          # adapt then combine
+        mix = (t + 1) % mix_every == 0
+        if order == "atc" or not mix:
+            Xs = Xs - lr * G
+            if mix:
+                Xs = W @ Xs
+        else:
+            Xs = W @ Xs - lr * G
+    return Xs
+
+
+def diging(lr):
+    """Gradient tracking in DIGing's combine-then-adapt order: no initial gossip of y."""
+    workers = [Worker(i) for i in range(N)]
+    Xs = stacked_start()
+    Gold = torch.stack([workers[i].grad(Xs[i]) for i in range(N)])
+    Ys = Gold.clone()
+    for _ in range(K):
+        Xs = W @ Xs - lr * Ys
+        G = torch.stack([workers[i].grad(Xs[i]) for i in range(N)])
+        Ys = W @ Ys + G - Gold
+        Gold = G
     return Xs
 
 
@@ -151,6 +172,9 @@ def main():
         "x": X.reshape(-1).tolist(), "y": Y.tolist(), "x0": x0.tolist(), "batches": batches,
     }
     out["dsgd"] = {"lr": 0.5, "final": dsgd(0.5).reshape(-1).tolist()}
+    out["dsgd_cta"] = {"lr": 0.5, "final": dsgd(0.5, "cta").reshape(-1).tolist()}
+    out["dsgd_local2"] = {"lr": 0.5, "final": dsgd(0.5, "atc", 2).reshape(-1).tolist()}
+    out["gt_diging"] = {"lr": 0.3, "final": diging(0.3).reshape(-1).tolist()}
     Xs, Ys, Gold = gt(0.3)
     out["gt"] = {"lr": 0.3, "final": Xs.reshape(-1).tolist(), "tracker": Ys.reshape(-1).tolist()}
     for variant in ["plain", "gt", "gt-as-coded"]:

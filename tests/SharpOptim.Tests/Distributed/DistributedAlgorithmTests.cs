@@ -102,6 +102,18 @@ public class DistributedAlgorithmTests
         AssertClose(Expected("gt"), gt.SelectMany(x => x).ToArray(), GoldenTolerance, "gradient tracking");
     }
 
+    [Fact]
+    public void OtherOrdersAndLocalStepsMatchTheReference()
+    {
+        var f = Data.Value;
+        var cta = RunWorld(f.Workers, f.Rounds, (c, p) => new DecentralizedSgd(p, c, Topology.Ring(f.Workers), Hyper("dsgd_cta", "lr"), GossipOrder.CombineThenAdapt), f.Problem);
+        AssertClose(Expected("dsgd_cta"), cta.SelectMany(x => x).ToArray(), GoldenTolerance, "D-PSGD (combine then adapt)");
+        var local = RunWorld(f.Workers, f.Rounds, (c, p) => new DecentralizedSgd(p, c, Topology.Ring(f.Workers), Hyper("dsgd_local2", "lr"), mixEvery: 2), f.Problem);
+        AssertClose(Expected("dsgd_local2"), local.SelectMany(x => x).ToArray(), GoldenTolerance, "D-SGD mixing every 2 steps");
+        var diging = RunWorld(f.Workers, f.Rounds, (c, p) => new GradientTracking(p, c, Topology.Ring(f.Workers), Hyper("gt_diging", "lr"), order: GossipOrder.CombineThenAdapt), f.Problem);
+        AssertClose(Expected("gt_diging"), diging.SelectMany(x => x).ToArray(), GoldenTolerance, "gradient tracking, DIGing order");
+    }
+
     [Theory]
     [InlineData("prox_dasa_plain", ProxDasaVariant.ProxDasa)]
     [InlineData("prox_dasa_gt", ProxDasaVariant.GradientTracking)]
