@@ -105,17 +105,6 @@ public sealed class DistributedTask : IDisposable
         return (problem, shard.Length);
     }
 
-    /// <summary>A loss closure over <paramref name="rows"/> of the training set in the given order of batches (for tests that feed fixed batches).</summary>
-    public Func<Tensor> FixedBatches(Mlp model, IReadOnlyList<int[]> batches)
-    {
-        int next = 0;
-        return () =>
-        {
-            var rows = batches[next++ % batches.Count];
-            return BatchLoss(model, rows);
-        };
-    }
-
     private Func<Tensor> NextLossOver(Mlp model, int[] shard, int batch, Random rng)
     {
         var order = (int[])shard.Clone();
