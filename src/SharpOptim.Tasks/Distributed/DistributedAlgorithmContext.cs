@@ -1,0 +1,28 @@
+using System.Globalization;
+using SharpOptim.Distributed;
+
+namespace SharpOptim.Tasks.Distributed;
+
+/// <summary>
+/// What a factory in <see cref="DistributedAlgorithms"/> gets to build one rank's algorithm: the rank's problem and
+/// communicator, the topology, the planned number of rounds, the run's seed, the task's ℓ1 weight (composite tasks)
+/// and the user's hyperparameters by name (<c>--opt k=v</c>), read through <see cref="Option"/>.
+/// </summary>
+public sealed record DistributedAlgorithmContext(WorkerProblem Problem, ICommunicator Comm, Topology Topology, int Rounds, int Seed,
+    double L1, IReadOnlyDictionary<string, double> Options)
+{
+    /// <summary>The user's value of <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
+    public double Option(string name, double fallback) => Options.TryGetValue(name, out var v) ? v : fallback;
+
+    /// <summary>The user's value of <paramref name="name"/> as a whole number ≥ 1, or <paramref name="fallback"/>.</summary>
+    public int Count(string name, int fallback)
+    {
+        double v = Option(name, fallback);
+        if (v < 1 || v != Math.Floor(v) || v > int.MaxValue)
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"{name} must be a whole number ≥ 1; got {v}."), name);
+        return (int)v;
+    }
+
+    /// <summary>A yes/no option (0 = no, anything else = yes).</summary>
+    public bool Flag(string name, bool fallback) => Options.TryGetValue(name, out var v) ? v != 0 : fallback;
+}

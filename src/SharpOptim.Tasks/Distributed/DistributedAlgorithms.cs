@@ -1,0 +1,69 @@
+using SharpOptim.Distributed;
+
+namespace SharpOptim.Tasks.Distributed;
+
+/// <summary>
+/// The one name → factory table of the distributed algorithms that <c>sharpoptim dist</c> (and the MPI driver) can
+/// run. To add an algorithm, add one entry here. Defaults are tuned for the small real tasks of
+/// <see cref="DistributedTask"/> (batch 32): they are not the papers' large-model settings, which each algorithm's
+/// documentation gives.
+/// </summary>
+public static class DistributedAlgorithms
+{
+    private static readonly List<DistributedAlgorithmInfo> Entries = new()
+    {
+        new("dsgd", 1000, D(("lr", 0.1), ("mix_every", 1), ("combine_then_adapt", 0)), c => new DecentralizedSgd(c.Problem, c.Comm, c.Topology,
+            c.Option("lr", 0.1), c.Flag("combine_then_adapt", false) ? GossipOrder.CombineThenAdapt : GossipOrder.AdaptThenCombine, c.Count("mix_every", 1))),
+        new("gt", 1000, D(("lr", 0.1), ("combine_then_adapt", 0)), c => new GradientTracking(c.Problem, c.Comm, c.Topology,
+            c.Option("lr", 0.1), c.L1, c.Flag("combine_then_adapt", false) ? GossipOrder.CombineThenAdapt : GossipOrder.AdaptThenCombine)),
+        new("prox-dasa", 1000, D(("lr", 5.0), ("alpha_base", 0.3), ("comm_rounds", 1), ("scale_loss", 0)), c => ProxDasaFor(c, ProxDasaVariant.ProxDasa)),
+        new("prox-dasa-gt", 1000, D(("lr", 5.0), ("alpha_base", 0.3), ("comm_rounds", 1), ("scale_loss", 0)), c => ProxDasaFor(c, ProxDasaVariant.GradientTracking)),
+        new("prox-dasa-gt-as-coded", 1000, D(("lr", 5.0), ("alpha_base", 0.3), ("comm_rounds", 1), ("scale_loss", 0)), c => ProxDasaFor(c, ProxDasaVariant.GradientTrackingAsCoded)),
+        new("fedavg", 50, D(("lr", 0.1), ("local_steps", 20), ("server_lr", 1), ("participation", 1)), c => new FedAvg(c.Problem, c.Comm,
+            c.Option("lr", 0.1), c.Count("local_steps", 20), c.Option("server_lr", 1), c.Option("participation", 1), c.Seed)),
+        new("diloco", 50, D(("inner_lr", 1e-3), ("inner_steps", 20), ("inner_weight_decay", 0.1), ("outer_lr", 0.7), ("outer_momentum", 0.9), ("nesterov", 1)),
+            c => new DiLoCo(c.Problem, c.Comm, c.Count("inner_steps", 20), c.Option("inner_lr", 1e-3), c.Option("inner_weight_decay", 0.1),
+                c.Option("outer_lr", 0.7), c.Option("outer_momentum", 0.9), c.Flag("nesterov", true))),
+    };
+
+    /// <summary>Every registered algorithm.</summary>
+    public static IReadOnlyList<DistributedAlgorithmInfo> All => Entries;
+
+    /// <summary>Names, in registration order.</summary>
+    public static IReadOnlyList<string> Names => Entries.Select(e => e.Name).ToList();
+
+    /// <summary>Registers another algorithm (a later entry with the same name replaces the earlier one).</summary>
+    public static void Register(DistributedAlgorithmInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        lock (Entries)
+        {
+            Entries.RemoveAll(e => e.Name == info.Name);
+            Entries.Add(info);
+        }
+    }
+
+    /// <summary>The entry named <paramref name="name"/>; an <see cref="ArgumentException"/> listing the valid names otherwise.</summary>
+    public static DistributedAlgorithmInfo Get(string name) =>
+        Entries.FirstOrDefault(e => e.Name == name)
+        ?? throw new ArgumentException(FormattableString.Invariant($"unknown distributed algorithm '{name}'; valid: {string.Join(", ", Names)}."), nameof(name));
+
+    /// <summary>
+    /// Rejects a hyperparameter name that <paramref name="info"/> does not read, so that a typo in <c>--opt</c> fails
+    /// before any run instead of being silently ignored.
+    /// </summary>
+    public static void CheckOptions(DistributedAlgorithmInfo info, IReadOnlyDictionary<string, double> options)
+    {
+        foreach (var key in options.Keys)
+            if (!info.Defaults.ContainsKey(key))
+                throw new ArgumentException(FormattableString.Invariant($"{info.Name} has no hyperparameter '{key}'; valid: {string.Join(", ", info.Defaults.Keys)}."), nameof(options));
+    }
+
+    // The dist command's composite-task setting: the objective is exactly mean loss + l1·‖x‖₁ (scale_loss 0); the
+    // official code's 1/n loss scaling is scale_loss 1.
+    private static ProxDasa ProxDasaFor(DistributedAlgorithmContext c, ProxDasaVariant variant) =>
+        new(c.Problem, c.Comm, c.Topology, c.Option("lr", 5.0), c.Option("alpha_base", 0.3), c.L1, variant,
+            ProxDasaStepSize.Diminishing, c.Rounds, c.Count("comm_rounds", 1), c.Flag("scale_loss", false));
+
+    private static IReadOnlyDictionary<string, double> D(params (string Key, double Value)[] pairs) => pairs.ToDictionary(p => p.Key, p => p.Value);
+}

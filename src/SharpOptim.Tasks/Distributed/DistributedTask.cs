@@ -1,0 +1,198 @@
+using System.Globalization;
+using SharpOptim.Distributed;
+using SharpOptim.Tasks.Data;
+using SharpOptim.Tasks.Models;
+using static TorchSharp.torch;
+
+namespace SharpOptim.Tasks.Distributed;
+
+/// <summary>
+/// A real classification task split across workers for the distributed family: digits (scikit-learn 8×8, MLP
+/// 64-64-10, as <c>compare</c>'s digits task), mnist10k (MLP 784-128-10; needs <c>sharpoptim data fetch mnist10k</c>)
+/// and digits-l1, the composite task of Prox-DASA (../shared/papers/distributed.md §4): multinomial logistic regression
+/// on digits, f(x) = mean cross-entropy, Ψ(x) = <see cref="L1"/>·‖x‖₁ (weights and biases).
+/// Each worker's shard comes from <see cref="DataPartition"/> over the training rows, so every rank computes it
+/// alone from (seed, n, scheme). Initial weights come from <see cref="InitialParameters"/> (a seeded
+/// <see cref="Random"/>, PyTorch's nn.Linear init distribution), not from libtorch's global generator, so ranks on
+/// threads and ranks under mpirun start from the same bits. The data tensors are read-only after loading and are
+/// shared by the in-process ranks.
+/// </summary>
+public sealed class DistributedTask : IDisposable
+{
+    private readonly ClassificationData _data;
+    private readonly int[] _trainLabels;
+
+    /// <summary>Loads task <paramref name="name"/> (mnist10k from <paramref name="cacheDirectory"/>).</summary>
+    public DistributedTask(string name, string? cacheDirectory = null)
+    {
+        Name = name;
+        switch (name)
+        {
+            case "digits":
+                _data = Digits.Load();
+                Widths = new[] { 64, 64, 10 };
+                Description = "scikit-learn 8x8 digits (1,437 train / 360 test), MLP 64-64-10, cross-entropy";
+                break;
+            case "mnist10k":
+                _data = Mnist10k.Load(cacheDirectory);
+                Widths = new[] { 784, 128, 10 };
+                Description = "MNIST 10k (8,000 train / 2,000 test), MLP 784-128-10, cross-entropy";
+                break;
+            case "digits-l1":
+                _data = Digits.Load();
+                Widths = new[] { 64, 10 };
+                L1 = 1e-3;
+                Description = "digits, multinomial logistic regression 64-10, mean cross-entropy + 1e-3·‖x‖₁ (composite)";
+                break;
+            default:
+                throw new ArgumentException(FormattableString.Invariant($"unknown distributed task '{name}'; valid: {string.Join(", ", Names)}."), nameof(name));
+        }
+        _trainLabels = _data.TrainY.data<long>().Select(v => (int)v).ToArray();
+    }
+
+    /// <summary>Task names, the default first.</summary>
+    public static IReadOnlyList<string> Names { get; } = new[] { "digits", "mnist10k", "digits-l1" };
+
+    /// <summary>Task name.</summary>
+    public string Name { get; }
+
+    /// <summary>One line for reports.</summary>
+    public string Description { get; }
+
+    /// <summary>Layer widths of the MLP (input, hidden…, classes).</summary>
+    public IReadOnlyList<int> Widths { get; }
+
+    /// <summary>ℓ1 weight of the composite objective (0 for the smooth tasks).</summary>
+    public double L1 { get; }
+
+    /// <summary>Number of training rows.</summary>
+    public int TrainCount => _trainLabels.Length;
+
+    /// <summary>A fresh model of this task (weights to be set with <see cref="InitialParameters"/>).</summary>
+    public Mlp CreateModel() => new(Widths.ToArray());
+
+    /// <summary>
+    /// The initial flat parameter vector for <paramref name="seed"/>, in <see cref="Mlp"/>'s parameter order (per layer:
+    /// weight, then bias), each entry U(−1/√fan_in, 1/√fan_in) as PyTorch's nn.Linear draws them, from a seeded
+    /// <see cref="Random"/>.
+    /// </summary>
+    public float[] InitialParameters(int seed)
+    {
+        var rng = new Random(unchecked(seed * 92_821 + 17));
+        var values = new List<float>();
+        for (int l = 0; l + 1 < Widths.Count; l++)
+        {
+            double bound = 1 / Math.Sqrt(Widths[l]);
+            int count = Widths[l] * Widths[l + 1] + Widths[l + 1];
+            for (int i = 0; i < count; i++) values.Add((float)((2 * rng.NextDouble() - 1) * bound));
+        }
+        return values.ToArray();
+    }
+
+    /// <summary>
+    /// Worker <paramref name="rank"/>'s problem: its own model at <see cref="InitialParameters"/>(seed) and a loss over
+    /// mini-batches of <paramref name="batch"/> rows drawn from its shard (reshuffled every pass, seeded by (seed, rank)).
+    /// </summary>
+    public (WorkerProblem Problem, int ShardSize) CreateWorker(int rank, int workers, string partition, double alpha, int seed, int batch)
+    {
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1.");
+        if (rank < 0 || rank >= workers) throw new ArgumentOutOfRangeException(nameof(rank), rank, FormattableString.Invariant($"rank must lie in [0, {workers})."));
+        var shards = DataPartition.Split(_trainLabels, workers, partition, seed, alpha);
+        var shard = shards[rank];
+        var model = CreateModel();
+        var problem = new WorkerProblem(model, NextLossOver(model, shard, batch, new Random(unchecked(seed * 1_000_003 + 7919 * (rank + 1)))));
+        problem.SetParameters(InitialParameters(seed));
+        return (problem, shard.Length);
+    }
+
+    /// <summary>A loss closure over <paramref name="rows"/> of the training set in the given order of batches (for tests that feed fixed batches).</summary>
+    public Func<Tensor> FixedBatches(Mlp model, IReadOnlyList<int[]> batches)
+    {
+        int next = 0;
+        return () =>
+        {
+            var rows = batches[next++ % batches.Count];
+            return BatchLoss(model, rows);
+        };
+    }
+
+    private Func<Tensor> NextLossOver(Mlp model, int[] shard, int batch, Random rng)
+    {
+        var order = (int[])shard.Clone();
+        int position = order.Length;
+        int size = Math.Min(batch, shard.Length);
+        return () =>
+        {
+            if (position + size > order.Length)
+            {
+                for (int i = order.Length - 1; i > 0; i--)
+                {
+                    int j = rng.Next(i + 1);
+                    (order[i], order[j]) = (order[j], order[i]);
+                }
+                position = 0;
+            }
+            var rows = order.AsSpan(position, size).ToArray();
+            position += size;
+            return BatchLoss(model, rows);
+        };
+    }
+
+    private Tensor BatchLoss(Mlp model, int[] rows)
+    {
+        using var idx = tensor(rows.Select(r => (long)r).ToArray(), ScalarType.Int64);
+        using var x = _data.TrainX.index_select(0, idx);
+        using var y = _data.TrainY.index_select(0, idx);
+        return nn.functional.cross_entropy(model.forward(x), y);
+    }
+
+    /// <summary>
+    /// Metrics of the parameter vector <paramref name="parameters"/> on <paramref name="model"/> (overwritten): training
+    /// loss and accuracy on all training rows, test loss and accuracy; for digits-l1 also the composite objective
+    /// F = f + Ψ, the composite stationarity ‖x − prox_Ψ(x − ∇f(x))‖² (unit step, full training gradient, brief §1.2)
+    /// and the fraction of exactly zero entries.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> Evaluate(Mlp model, ReadOnlySpan<float> parameters)
+    {
+        var problem = new WorkerProblem(model, () => nn.functional.cross_entropy(model.forward(_data.TrainX), _data.TrainY));
+        problem.SetParameters(parameters);
+        var metrics = new Dictionary<string, double>();
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var train = model.forward(_data.TrainX);
+            metrics["train_loss"] = nn.functional.cross_entropy(train, _data.TrainY).to(ScalarType.Float64).item<double>();
+            metrics["train_accuracy"] = train.argmax(1).eq(_data.TrainY).to(ScalarType.Float64).mean().item<double>();
+            var test = model.forward(_data.TestX);
+            metrics["test_loss"] = nn.functional.cross_entropy(test, _data.TestY).to(ScalarType.Float64).item<double>();
+            metrics["test_accuracy"] = test.argmax(1).eq(_data.TestY).to(ScalarType.Float64).mean().item<double>();
+        }
+        if (L1 > 0)
+        {
+            var g = new float[problem.Length];
+            foreach (var p in problem.Parameters) p.grad?.zero_();
+            using (var scope = NewDisposeScope()) problem.NextLoss().backward();
+            problem.CopyGradientsTo(g);
+            double l1Norm = 0, stationarity = 0;
+            int zeros = 0;
+            for (int i = 0; i < g.Length; i++)
+            {
+                double x = parameters[i], v = x - g[i];
+                double prox = v > L1 ? v - L1 : v < -L1 ? v + L1 : 0;
+                stationarity += (x - prox) * (x - prox);
+                l1Norm += Math.Abs(x);
+                if (parameters[i] == 0) zeros++;
+            }
+            metrics["objective"] = metrics["train_loss"] + L1 * l1Norm;
+            metrics["stationarity"] = stationarity;
+            metrics["sparsity"] = (double)zeros / g.Length;
+        }
+        return metrics;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _data.Dispose();
+
+    /// <inheritdoc />
+    public override string ToString() => Name.ToString(CultureInfo.InvariantCulture);
+}
