@@ -32,6 +32,7 @@ public sealed class Dadao
     private readonly double _nu, _beta, _betaTilde, _delta, _deltaTilde, _gamma, _gammaTilde;
     private readonly double[] _x;
     private readonly double[] _g;
+    private readonly HashSet<(int, int)> _edgeSet;
 
     /// <summary>
     /// DADAO over <paramref name="nodes"/> nodes joined by the undirected <paramref name="edges"/> (a connected graph),
@@ -54,6 +55,7 @@ public sealed class Dadao
         _dimension = initial.Length;
         _gradient = gradient;
         Edges = edges.ToArray();
+        _edgeSet = edges.Select(e => (Math.Min(e.I, e.J), Math.Max(e.I, e.J))).ToHashSet();
         double l = smoothness, mu = strongConvexity, nu = mu / 2;
         _nu = nu;
         CommunicationRate = Math.Sqrt(2 * Chi1 * Chi2);
@@ -150,7 +152,7 @@ public sealed class Dadao
         else
         {
             int i = e.Node, j = e.Peer;
-            if (j < 0 || j >= _nodes || j == i || !Edges.Any(x => (x.I == i && x.J == j) || (x.I == j && x.J == i)))
+            if (j < 0 || j >= _nodes || j == i || !_edgeSet.Contains((Math.Min(i, j), Math.Max(i, j))))
                 throw new ArgumentException(FormattableString.Invariant($"communication event on ({i}, {j}), which is not an edge of the graph."), nameof(e));
             Integrate(i, e.Time);
             Integrate(j, e.Time);

@@ -42,6 +42,19 @@ public class StreamingDiLoCoTests
     }
 
     [Fact]
+    public void OneFragmentNoOverlapNoMixingNoQuantizationEqualsTheLibrarysDiLoCo()
+    {
+        // Against d16a's DiLoCo class (same inner optimizer, same batches): the same algorithm written twice.
+        var streaming = Run("diloco", quantizeOverride: false, tau: 0, alpha: 0.0, fragments: new[] { 0, 0, 0, 0 });
+        var diloco = StreamingDiLoCoGolden.Run(StreamingDiLoCoGolden.Workers, 3, c =>
+        {
+            var p = StreamingDiLoCoGolden.Problem(c.Rank);
+            return new DiLoCo(p, c, 4, ps => TorchSharp.torch.optim.AdamW(ps, lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1), 0.7, 0.9, true);
+        });
+        for (int i = 0; i < streaming.Length; i++) StreamingDiLoCoGolden.AssertClose(diloco[i], streaming[i], 1e-6, 1e-7);
+    }
+
+    [Fact]
     public void FragmentsCutThePeakPayloadAndFourBitsCutItAgain()
     {
         InProcessWorld.Run(1, c =>
