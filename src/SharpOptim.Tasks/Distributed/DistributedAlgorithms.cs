@@ -36,6 +36,11 @@ public static class DistributedAlgorithms
             c => new Co2(c.Comm, c.Problem, InnerAdamW(c, 0.1), new Co2Options { InnerSteps = c.Count("inner_steps", 20), OuterLr = c.Option("outer_lr", 1),
                 OuterMomentum = c.Option("outer_momentum", 0), GapPenalty = c.Option("gap_penalty", 1), MomentumClip = c.Option("clip", 1),
                 Mode = c.Flag("stale", false) ? Co2Mode.OneStepStale : Co2Mode.Synchronous })),
+        new("fedspeed", 50, D(("lr", 0.1), ("local_steps", 20), ("lamb", 0.1), ("weight_decay", 1e-3), ("lr_decay", 0.998), ("max_grad_norm", 10),
+            ("participation", 1), ("server_term", 1)), c => new FedSpeed(c.Comm, c.Problem, new FedSpeedOptions { Lr = c.Option("lr", 0.1),
+                LocalSteps = c.Count("local_steps", 20), Lamb = c.Option("lamb", 0.1), Rho = 0, WeightDecay = c.Option("weight_decay", 1e-3),
+                LrDecay = c.Option("lr_decay", 0.998), MaxGradNorm = c.Option("max_grad_norm", 10), ParticipationRate = c.Option("participation", 1),
+                ServerCorrection = c.Flag("server_term", true), Seed = c.Seed })),
     };
 
     // Inner AdamW of the low-communication methods (streaming-diloco, noloco, co2): betas (0.9, 0.95) as DiLoCo's.

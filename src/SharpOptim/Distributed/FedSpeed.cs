@@ -23,6 +23,8 @@ namespace SharpOptim.Distributed;
 /// (3) <see cref="FedSpeedOptions.MergeWeight"/> adds the paper's merged gradient as an option (the official client
 /// is α = 1, the default); (4) relaxed initialisation (<c>use_RI</c>, off by default in the code) is not implemented;
 /// (5) aggregation is the code's unweighted mean over participants (not weighted by data size).
+/// (6) with ρ = 0 the second gradient is not evaluated (it would be the first one again). The <see cref="WorkerProblem"/>
+/// constructor (used by <c>sharpoptim dist</c>) accepts only ρ = 0, since its loss draws a new batch per call.
 /// Reported parameters: the global model w.
 /// </summary>
 public sealed class FedSpeed : IDistributedAlgorithm
@@ -46,9 +48,26 @@ public sealed class FedSpeed : IDistributedAlgorithm
     /// two gradients on the same batch).
     /// </summary>
     public FedSpeed(ICommunicator communicator, nn.Module model, Func<Func<Tensor>> nextBatch, FedSpeedOptions options)
+        : this(communicator, new WorkerProblem(model ?? throw new ArgumentNullException(nameof(model)), () => nextBatch()()), nextBatch, options)
+    {
+    }
+
+    /// <summary>
+    /// Client over a <see cref="WorkerProblem"/>, whose loss draws a new mini-batch at every call: this form cannot
+    /// take two gradients on the same batch, so it accepts only <see cref="FedSpeedOptions.Rho"/> = 0 (no SAM ascent:
+    /// the prox/dual correction and the server term of FedSpeed, one gradient per step) and rejects anything else.
+    /// </summary>
+    public FedSpeed(ICommunicator communicator, WorkerProblem problem, FedSpeedOptions options)
+        : this(communicator, problem, () => (problem ?? throw new ArgumentNullException(nameof(problem))).NextLoss, options)
+    {
+        if (options.Rho != 0)
+            throw new ArgumentException(FormattableString.Invariant($"Rho = {options.Rho}: FedSpeed's ascent step needs two gradients on the same mini-batch, which a WorkerProblem (a new batch per loss) cannot give; use Rho = 0 or the constructor with a batch source."), nameof(options));
+    }
+
+    private FedSpeed(ICommunicator communicator, WorkerProblem problem, Func<Func<Tensor>> nextBatch, FedSpeedOptions options)
     {
         ArgumentNullException.ThrowIfNull(communicator);
-        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(nextBatch);
         ArgumentNullException.ThrowIfNull(options);
         if (options.LocalSteps < 1) throw new ArgumentOutOfRangeException(nameof(options), options.LocalSteps, "LocalSteps (K) must be at least 1.");
@@ -64,7 +83,7 @@ public sealed class FedSpeed : IDistributedAlgorithm
         _communicator = communicator;
         _nextBatch = nextBatch;
         _options = options;
-        _problem = new WorkerProblem(model, () => nextBatch()());
+        _problem = problem;
         int d = _problem.Length;
         _global = new float[d];
         _dual = new float[d];
@@ -104,7 +123,7 @@ public sealed class FedSpeed : IDistributedAlgorithm
             double lr = _options.Lr * Math.Pow(_options.LrDecay, _round);
             _global.CopyTo(_w);
             for (int k = 0; k < d; k++) _correction[k] = _dual[k] - _global[k];
-            for (int step = 0; step < _options.LocalSteps; step++) { LocalStep(lr); gradients += 2; }
+            for (int step = 0; step < _options.LocalSteps; step++) { LocalStep(lr); gradients += _options.Rho == 0 ? 1 : 2; }
             for (int k = 0; k < d; k++)
             {
                 _dual[k] += _w[k] - _global[k];
@@ -129,9 +148,13 @@ public sealed class FedSpeed : IDistributedAlgorithm
         Gradient(loss, _w, _g1);
         double norm = Math.Sqrt(_g1.Sum(g => (double)g * g));
         double scale = _options.Rho / (norm + 1e-7);
-        var perturbed = new float[d];
-        for (int k = 0; k < d; k++) perturbed[k] = _w[k] + (float)(_g1[k] * scale);
-        Gradient(loss, perturbed, _g2);
+        if (_options.Rho == 0) _g1.CopyTo(_g2); // e = 0: the same point and batch, so the same gradient
+        else
+        {
+            var perturbed = new float[d];
+            for (int k = 0; k < d; k++) perturbed[k] = _w[k] + (float)(_g1[k] * scale);
+            Gradient(loss, perturbed, _g2);
+        }
         double alpha = _options.MergeWeight, lamb = _options.Lamb;
         double total = 0;
         for (int k = 0; k < d; k++)
@@ -148,7 +171,7 @@ public sealed class FedSpeed : IDistributedAlgorithm
     private void Gradient(Func<Tensor> loss, float[] at, float[] into)
     {
         _problem.SetParameters(at);
-        foreach (var p in _problem.Parameters) p.grad?.zero_();
+        _problem.Model.zero_grad();
         using (var scope = NewDisposeScope()) loss().backward();
         _problem.CopyGradientsTo(into);
     }

@@ -45,6 +45,23 @@ public class FedSpeedTests
     }
 
     [Fact]
+    public void WorkerProblemFormWithoutAscentEqualsTheBatchSourceForm()
+    {
+        // ρ = 0: one gradient per step, so a WorkerProblem (a new batch per loss) gives the same run as the batch source
+        // (and the second gradient, skipped at ρ = 0, is not needed: the golden FedAvg test above covers that path).
+        var options = FromFixture("fedspeed", lamb: 0.1, rho: 0, server: true);
+        var viaBatches = Run(options);
+        var viaProblem = StreamingDiLoCoGolden.Run(StreamingDiLoCoGolden.Workers, 3, c => new FedSpeed(c, StreamingDiLoCoGolden.Problem(c.Rank), options));
+        // Same algorithm and batches; libtorch's multi-threaded kernels (4 ranks on threads) may change the last bit.
+        for (int i = 0; i < viaBatches.Length; i++) StreamingDiLoCoGolden.AssertClose(viaBatches[i], viaProblem[i], 1e-6, 1e-7);
+        InProcessWorld.Run(1, c =>
+        {
+            var e = Assert.Throws<ArgumentException>(() => new FedSpeed(c, StreamingDiLoCoGolden.Problem(0), new FedSpeedOptions { Rho = 0.1 }));
+            Assert.Contains("same mini-batch", e.Message);
+        });
+    }
+
+    [Fact]
     public void BadOptionsAreRejected()
     {
         InProcessWorld.Run(1, c =>
