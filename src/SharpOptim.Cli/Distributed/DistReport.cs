@@ -16,7 +16,7 @@ public static class DistReport
     /// <summary>The files a report consists of (results.json is the marker, moved last).</summary>
     public static readonly string[] Files =
     {
-        "results.json", "curves.csv", "loss_vs_gradients.png", "accuracy_vs_gradients.png", "loss_vs_bytes.png", "consensus_vs_gradients.png", "report.md",
+        "results.json", "curves.csv", "loss_vs_gradients.png", "accuracy_vs_gradients.png", "loss_vs_bytes.png", "consensus_vs_gradients.png", "stationarity_vs_gradients.png", "report.md",
     };
 
     private const string StagingPrefix = ".sharpoptim-writing-";
@@ -27,18 +27,18 @@ public static class DistReport
         var sb = new StringBuilder();
         bool composite = r.Runs.Any(x => x.Result.Final.Metrics.ContainsKey("stationarity"));
         sb.Append("| method | workers | test accuracy | train loss | ");
-        sb.Append(composite ? "objective | stationarity | sparsity | " : "");
+        sb.Append(composite ? "objective | stationarity | zeros in x̄ | zeros in prox point | " : "");
         sb.AppendLine("consensus Ξ | grads/worker | MB sent/worker | syncs | seconds |");
         sb.Append("|---|---:|---:|---:|");
-        sb.Append(composite ? "---:|---:|---:|" : "");
+        sb.Append(composite ? "---:|---:|---:|---:|" : "");
         sb.AppendLine("---:|---:|---:|---:|---:|");
         foreach (var g in r.Runs.GroupBy(x => x.Label))
         {
             var runs = g.Select(x => x.Result).ToList();
             string Ms(string key, string fmt) => MeanStd(runs.Select(x => x.Final.Metrics.TryGetValue(key, out var v) ? v : double.NaN), fmt);
             sb.Append(Inv($"| {g.Key}{(runs.Any(x => x.Diverged) ? " (diverged)" : "")} | {runs[0].Workers} | {Ms("test_accuracy", "F4")} | {Ms("train_loss", "F4")} | "));
-            if (composite) sb.Append(Inv($"{Ms("objective", "F4")} | {Ms("stationarity", "E2")} | {Ms("sparsity", "F3")} | "));
-            sb.AppendLine(Inv($"{MeanStd(runs.Select(x => x.Final.ConsensusError), "E2")} | {runs.Average(x => x.Final.GradientEvaluations):F0} | {runs.Average(x => x.Final.BytesSent) / 1e6:F3} | {runs.Average(x => (double)x.GlobalSyncs):F0} | {runs.Average(x => x.Seconds):F1} |"));
+            if (composite) sb.Append(Inv($"{Ms("objective", "F4")} | {Ms("stationarity", "E2")} | {Ms("sparsity", "F3")} | {Ms("prox_sparsity", "F3")} | "));
+            sb.AppendLine(Inv($"{MeanStd(runs.Select(x => x.Final.ConsensusError), "E2")} | {runs.Average(x => x.Final.GradientEvaluations):F0} | {runs.Average(x => x.Final.BytesSent) / 1e6:F3} | {(runs[0].Workers > 1 ? runs.Average(x => (double)x.GlobalSyncs).ToString("F0", CultureInfo.InvariantCulture) : "–")} | {runs.Average(x => x.Seconds):F1} |"));
         }
         return sb.ToString();
     }
@@ -56,11 +56,16 @@ public static class DistReport
             WriteDurably(Path.Combine(staging, "curves.csv"), s => s.Write(Encoding.UTF8.GetBytes(Csv(r))));
             Plot(r, Path.Combine(staging, "loss_vs_gradients.png"), "training loss of x̄ vs gradient evaluations per worker", "gradient evaluations per worker", "training loss", p => p.GradientEvaluations, "train_loss", log: true);
             Plot(r, Path.Combine(staging, "accuracy_vs_gradients.png"), "test accuracy of x̄ vs gradient evaluations per worker", "gradient evaluations per worker", "test accuracy", p => p.GradientEvaluations, "test_accuracy", log: false);
-            Plot(r, Path.Combine(staging, "loss_vs_bytes.png"), "training loss of x̄ vs bytes sent per worker (log x)", "log10 bytes sent per worker", "training loss", p => Math.Log10(Math.Max(1, p.BytesSent)), "train_loss", log: true);
+            Plot(r, Path.Combine(staging, "loss_vs_bytes.png"), "training loss of x̄ vs bytes sent per worker (log x)", "log10 bytes sent per worker", "training loss", p => p.BytesSent > 0 ? Math.Log10(p.BytesSent) : double.NaN, "train_loss", log: true);
             Plot(r, Path.Combine(staging, "consensus_vs_gradients.png"), "consensus error Ξ = (1/n) Σ‖x_i − x̄‖² vs gradient evaluations", "gradient evaluations per worker", "consensus error", p => p.GradientEvaluations, null, log: true);
+            if (r.Runs.Any(x => x.Result.Final.Metrics.ContainsKey("stationarity")))
+                Plot(r, Path.Combine(staging, "stationarity_vs_gradients.png"), "composite stationarity ‖x̄ − prox(x̄ − ∇f(x̄))‖² vs gradient evaluations", "gradient evaluations per worker", "stationarity", p => p.GradientEvaluations, "stationarity", log: true);
             WriteDurably(Path.Combine(staging, "report.md"), s => s.Write(Encoding.UTF8.GetBytes(Markdown(r))));
             File.Delete(Path.Combine(dir, "results.json"));
-            foreach (var f in Files.Where(f => f != "results.json"))
+            // stationarity_vs_gradients.png exists for composite tasks only; a stale one from another task is removed.
+            foreach (var f in Files.Where(f => f != "results.json" && !File.Exists(Path.Combine(staging, f))))
+                File.Delete(Path.Combine(dir, f));
+            foreach (var f in Files.Where(f => f != "results.json" && File.Exists(Path.Combine(staging, f))))
                 File.Move(Path.Combine(staging, f), Path.Combine(dir, f), overwrite: true);
             File.Move(Path.Combine(staging, "results.json"), Path.Combine(dir, "results.json"), overwrite: true);
         }
@@ -148,7 +153,7 @@ public static class DistReport
             sb.AppendLine(Inv($"- {g.Key}: {x.Algorithm} on {x.Workers} worker(s), {x.Rounds} rounds, {string.Join(", ", x.Hyperparameters.Select(kv => $"{kv.Key} = {kv.Value}"))}"));
         }
         sb.AppendLine();
-        sb.AppendLine("Plots: loss_vs_gradients.png, accuracy_vs_gradients.png, loss_vs_bytes.png, consensus_vs_gradients.png (means over seeds). Curves: curves.csv; everything: results.json.");
+        sb.AppendLine("Plots: loss_vs_gradients.png, accuracy_vs_gradients.png, loss_vs_bytes.png, consensus_vs_gradients.png" + (r.Runs.Any(x => x.Result.Final.Metrics.ContainsKey("stationarity")) ? ", stationarity_vs_gradients.png" : "") + " (means over seeds). Curves: curves.csv; everything: results.json.");
         sb.AppendLine();
         sb.AppendLine(r.Machine);
         return sb.ToString();
@@ -167,6 +172,11 @@ public static class DistReport
             double Y(DistributedRunPoint p) => metric is null ? p.ConsensusError : p.Metrics.TryGetValue(metric, out var v) ? v : double.NaN;
             var xs = Enumerable.Range(0, n).Select(i => runs.Average(v => x(v.Curve[i]))).ToArray();
             var ys = Enumerable.Range(0, n).Select(i => runs.Average(v => Y(v.Curve[i]))).ToArray();
+            // Points without an x (no bytes sent yet; single-worker runs on the bytes plot) are left out.
+            var hasX = Enumerable.Range(0, n).Where(i => double.IsFinite(xs[i])).ToArray();
+            xs = hasX.Select(i => xs[i]).ToArray();
+            ys = hasX.Select(i => ys[i]).ToArray();
+            n = xs.Length;
             if (log)
             {
                 // Ξ is exactly 0 for global-model methods and at round 0: those points are left out of a log plot.

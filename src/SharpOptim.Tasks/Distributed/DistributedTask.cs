@@ -150,7 +150,9 @@ public sealed class DistributedTask : IDisposable
     /// Metrics of the parameter vector <paramref name="parameters"/> on <paramref name="model"/> (overwritten): training
     /// loss and accuracy on all training rows, test loss and accuracy; for digits-l1 also the composite objective
     /// F = f + Ψ, the composite stationarity ‖x − prox_Ψ(x − ∇f(x))‖² (unit step, full training gradient, brief §1.2)
-    /// and the fraction of exactly zero entries.
+    /// the fraction of exactly zero entries of x (<c>sparsity</c>) and of the prox point prox_Ψ(x − ∇f(x)) that the
+    /// stationarity measure uses (<c>prox_sparsity</c>: averaging methods such as Prox-DASA output a convex combination
+    /// of sparse prox points, which is sparse only in the limit).
     /// </summary>
     public IReadOnlyDictionary<string, double> Evaluate(Mlp model, ReadOnlySpan<float> parameters)
     {
@@ -174,7 +176,7 @@ public sealed class DistributedTask : IDisposable
             using (var scope = NewDisposeScope()) problem.NextLoss().backward();
             problem.CopyGradientsTo(g);
             double l1Norm = 0, stationarity = 0;
-            int zeros = 0;
+            int zeros = 0, proxZeros = 0;
             for (int i = 0; i < g.Length; i++)
             {
                 double x = parameters[i], v = x - g[i];
@@ -182,10 +184,12 @@ public sealed class DistributedTask : IDisposable
                 stationarity += (x - prox) * (x - prox);
                 l1Norm += Math.Abs(x);
                 if (parameters[i] == 0) zeros++;
+                if (prox == 0) proxZeros++;
             }
             metrics["objective"] = metrics["train_loss"] + L1 * l1Norm;
             metrics["stationarity"] = stationarity;
             metrics["sparsity"] = (double)zeros / g.Length;
+            metrics["prox_sparsity"] = (double)proxZeros / g.Length;
         }
         return metrics;
     }
