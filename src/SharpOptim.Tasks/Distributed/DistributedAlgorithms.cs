@@ -24,7 +24,28 @@ public static class DistributedAlgorithms
         new("diloco", 50, D(("inner_lr", 1e-3), ("inner_steps", 20), ("inner_weight_decay", 0.1), ("outer_lr", 0.7), ("outer_momentum", 0.9), ("nesterov", 1)),
             c => new DiLoCo(c.Problem, c.Comm, c.Count("inner_steps", 20), c.Option("inner_lr", 1e-3), c.Option("inner_weight_decay", 0.1),
                 c.Option("outer_lr", 0.7), c.Option("outer_momentum", 0.9), c.Flag("nesterov", true))),
+        new("streaming-diloco", 50, D(("inner_lr", 1e-3), ("inner_steps", 20), ("inner_weight_decay", 0.1), ("outer_lr", 0.7), ("outer_momentum", 0.9),
+            ("fragments", 2), ("overlap", 1), ("mix_alpha", 0.5), ("quantize", 1)), c => new StreamingDiLoCo(c.Comm, c.Problem, InnerAdamW(c, 0.1),
+            new StreamingDiLoCoOptions { InnerSteps = c.Count("inner_steps", 20), OverlapSteps = (int)c.Option("overlap", 1), MixingAlpha = c.Option("mix_alpha", 0.5),
+                Quantize = c.Flag("quantize", true), OuterLr = c.Option("outer_lr", 0.7), OuterMomentum = c.Option("outer_momentum", 0.9),
+                ParameterFragments = StreamingDiLoCo.StridedFragments(Enumerable.Range(0, c.Problem.Parameters.Count).Select(i => i / 2).ToArray(), c.Count("fragments", 2)) })),
+        new("noloco", 50, D(("inner_lr", 1e-3), ("inner_steps", 20), ("inner_weight_decay", 0), ("outer_lr", 0.7), ("outer_momentum", 0.5), ("group", 2)),
+            c => new NoLoCo(c.Comm, c.Problem, InnerAdamW(c, 0), new NoLoCoOptions { InnerSteps = c.Count("inner_steps", 20), GroupSize = c.Count("group", 2),
+                OuterLr = c.Option("outer_lr", 0.7), Momentum = c.Option("outer_momentum", 0.5), Seed = c.Seed })),
+        new("co2", 50, D(("inner_lr", 1e-3), ("inner_steps", 20), ("inner_weight_decay", 0.1), ("outer_lr", 1), ("outer_momentum", 0), ("gap_penalty", 1), ("clip", 1), ("stale", 0)),
+            c => new Co2(c.Comm, c.Problem, InnerAdamW(c, 0.1), new Co2Options { InnerSteps = c.Count("inner_steps", 20), OuterLr = c.Option("outer_lr", 1),
+                OuterMomentum = c.Option("outer_momentum", 0), GapPenalty = c.Option("gap_penalty", 1), MomentumClip = c.Option("clip", 1),
+                Mode = c.Flag("stale", false) ? Co2Mode.OneStepStale : Co2Mode.Synchronous })),
+        new("fedspeed", 50, D(("lr", 0.1), ("local_steps", 20), ("lamb", 0.1), ("weight_decay", 1e-3), ("lr_decay", 0.998), ("max_grad_norm", 10),
+            ("participation", 1), ("server_term", 1)), c => new FedSpeed(c.Comm, c.Problem, new FedSpeedOptions { Lr = c.Option("lr", 0.1),
+                LocalSteps = c.Count("local_steps", 20), Lamb = c.Option("lamb", 0.1), Rho = 0, WeightDecay = c.Option("weight_decay", 1e-3),
+                LrDecay = c.Option("lr_decay", 0.998), MaxGradNorm = c.Option("max_grad_norm", 10), ParticipationRate = c.Option("participation", 1),
+                ServerCorrection = c.Flag("server_term", true), Seed = c.Seed })),
     };
+
+    // Inner AdamW of the low-communication methods (streaming-diloco, noloco, co2): betas (0.9, 0.95) as DiLoCo's.
+    private static SharpOptim.Optimizers.AdamW InnerAdamW(DistributedAlgorithmContext c, double weightDecay) =>
+        new(c.Problem.Parameters, c.Option("inner_lr", 1e-3), 0.9, 0.95, 1e-8, c.Option("inner_weight_decay", weightDecay));
 
     /// <summary>Every registered algorithm.</summary>
     public static IReadOnlyList<DistributedAlgorithmInfo> All => Entries;
