@@ -128,7 +128,8 @@ public static class CommandLine
           gradient-free  ES, EGGROLL, CBO next to AdamW on digits; EGGROLL on the mnist10k SmallCnn; MeZO
                        fine-tuning charlm; EGGROLL throughput, low-rank bias and MeZO memory measurements;
                        report.md, results.json, plots
-                       --part P           digits, cnn, charlm, bench, bias, memory or all (default; comma-separated)
+                       --part P           digits, cnn, charlm, bench, bias, memory, zo2 or all (default;
+                                          comma-separated)
                        --out DIR          where the results go (default gradient-free-results)
                        --generations N    digits steps per method (default 300)
                        --cnn-generations N  cnn steps per method (default 300)  --cache DIR  mnist10k cache

@@ -43,10 +43,11 @@ public static class GradientFreeCommand
     {
         string part = o.String("part", "all");
         if (part == "memory-child") return MemoryChild(o.String("child", "mezo"), stdout);
-        var parts = part == "all" ? new[] { "digits", "cnn", "charlm", "bench", "bias", "memory" } : part.Split(',');
+        if (part == "zo2-child") return Zo2Child(o.String("child", "store") == "store", stdout);
+        var parts = part == "all" ? new[] { "digits", "cnn", "charlm", "bench", "bias", "memory", "zo2" } : part.Split(',');
         foreach (var p in parts)
-            if (p is not ("digits" or "cnn" or "charlm" or "bench" or "bias" or "memory"))
-                throw new UsageException($"gradient-free: unknown part '{p}'; valid: digits, cnn, charlm, bench, bias, memory, all.");
+            if (p is not ("digits" or "cnn" or "charlm" or "bench" or "bias" or "memory" or "zo2"))
+                throw new UsageException($"gradient-free: unknown part '{p}'; valid: digits, cnn, charlm, bench, bias, memory, zo2, all.");
         string outDir = o.String("out", "gradient-free-results");
         int generations = (int)o.Long("generations", 300, 1, 100_000);
         int cnnGenerations = (int)o.Long("cnn-generations", 300, 1, 100_000);
@@ -81,6 +82,7 @@ public static class GradientFreeCommand
                     case "bench": Bench(populations, report, json, stdout); break;
                     case "bias": Bias(report, json, stdout); break;
                     case "memory": Memory(report, json, stdout); break;
+                    case "zo2": Zo2Memory(report, json, stdout); break;
                 }
             }
             File.WriteAllText(Path.Combine(staging, "report.md"), report.ToString());
@@ -639,9 +641,14 @@ public static class GradientFreeCommand
             return;
         }
         var result = new Dictionary<string, (long Peak, long State, long Params, long Grown, long Steady)>();
-        foreach (var kind in new[] { "forward", "mezo", "adamw" })
+        // Each child twice: with glibc's default allocator settings, and with its mmap threshold fixed at 128 KiB
+        // (MALLOC_MMAP_THRESHOLD_), under which every freed block of 128 KiB or more goes back to the system at once,
+        // so the resident size follows the memory actually in use instead of what the heap keeps for reuse.
+        var fixedThreshold = new Dictionary<string, string?> { ["MALLOC_MMAP_THRESHOLD_"] = "131072" };
+        foreach (var kind in new[] { "forward", "mezo", "adamw", "forward-fixed", "mezo-fixed", "adamw-fixed" })
         {
-            using var p = Process.Start(CliProcess.StartInfo(new[] { "gradient-free", "--part", "memory-child", "--child", kind }))!;
+            bool isFixed = kind.EndsWith("-fixed", StringComparison.Ordinal);
+            using var p = Process.Start(CliProcess.StartInfo(new[] { "gradient-free", "--part", "memory-child", "--child", isFixed ? kind[..^6] : kind }, isFixed ? fixedThreshold : null))!;
             string output = p.StandardOutput.ReadToEnd();
             string errors = p.StandardError.ReadToEnd();
             p.WaitForExit();
@@ -664,8 +671,100 @@ public static class GradientFreeCommand
         report.AppendLine();
         report.AppendLine(Inv($"Steady-state ratio AdamW / MeZO: {(double)adamSteady / Math.Max(1, mezoSteady):F1}×; first-step ratio {(double)adamPeak / Math.Max(1, mezoPeak):F1}×. Backprop keeps every activation for the backward pass and adds gradients and two moments; MeZO holds one forward's activations without autograd and one direction tensor at a time. The paper's up-to-12× is for billion-parameter models, where parameter-sized terms dominate; this model's are 3.3 MB each."));
         report.AppendLine();
+        report.AppendLine("The same three processes with glibc's mmap threshold fixed at 128 KiB (`MALLOC_MMAP_THRESHOLD_=131072`: freed blocks of 128 KiB or more are returned to the system at once instead of being kept in the heap, and the threshold no longer grows after the first frees):");
+        report.AppendLine();
+        report.AppendLine("| method (fixed mmap threshold) | first-step peak | resident growth after the first step | steady-state peak (two more steps) |");
+        report.AppendLine("|---|---|---|---|");
+        foreach (var (kind, label) in new[] { ("forward-fixed", "one inference forward"), ("mezo-fixed", "MeZO"), ("adamw-fixed", "backprop + AdamW") })
+        {
+            var f = result[kind];
+            report.AppendLine(Inv($"| {label} | {f.Peak / 1e6:F1} MB | {f.Grown / 1e6:F1} MB | {f.Steady / 1e6:F1} MB |"));
+        }
+        report.AppendLine();
         report.AppendLine(Inv($"MeZO's step against one inference forward: first-step peak {mezoPeak / 1e6:F1} vs {fwdPeak / 1e6:F1} MB, steady {mezoSteady / 1e6:F1} vs {fwdSteady / 1e6:F1} MB. The forward here frees its tensors when its dispose scope ends (TorchSharp frees on dispose, not on the last reference as PyTorch does), so all of one forward's intermediate activations are alive at its end; a MeZO step runs two such forwards one after the other (the first one's tensors are freed before the second starts) plus one direction tensor the size of the largest parameter at a time."));
         report.AppendLine();
+        json["memory_fixed_mmap_threshold"] = new[] { "forward-fixed", "mezo-fixed", "adamw-fixed" }.ToDictionary(k => k, k => new { first_step_peak_bytes = result[k].Peak, resident_growth_bytes = result[k].Grown, steady_peak_bytes = result[k].Steady });
         json["memory"] = new { forward_first_step_peak_bytes = fwdPeak, forward_steady_peak_bytes = fwdSteady, mezo_first_step_peak_bytes = mezoPeak, adamw_first_step_peak_bytes = adamPeak, mezo_resident_growth_bytes = mezoGrown, adamw_resident_growth_bytes = adamGrown, mezo_steady_peak_bytes = mezoSteady, adamw_steady_peak_bytes = adamSteady, parameter_bytes = paramBytes, mezo_state_bytes = mezoState, adamw_state_bytes = adamState };
+    }
+
+    // ------------------------------------------------------------------ ZO2 compact store
+
+    private const int Zo2Width = 1024, Zo2Hidden = 8, Zo2Input = 256, Zo2Classes = 10, Zo2Steps = 3;
+
+    /// <summary>The child side of the ZO2 store measurement (<c>--part zo2-child --child resident|store</c>): an MLP
+    /// 256-1024×8-10 (one stage per Linear), MeZO through the ZO2 schedule with or without the compact store; one
+    /// warm step, then the peak resident size of three more steps over the resident size before the model was
+    /// built, the resident size after them, the store's tracked peak of resident parameter bytes, and a hash of the
+    /// final parameters (equal in both modes: the store is lossless).</summary>
+    private static int Zo2Child(bool store, TextWriter stdout)
+    {
+        GC.Collect();
+        long r0 = ProcStatus("VmRSS");
+        manual_seed(1);
+        var widths = new[] { Zo2Input }.Concat(Enumerable.Repeat(Zo2Width, Zo2Hidden)).Append(Zo2Classes).ToArray();
+        var model = new Mlp(widths);
+        var x = randn(16, Zo2Input);
+        var y = randint(0, Zo2Classes, new long[] { 16 });
+        var mezo = new MeZO(model.named_parameters(), lr: 1e-4, epsilon: 1e-3, seed: 1);
+        var layers = model.named_children().Select(c => (Linear)c.module).ToArray();
+        var stages = layers.Select((l, i) => new ZO2Stage(i.ToString(CultureInfo.InvariantCulture),
+            t => i + 1 < layers.Length ? nn.functional.relu(l.call(t)) : l.call(t), new[] { l.weight!, l.bias! })).ToArray();
+        using var zo2 = new ZO2Schedule(mezo, stages, compactStore: store);
+        zo2.Step(x, o => nn.functional.cross_entropy(o, y));
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        File.WriteAllText("/proc/self/clear_refs", "5");
+        zo2.ResetResidentPeak();
+        for (int s = 0; s < Zo2Steps; s++) zo2.Step(x, o => nn.functional.cross_entropy(o, y));
+        long peak = ProcStatus("VmHWM") - r0;
+        long after = ProcStatus("VmRSS") - r0;
+        long tracked = zo2.PeakResidentParameterBytes;
+        zo2.Flush();
+        ulong hash = 14695981039346656037UL;
+        foreach (var p in model.parameters())
+            foreach (byte b in p.bytes) hash = (hash ^ b) * 1099511628211UL;
+        long total = model.parameters().Sum(p => p.numel() * 4);
+        stdout.WriteLine(Inv($"ZO2 {peak} {after} {tracked} {total} {hash:x16}"));
+        return 0;
+    }
+
+    private static void Zo2Memory(StringBuilder report, Dictionary<string, object> json, TextWriter stdout)
+    {
+        report.AppendLine("## ZO2: the compact store of idle stages");
+        report.AppendLine();
+        if (!OperatingSystem.IsLinux() || !File.Exists("/proc/self/status"))
+        {
+            report.AppendLine("Not measured: needs Linux's /proc/self/status and clear_refs.");
+            return;
+        }
+        var result = new Dictionary<string, (long Peak, long After, long Tracked, long Total, string Hash)>();
+        // A fixed mmap threshold makes glibc return every freed parameter-sized block to the system at once (its
+        // default threshold grows after the first frees and would keep them in the heap), so the resident size
+        // shows what the process holds.
+        var env = new Dictionary<string, string?> { ["MALLOC_MMAP_THRESHOLD_"] = "131072" };
+        foreach (var kind in new[] { "resident", "store" })
+        {
+            using var p = Process.Start(CliProcess.StartInfo(new[] { "gradient-free", "--part", "zo2-child", "--child", kind }, env))!;
+            string output = p.StandardOutput.ReadToEnd();
+            string errors = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("ZO2 ", StringComparison.Ordinal))
+                ?? throw new InvalidOperationException($"zo2 child '{kind}' printed no measurement: {output} {errors}");
+            var f = line.Trim().Split(' ');
+            result[kind] = (long.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[2], CultureInfo.InvariantCulture), long.Parse(f[3], CultureInfo.InvariantCulture), long.Parse(f[4], CultureInfo.InvariantCulture), f[5]);
+        }
+        var r = result["resident"];
+        var c = result["store"];
+        stdout.WriteLine(Inv($"zo2: peak over the pre-model size {r.Peak / 1e6:F1} MB resident vs {c.Peak / 1e6:F1} MB with the store; parameter hashes {r.Hash} / {c.Hash}"));
+        report.AppendLine(Inv($"MeZO (lr 1e-4, ε 1e-3) through the ZO2 schedule on an MLP {Zo2Input}-{Zo2Width}×{Zo2Hidden}-{Zo2Classes} (one stage per Linear; parameters {r.Total / 1e6:F1} MB float32; batch 16), each mode in its own process with glibc's mmap threshold fixed at 128 KiB (`MALLOC_MMAP_THRESHOLD_`, so freed parameter-sized blocks go back to the system). After one warm step, the peak resident size (VmHWM, reset by /proc/self/clear_refs) of {Zo2Steps} more steps and the resident size after them, both over the resident size before the model was built; \"tracked\" is the schedule's own count of parameter bytes in memory during those steps."));
+        report.AppendLine();
+        report.AppendLine("| mode | peak resident over pre-model size | resident after the steps | tracked peak of resident parameter bytes | final parameters (FNV-1a of the bytes) |");
+        report.AppendLine("|---|---|---|---|---|");
+        report.AppendLine(Inv($"| all stages resident | {r.Peak / 1e6:F1} MB | {r.After / 1e6:F1} MB | {r.Tracked / 1e6:F2} MB | {r.Hash} |"));
+        report.AppendLine(Inv($"| compact store (off-heap file, lossless) | {c.Peak / 1e6:F1} MB | {c.After / 1e6:F1} MB | {c.Tracked / 1e6:F2} MB | {c.Hash} |"));
+        report.AppendLine();
+        report.AppendLine(Inv($"Difference of the peaks: {(r.Peak - c.Peak) / 1e6:F1} MB (all parameters {r.Total / 1e6:F1} MB minus the largest stage {c.Tracked / 1e6:F1} MB = {(r.Total - c.Tracked) / 1e6:F1} MB expected). The trajectories are {(r.Hash == c.Hash ? "identical (same hash)" : "DIFFERENT")}."));
+        report.AppendLine();
+        json["zo2_store"] = new { resident_peak_bytes = r.Peak, store_peak_bytes = c.Peak, resident_after_bytes = r.After, store_after_bytes = c.After, resident_tracked_bytes = r.Tracked, store_tracked_bytes = c.Tracked, parameter_bytes = r.Total, resident_hash = r.Hash, store_hash = c.Hash };
     }
 }
