@@ -126,13 +126,13 @@ public static class CommandLine
                        a training still running then is stopped and its wall time projected) --json PATH
                        (--one digits|charlm --steps N: one timed training with per-step times, what each child runs)
           gradient-free  ES, EGGROLL, CBO next to AdamW on digits; EGGROLL on the mnist10k SmallCnn; MeZO
-                       fine-tuning charlm; EGGROLL throughput, low-rank bias and MeZO memory measurements;
-                       report.md, results.json, plots
+                       fine-tuning charlm; EGGROLL throughput, low-rank bias, MeZO memory and ZO2 compact-store
+                       measurements; report.md, results.json, plots
                        --part P           digits, cnn, charlm, bench, bias, memory, zo2 or all (default;
                                           comma-separated)
                        --out DIR          where the results go (default gradient-free-results)
                        --generations N    digits steps per method (default 300)
-                       --cnn-generations N  cnn steps per method (default 300)  --cache DIR  mnist10k cache
+                       --cnn-generations N  cnn steps per method (default 150)  --cache DIR  mnist10k cache
                        --pretrain-steps N charlm AdamW pre-training steps (default 150)
                        --mezo-steps N     charlm MeZO steps (default 400)
                        --mezo-lr X        charlm MeZO learning rate (default 1e-4)

@@ -50,7 +50,7 @@ public static class GradientFreeCommand
                 throw new UsageException($"gradient-free: unknown part '{p}'; valid: digits, cnn, charlm, bench, bias, memory, zo2, all.");
         string outDir = o.String("out", "gradient-free-results");
         int generations = (int)o.Long("generations", 300, 1, 100_000);
-        int cnnGenerations = (int)o.Long("cnn-generations", 300, 1, 100_000);
+        int cnnGenerations = (int)o.Long("cnn-generations", 150, 1, 100_000);
         string? cache = o.Has("cache") ? o.String("cache") : null;
         int mezoSteps = (int)o.Long("mezo-steps", 400, 1, 1_000_000);
         int pretrain = (int)o.Long("pretrain-steps", 150, 0, 1_000_000);
