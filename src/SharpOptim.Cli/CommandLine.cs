@@ -183,11 +183,14 @@ public static class CommandLine
           mpi-selftest   checks of the Open MPI backend, run by each rank under mpirun (the tests start it)
                        --case NAME        all (default), fail or exit (one rank fails mid-run), size (--expect N)
                        --fail-rank R      the failing rank (default 1)  --rounds N  gossip rounds (default 40)
-          gradient-free  ES, EGGROLL, CBO next to AdamW on digits; MeZO fine-tuning charlm; EGGROLL throughput,
-                       low-rank bias and MeZO memory measurements; report.md, results.json, plots
-                       --part P           digits, charlm, bench, bias, memory or all (default; comma-separated list)
+          gradient-free  ES, EGGROLL, CBO next to AdamW on digits; EGGROLL on the mnist10k SmallCnn; MeZO
+                       fine-tuning charlm; EGGROLL throughput, low-rank bias, MeZO memory and ZO2 compact-store
+                       measurements; report.md, results.json, plots
+                       --part P           digits, cnn, charlm, bench, bias, memory, zo2 or all (default;
+                                          comma-separated)
                        --out DIR          where the results go (default gradient-free-results)
                        --generations N    digits steps per method (default 300)
+                       --cnn-generations N  cnn steps per method (default 150)  --cache DIR  mnist10k cache
                        --pretrain-steps N charlm AdamW pre-training steps (default 150)
                        --mezo-steps N     charlm MeZO steps (default 400)
                        --mezo-lr X        charlm MeZO learning rate (default 1e-4)

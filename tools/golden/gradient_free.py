@@ -267,6 +267,61 @@ def stable_consensus():
     return {"x": full(x), "f": f.tolist(), "alpha": 1e5, "v": full(consensus(x, f, 1e5))}
 
 
+# ---------------------------------------------------------------- EGGROLL on a convolution
+def eggroll_conv_run(gens=2, rank=2):
+    """conv 2->3 (3x3, padding 1) on 5x5 inputs, ReLU, Linear 75->2; every member's forward with its perturbation
+    MATERIALISED (kernel W + sigma*s*A B^T/sqrt(r) reshaped to [3, 2, 3, 3]), independent of the library's
+    grouped-convolution form; the update as in eggroll_run, reshaped to the kernel; plain SGD."""
+    import torch.nn.functional as F
+    shapes = [(3, 2, 3, 3), (3,), (2, 75), (2,)]
+    ps = [torch.nn.Parameter(torch.randn(*sh, generator=GEN) * 0.3) for sh in shapes]
+    init = [full(p) for p in ps]
+    n_pop, sigma, batch, lr = 6, 0.2, 2, 0.3
+    noise = Noise()
+    opt = torch.optim.SGD(ps, lr=lr)
+    history, xs = [], []
+    for t in range(gens):
+        x = torch.randn(n_pop * batch, 50, generator=GEN)
+        xs.append(full(x))
+        fac = {}
+        for j, p in enumerate(ps):
+            for k in range(n_pop // 2):
+                if p.dim() >= 2:
+                    m = p.shape[0]
+                    n = p.numel() // m
+                    gk = noise.draw(t, j, k, (m + n) * rank).reshape(m + n, rank)
+                    fac[(j, k)] = (gk[n:], gk[:n])
+                else:
+                    fac[(j, k)] = noise.draw(t, j, k, p.numel())
+
+        def pert(j, k, s):
+            p = ps[j]
+            if p.dim() >= 2:
+                a, bm = fac[(j, k)]
+                return (sigma * s / math.sqrt(rank)) * (a @ bm.T).reshape(p.shape)
+            return sigma * s * fac[(j, k)]
+        outs = []
+        for i in range(n_pop):
+            k, s = i // 2, (1.0 if i % 2 == 0 else -1.0)
+            w = [ps[j].detach() + pert(j, k, s) for j in range(4)]
+            xi = x[i * batch:(i + 1) * batch].reshape(batch, 2, 5, 5)
+            h = torch.relu(F.conv2d(xi, w[0], w[1], padding=1)).flatten(1)
+            outs.append(h @ w[2].T + w[3])
+        out = torch.cat(outs)
+        f = (-(out ** 2).sum(1).reshape(n_pop, batch).mean(1)).tolist()
+        fh = zscore(f, 0)
+        for j, p in enumerate(ps):
+            g = torch.zeros_like(p)
+            for i in range(n_pop):
+                k, s = i // 2, (1.0 if i % 2 == 0 else -1.0)
+                g += fh[i] * pert(j, k, s)
+            p.grad = -math.sqrt(n_pop) * g / n_pop
+        opt.step()
+        history.append({"fitness": f, "outputs": full(out), "params": [full(p) for p in ps]})
+    return {"init": init, "population": n_pop, "sigma": sigma, "rank": rank, "batch": batch, "lr": lr,
+            "noise": noise.entries, "inputs": xs, "history": history}
+
+
 out = {
     "openai_es": openai_es(),
     "eggroll_sgd": eggroll_run(group=0, solver="sgd", lr=0.5, gens=3, rank=2),
@@ -278,5 +333,6 @@ out = {
     "cbo_anisotropic": cbo_run("anisotropic", False, 30.0),
     "cbo_anisotropic_matlab": cbo_run("anisotropic", True, 30.0),
     "cbo_stable_consensus": stable_consensus(),
+    "eggroll_conv": eggroll_conv_run(),   # last, so that the runs above draw the same numbers as before
 }
 json.dump(out, sys.stdout)

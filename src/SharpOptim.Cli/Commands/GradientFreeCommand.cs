@@ -18,9 +18,11 @@ using SGD = SharpOptim.Optimizers.SGD;
 namespace SharpOptim.Cli.Commands;
 
 /// <summary>
-/// <c>sharpoptim gradient-free [--part digits|charlm|bench|bias|memory|all] [--out DIR]</c>: the gradient-free family
-/// on real data and its cost claims. digits: a 64-32-10 MLP from scratch by OpenAI-ES (−cross-entropy and accuracy as
-/// fitness), EGGROLL and CBO next to AdamW with backprop, test accuracy against function evaluations and wall-clock.
+/// <c>sharpoptim gradient-free [--part digits|cnn|charlm|bench|bias|memory|all] [--out DIR]</c>: the gradient-free
+/// family on real data and its cost claims. digits: a 64-32-10 MLP from scratch by OpenAI-ES (−cross-entropy and
+/// accuracy as fitness), EGGROLL and CBO next to AdamW with backprop, test accuracy against function evaluations and
+/// wall-clock. cnn: the project's SmallCnn on mnist10k from scratch by EGGROLL (conv kernels perturbed at low rank)
+/// next to AdamW.
 /// charlm: MeZO fine-tuning the character transformer after a short AdamW pre-training (held-out loss). bench:
 /// EGGROLL vs naive full-rank ES vs plain batched inference, time per generation and auxiliary memory. bias: the
 /// low-rank estimator's bias on the cubic test against σ²(1+2/r). memory: peak resident bytes of one MeZO step vs one
@@ -32,6 +34,7 @@ public static class GradientFreeCommand
     {
         ["part"] = true, ["out"] = true, ["generations"] = true, ["mezo-steps"] = true, ["pretrain-steps"] = true,
         ["populations"] = true, ["mezo-lr"] = true, ["threads"] = true, ["no-progress"] = false, ["child"] = true,
+        ["cnn-generations"] = true, ["cache"] = true,
     };
 
     private sealed record Curve(string Method, List<double> Evaluations, List<double> Seconds, List<double> TestAccuracy, List<double> TestLoss);
@@ -40,12 +43,15 @@ public static class GradientFreeCommand
     {
         string part = o.String("part", "all");
         if (part == "memory-child") return MemoryChild(o.String("child", "mezo"), stdout);
-        var parts = part == "all" ? new[] { "digits", "charlm", "bench", "bias", "memory" } : part.Split(',');
+        if (part == "zo2-child") return Zo2Child(o.String("child", "store") == "store", stdout);
+        var parts = part == "all" ? new[] { "digits", "cnn", "charlm", "bench", "bias", "memory", "zo2" } : part.Split(',');
         foreach (var p in parts)
-            if (p is not ("digits" or "charlm" or "bench" or "bias" or "memory"))
-                throw new UsageException($"gradient-free: unknown part '{p}'; valid: digits, charlm, bench, bias, memory, all.");
+            if (p is not ("digits" or "cnn" or "charlm" or "bench" or "bias" or "memory" or "zo2"))
+                throw new UsageException($"gradient-free: unknown part '{p}'; valid: digits, cnn, charlm, bench, bias, memory, zo2, all.");
         string outDir = o.String("out", "gradient-free-results");
         int generations = (int)o.Long("generations", 300, 1, 100_000);
+        int cnnGenerations = (int)o.Long("cnn-generations", 150, 1, 100_000);
+        string? cache = o.Has("cache") ? o.String("cache") : null;
         int mezoSteps = (int)o.Long("mezo-steps", 400, 1, 1_000_000);
         int pretrain = (int)o.Long("pretrain-steps", 150, 0, 1_000_000);
         double mezoLr = o.Double("mezo-lr", 1e-4, 1e-12, 1);
@@ -62,7 +68,7 @@ public static class GradientFreeCommand
         var json = new Dictionary<string, object>();
         report.AppendLine("# Gradient-free optimization on real data");
         report.AppendLine();
-        report.AppendLine(Inv($"Command: `sharpoptim gradient-free --part {part}{(o.Has("generations") ? Inv($" --generations {generations}") : "")}{(o.Has("mezo-steps") ? Inv($" --mezo-steps {mezoSteps}") : "")}{(o.Has("mezo-lr") ? " --mezo-lr " + o.String("mezo-lr") : "")}{(o.Has("pretrain-steps") ? Inv($" --pretrain-steps {pretrain}") : "")}{(o.Has("populations") ? " --populations " + o.String("populations") : "")}`; {threads.Describe()}; {Environment.ProcessorCount} logical CPUs, machine shared with other jobs (timings are noisy; ratios are from one run)."));
+        report.AppendLine(Inv($"Command: `sharpoptim gradient-free --part {part}{(o.Has("generations") ? Inv($" --generations {generations}") : "")}{(o.Has("cnn-generations") ? Inv($" --cnn-generations {cnnGenerations}") : "")}{(o.Has("mezo-steps") ? Inv($" --mezo-steps {mezoSteps}") : "")}{(o.Has("mezo-lr") ? " --mezo-lr " + o.String("mezo-lr") : "")}{(o.Has("pretrain-steps") ? Inv($" --pretrain-steps {pretrain}") : "")}{(o.Has("populations") ? " --populations " + o.String("populations") : "")}`; {threads.Describe()}; {Environment.ProcessorCount} logical CPUs, machine shared with other jobs (timings are noisy; ratios are from one run)."));
         report.AppendLine();
         try
         {
@@ -71,10 +77,12 @@ public static class GradientFreeCommand
                 switch (p)
                 {
                     case "digits": Digits(generations, staging, report, json, stdout, progress); break;
+                    case "cnn": Cnn(cnnGenerations, cache, staging, report, json, stdout, progress); break;
                     case "charlm": CharLm(pretrain, mezoSteps, mezoLr, staging, report, json, stdout); break;
                     case "bench": Bench(populations, report, json, stdout); break;
                     case "bias": Bias(report, json, stdout); break;
                     case "memory": Memory(report, json, stdout); break;
+                    case "zo2": Zo2Memory(report, json, stdout); break;
                 }
             }
             File.WriteAllText(Path.Combine(staging, "report.md"), report.ToString());
@@ -270,7 +278,96 @@ public static class GradientFreeCommand
         json["digits"] = curves.Select(c => new { method = c.Method, evaluations = c.Evaluations, seconds = c.Seconds, test_accuracy = c.TestAccuracy, test_loss = c.TestLoss }).ToList();
     }
 
-    private static void Plot(List<Curve> curves, Func<Curve, List<double>> x, string xLabel, string path, bool logX)
+    // ------------------------------------------------------------------ cnn
+
+    /// <summary>The project's SmallCnn (two 5x5 convolutions, 46.7k parameters) on mnist10k trained from scratch by
+    /// EGGROLL (every conv kernel and Linear weight perturbed at rank 1, biases full rank) next to AdamW.</summary>
+    private static void Cnn(int generations, string? cache, string staging, StringBuilder report, Dictionary<string, object> json, TextWriter stdout, bool progress)
+    {
+        using var data = Mnist10k.Load(cache);
+        const int batch = 32, population = 32, classes = 10;
+        const double sigma = 0.02, eggLr = 0.01;
+        int evalEvery = Math.Max(1, generations / 15);
+        var curves = new List<Curve>();
+        var rows = new List<(string Method, string Setting, double Acc, double Loss, double Evals, double Seconds)>();
+        long parameterCount = 0;
+
+        void RunMethod(string method, string setting, Func<SmallCnn, Action<Tensor, Tensor>> makeStep, double evalsPerStep)
+        {
+            manual_seed(1);
+            var model = new SmallCnn(classes);
+            parameterCount = model.parameters().Sum(p => p.numel());
+            var curve = new Curve(method, new(), new(), new(), new());
+            var step = makeStep(model);
+            var rng = new Random(11);
+            var sw = new Stopwatch();
+            void Record(double evals)
+            {
+                var (l, a) = Test(model, data);
+                curve.Evaluations.Add(evals); curve.Seconds.Add(sw.Elapsed.TotalSeconds); curve.TestAccuracy.Add(a); curve.TestLoss.Add(l);
+            }
+            Record(0);
+            for (int g = 1; g <= generations; g++)
+            {
+                using var scope = NewDisposeScope();
+                using var idx = tensor(Enumerable.Range(0, batch).Select(_ => (long)rng.Next((int)data.TrainX.shape[0])).ToArray());
+                var x = data.TrainX.index_select(0, idx);
+                var y = data.TrainY.index_select(0, idx);
+                sw.Start();
+                step(x, y);
+                sw.Stop();
+                if (g % evalEvery == 0 || g == generations)
+                {
+                    Record(g * evalsPerStep);
+                    if (progress) stdout.Write(Inv($"\r{method,-28} step {g,5}/{generations}  test accuracy {100 * curve.TestAccuracy[^1],5:F1}%   "));
+                }
+            }
+            if (progress) stdout.WriteLine();
+            stdout.WriteLine(Inv($"{method}: test accuracy {100 * curve.TestAccuracy[^1]:F1}%, test loss {curve.TestLoss[^1]:F3}, {curve.Evaluations[^1]:N0} member evaluations, {sw.Elapsed.TotalSeconds:F1} s"));
+            curves.Add(curve);
+            rows.Add((method, setting, curve.TestAccuracy[^1], curve.TestLoss[^1], curve.Evaluations[^1], sw.Elapsed.TotalSeconds));
+        }
+
+        RunMethod("AdamW (backprop)", Inv($"lr 1e-3, batch {batch}"), model =>
+        {
+            var opt = new AdamW(model.parameters(), lr: 1e-3);
+            return (x, y) =>
+            {
+                opt.zero_grad();
+                using var loss = nn.functional.cross_entropy(model.forward(x), y);
+                loss.backward();
+                opt.step();
+            };
+        }, 1);
+
+        RunMethod("EGGROLL r=1 (-CE fitness)", Inv($"N {population}, sigma {sigma}, rank 1 on conv kernels and Linear weights, z-score, Adam lr {eggLr}"), model =>
+        {
+            var es = new Eggroll(model, new Adam(model.parameters(), lr: eggLr), population, sigma, rank: 1, seed: 3);
+            return (x, y) =>
+            {
+                using var xr = x.repeat(population, 1);
+                using var yr = y.repeat(population);
+                es.Step(() => PerMemberLoss(model.forward(xr), yr, population).neg());
+            };
+        }, population);
+
+        Plot(curves, c => c.Evaluations, Inv($"member evaluations of one {batch}-sample batch (log scale)"), Path.Combine(staging, "cnn_accuracy_vs_evaluations.png"), logX: true, "mnist10k SmallCnn: test accuracy");
+        Plot(curves, c => c.Seconds, "training seconds", Path.Combine(staging, "cnn_accuracy_vs_seconds.png"), logX: false, "mnist10k SmallCnn: test accuracy");
+        report.AppendLine("## mnist10k: the SmallCnn trained from scratch by EGGROLL");
+        report.AppendLine();
+        report.AppendLine(Inv($"The project's SmallCnn (conv 1→16 5x5, pool, conv 16→32 5x5, pool, 512→64→10; {parameterCount:N0} parameters) on mnist10k ({data.TrainX.shape[0]:N0} train / {data.TestX.shape[0]:N0} test images, 28x28), {generations} steps for each method, one seed, a fresh batch of {batch} training images per step shared by all members. EGGROLL perturbs both conv kernels as [out, in·5·5] matrices at rank 1 through the grouped-convolution form (no member's kernel is materialised), the two Linear weights at rank 1 and the biases with full Gaussian noise; the whole population runs as one forward of {population}·{batch} images. A member evaluation is one forward of the {batch}-image batch; AdamW also runs a backward per step."));
+        report.AppendLine();
+        report.AppendLine("| method | setting | test accuracy | test loss | member evaluations | training seconds |");
+        report.AppendLine("|---|---|---|---|---|---|");
+        foreach (var r in rows) report.AppendLine(Inv($"| {r.Method} | {r.Setting} | {100 * r.Acc:F1}% | {r.Loss:F3} | {r.Evals:N0} | {r.Seconds:F1} |"));
+        report.AppendLine();
+        report.AppendLine("![accuracy vs evaluations](cnn_accuracy_vs_evaluations.png)");
+        report.AppendLine("![accuracy vs seconds](cnn_accuracy_vs_seconds.png)");
+        report.AppendLine();
+        json["cnn"] = curves.Select(c => new { method = c.Method, evaluations = c.Evaluations, seconds = c.Seconds, test_accuracy = c.TestAccuracy, test_loss = c.TestLoss }).ToList();
+    }
+
+    private static void Plot(List<Curve> curves, Func<Curve, List<double>> x, string xLabel, string path, bool logX, string title = "digits MLP 64-32-10: test accuracy")
     {
         var plt = new ScottPlot.Plot();
         var colors = PlotStyle.Colors(curves.Count);
@@ -283,7 +380,7 @@ public static class GradientFreeCommand
             line.MarkerSize = 3;
             line.LegendText = curves[k].Method;
         }
-        plt.Title("digits MLP 64-32-10: test accuracy");
+        plt.Title(title);
         plt.XLabel(logX ? "log10 " + xLabel.Replace(" (log scale)", "") : xLabel);
         plt.YLabel("test accuracy (%)");
         plt.Axes.SetLimitsY(0, 100);
@@ -500,7 +597,14 @@ public static class GradientFreeCommand
         using (no_grad()) using (var warm = NewDisposeScope()) Loss();
         long stateBytes;
         Action step;
-        if (kind == "mezo")
+        if (kind == "forward")
+        {
+            // One inference forward without autograd, its tensors freed when its dispose scope ends (as MeZO's
+            // closure evaluation does): the reference for MeZO's per-step working memory.
+            step = () => { using (no_grad()) using (var scope = NewDisposeScope()) Loss(); };
+            stateBytes = 0;
+        }
+        else if (kind == "mezo")
         {
             var mezo = new MeZO(model.named_parameters(), lr: 1e-6, seed: 1);
             step = () => { using (mezo.step(Loss)) { } };
@@ -529,7 +633,7 @@ public static class GradientFreeCommand
 
     private static void Memory(StringBuilder report, Dictionary<string, object> json, TextWriter stdout)
     {
-        report.AppendLine("## Memory: MeZO steps vs backprop + AdamW steps on charlm");
+        report.AppendLine("## Memory: MeZO steps vs one inference forward vs backprop + AdamW steps on charlm");
         report.AppendLine();
         if (!OperatingSystem.IsLinux() || !File.Exists("/proc/self/status"))
         {
@@ -537,9 +641,14 @@ public static class GradientFreeCommand
             return;
         }
         var result = new Dictionary<string, (long Peak, long State, long Params, long Grown, long Steady)>();
-        foreach (var kind in new[] { "mezo", "adamw" })
+        // Each child twice: with glibc's default allocator settings, and with its mmap threshold fixed at 128 KiB
+        // (MALLOC_MMAP_THRESHOLD_), under which every freed block of 128 KiB or more goes back to the system at once,
+        // so the resident size follows the memory actually in use instead of what the heap keeps for reuse.
+        var fixedThreshold = new Dictionary<string, string?> { ["MALLOC_MMAP_THRESHOLD_"] = "131072" };
+        foreach (var kind in new[] { "forward", "mezo", "adamw", "forward-fixed", "mezo-fixed", "adamw-fixed" })
         {
-            using var p = Process.Start(CliProcess.StartInfo(new[] { "gradient-free", "--part", "memory-child", "--child", kind }))!;
+            bool isFixed = kind.EndsWith("-fixed", StringComparison.Ordinal);
+            using var p = Process.Start(CliProcess.StartInfo(new[] { "gradient-free", "--part", "memory-child", "--child", isFixed ? kind[..^6] : kind }, isFixed ? fixedThreshold : null))!;
             string output = p.StandardOutput.ReadToEnd();
             string errors = p.StandardError.ReadToEnd();
             p.WaitForExit();
@@ -550,16 +659,112 @@ public static class GradientFreeCommand
         }
         var (mezoPeak, mezoState, paramBytes, mezoGrown, mezoSteady) = result["mezo"];
         var (adamPeak, adamState, _, adamGrown, adamSteady) = result["adamw"];
+        var (fwdPeak, _, _, fwdGrown, fwdSteady) = result["forward"];
         stdout.WriteLine(Inv($"memory: first step peak MeZO +{mezoPeak / 1e6:F1} MB vs AdamW +{adamPeak / 1e6:F1} MB; steady steps MeZO +{mezoSteady / 1e6:F1} MB vs AdamW +{adamSteady / 1e6:F1} MB; resident growth MeZO {mezoGrown / 1e6:F1} MB vs AdamW {adamGrown / 1e6:F1} MB"));
-        report.AppendLine(Inv($"Each method in its own process (`--part memory-child --child mezo|adamw`): the charlm model (parameters {paramBytes / 1e6:F2} MB, float32) and one batch of 32 × 64 characters are built and one forward without autograd runs. Then, with the peak resident size reset before each measurement (Linux /proc/self/clear_refs, then VmHWM): the first step's peak over the resident size before it; what stays resident after that step; and the peak of two further steps over the resident size before them. The first step includes one-time costs of the process (code compiled on first use, thread-pool threads, the managed heap growing to its first collection), which both methods pay; the steady figure is the per-step working memory."));
+        report.AppendLine(Inv($"Each method in its own process (`--part memory-child --child forward|mezo|adamw`): the charlm model (parameters {paramBytes / 1e6:F2} MB, float32) and one batch of 32 × 64 characters are built and one forward without autograd runs. Then, with the peak resident size reset before each measurement (Linux /proc/self/clear_refs, then VmHWM): the first step's peak over the resident size before it; what stays resident after that step; and the peak of two further steps over the resident size before them. The first step includes one-time costs of the process (code compiled on first use, thread-pool threads, the managed heap growing to its first collection), which both methods pay; the steady figure is the per-step working memory."));
         report.AppendLine();
         report.AppendLine("| method | first-step peak | resident growth after the first step | steady-state peak (two more steps) | optimizer state |");
         report.AppendLine("|---|---|---|---|---|");
+        report.AppendLine(Inv($"| one inference forward (no autograd, reference) | {fwdPeak / 1e6:F1} MB | {fwdGrown / 1e6:F1} MB | {fwdSteady / 1e6:F1} MB | – |"));
         report.AppendLine(Inv($"| MeZO (ε 1e-3, one direction) | {mezoPeak / 1e6:F1} MB | {mezoGrown / 1e6:F1} MB | {mezoSteady / 1e6:F1} MB | {mezoState} bytes |"));
         report.AppendLine(Inv($"| backprop + AdamW | {adamPeak / 1e6:F1} MB | {adamGrown / 1e6:F1} MB | {adamSteady / 1e6:F1} MB | {adamState / 1e6:F2} MB |"));
         report.AppendLine();
         report.AppendLine(Inv($"Steady-state ratio AdamW / MeZO: {(double)adamSteady / Math.Max(1, mezoSteady):F1}×; first-step ratio {(double)adamPeak / Math.Max(1, mezoPeak):F1}×. Backprop keeps every activation for the backward pass and adds gradients and two moments; MeZO holds one forward's activations without autograd and one direction tensor at a time. The paper's up-to-12× is for billion-parameter models, where parameter-sized terms dominate; this model's are 3.3 MB each."));
         report.AppendLine();
-        json["memory"] = new { mezo_first_step_peak_bytes = mezoPeak, adamw_first_step_peak_bytes = adamPeak, mezo_resident_growth_bytes = mezoGrown, adamw_resident_growth_bytes = adamGrown, mezo_steady_peak_bytes = mezoSteady, adamw_steady_peak_bytes = adamSteady, parameter_bytes = paramBytes, mezo_state_bytes = mezoState, adamw_state_bytes = adamState };
+        report.AppendLine("The same three processes with glibc's mmap threshold fixed at 128 KiB (`MALLOC_MMAP_THRESHOLD_=131072`: freed blocks of 128 KiB or more are returned to the system at once instead of being kept in the heap, and the threshold no longer grows after the first frees):");
+        report.AppendLine();
+        report.AppendLine("| method (fixed mmap threshold) | first-step peak | resident growth after the first step | steady-state peak (two more steps) |");
+        report.AppendLine("|---|---|---|---|");
+        foreach (var (kind, label) in new[] { ("forward-fixed", "one inference forward"), ("mezo-fixed", "MeZO"), ("adamw-fixed", "backprop + AdamW") })
+        {
+            var f = result[kind];
+            report.AppendLine(Inv($"| {label} | {f.Peak / 1e6:F1} MB | {f.Grown / 1e6:F1} MB | {f.Steady / 1e6:F1} MB |"));
+        }
+        report.AppendLine();
+        report.AppendLine(Inv($"MeZO's step against one inference forward: first-step peak {mezoPeak / 1e6:F1} vs {fwdPeak / 1e6:F1} MB, steady {mezoSteady / 1e6:F1} vs {fwdSteady / 1e6:F1} MB. The forward here frees its tensors when its dispose scope ends (TorchSharp frees on dispose, not on the last reference as PyTorch does), so all of one forward's intermediate activations are alive at its end; a MeZO step runs two such forwards one after the other (the first one's tensors are freed before the second starts) plus one direction tensor the size of the largest parameter at a time."));
+        report.AppendLine();
+        json["memory_fixed_mmap_threshold"] = new[] { "forward-fixed", "mezo-fixed", "adamw-fixed" }.ToDictionary(k => k, k => new { first_step_peak_bytes = result[k].Peak, resident_growth_bytes = result[k].Grown, steady_peak_bytes = result[k].Steady });
+        json["memory"] = new { forward_first_step_peak_bytes = fwdPeak, forward_steady_peak_bytes = fwdSteady, mezo_first_step_peak_bytes = mezoPeak, adamw_first_step_peak_bytes = adamPeak, mezo_resident_growth_bytes = mezoGrown, adamw_resident_growth_bytes = adamGrown, mezo_steady_peak_bytes = mezoSteady, adamw_steady_peak_bytes = adamSteady, parameter_bytes = paramBytes, mezo_state_bytes = mezoState, adamw_state_bytes = adamState };
+    }
+
+    // ------------------------------------------------------------------ ZO2 compact store
+
+    private const int Zo2Width = 1024, Zo2Hidden = 8, Zo2Input = 256, Zo2Classes = 10, Zo2Steps = 3;
+
+    /// <summary>The child side of the ZO2 store measurement (<c>--part zo2-child --child resident|store</c>): an MLP
+    /// 256-1024×8-10 (one stage per Linear), MeZO through the ZO2 schedule with or without the compact store; one
+    /// warm step, then the peak resident size of three more steps over the resident size before the model was
+    /// built, the resident size after them, the store's tracked peak of resident parameter bytes, and a hash of the
+    /// final parameters (equal in both modes: the store is lossless).</summary>
+    private static int Zo2Child(bool store, TextWriter stdout)
+    {
+        GC.Collect();
+        long r0 = ProcStatus("VmRSS");
+        manual_seed(1);
+        var widths = new[] { Zo2Input }.Concat(Enumerable.Repeat(Zo2Width, Zo2Hidden)).Append(Zo2Classes).ToArray();
+        var model = new Mlp(widths);
+        var x = randn(16, Zo2Input);
+        var y = randint(0, Zo2Classes, new long[] { 16 });
+        var mezo = new MeZO(model.named_parameters(), lr: 1e-4, epsilon: 1e-3, seed: 1);
+        var layers = model.named_children().Select(c => (Linear)c.module).ToArray();
+        var stages = layers.Select((l, i) => new ZO2Stage(i.ToString(CultureInfo.InvariantCulture),
+            t => i + 1 < layers.Length ? nn.functional.relu(l.call(t)) : l.call(t), new[] { l.weight!, l.bias! })).ToArray();
+        using var zo2 = new ZO2Schedule(mezo, stages, compactStore: store);
+        zo2.Step(x, o => nn.functional.cross_entropy(o, y));
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        File.WriteAllText("/proc/self/clear_refs", "5");
+        zo2.ResetResidentPeak();
+        for (int s = 0; s < Zo2Steps; s++) zo2.Step(x, o => nn.functional.cross_entropy(o, y));
+        long peak = ProcStatus("VmHWM") - r0;
+        long after = ProcStatus("VmRSS") - r0;
+        long tracked = zo2.PeakResidentParameterBytes;
+        zo2.Flush();
+        ulong hash = 14695981039346656037UL;
+        foreach (var p in model.parameters())
+            foreach (byte b in p.bytes) hash = (hash ^ b) * 1099511628211UL;
+        long total = model.parameters().Sum(p => p.numel() * 4);
+        stdout.WriteLine(Inv($"ZO2 {peak} {after} {tracked} {total} {hash:x16}"));
+        return 0;
+    }
+
+    private static void Zo2Memory(StringBuilder report, Dictionary<string, object> json, TextWriter stdout)
+    {
+        report.AppendLine("## ZO2: the compact store of idle stages");
+        report.AppendLine();
+        if (!OperatingSystem.IsLinux() || !File.Exists("/proc/self/status"))
+        {
+            report.AppendLine("Not measured: needs Linux's /proc/self/status and clear_refs.");
+            return;
+        }
+        var result = new Dictionary<string, (long Peak, long After, long Tracked, long Total, string Hash)>();
+        // A fixed mmap threshold makes glibc return every freed parameter-sized block to the system at once (its
+        // default threshold grows after the first frees and would keep them in the heap), so the resident size
+        // shows what the process holds.
+        var env = new Dictionary<string, string?> { ["MALLOC_MMAP_THRESHOLD_"] = "131072" };
+        foreach (var kind in new[] { "resident", "store" })
+        {
+            using var p = Process.Start(CliProcess.StartInfo(new[] { "gradient-free", "--part", "zo2-child", "--child", kind }, env))!;
+            string output = p.StandardOutput.ReadToEnd();
+            string errors = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("ZO2 ", StringComparison.Ordinal))
+                ?? throw new InvalidOperationException($"zo2 child '{kind}' printed no measurement: {output} {errors}");
+            var f = line.Trim().Split(' ');
+            result[kind] = (long.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[2], CultureInfo.InvariantCulture), long.Parse(f[3], CultureInfo.InvariantCulture), long.Parse(f[4], CultureInfo.InvariantCulture), f[5]);
+        }
+        var r = result["resident"];
+        var c = result["store"];
+        stdout.WriteLine(Inv($"zo2: peak over the pre-model size {r.Peak / 1e6:F1} MB resident vs {c.Peak / 1e6:F1} MB with the store; parameter hashes {r.Hash} / {c.Hash}"));
+        report.AppendLine(Inv($"MeZO (lr 1e-4, ε 1e-3) through the ZO2 schedule on an MLP {Zo2Input}-{Zo2Width}×{Zo2Hidden}-{Zo2Classes} (one stage per Linear; parameters {r.Total / 1e6:F1} MB float32; batch 16), each mode in its own process with glibc's mmap threshold fixed at 128 KiB (`MALLOC_MMAP_THRESHOLD_`, so freed parameter-sized blocks go back to the system). After one warm step, the peak resident size (VmHWM, reset by /proc/self/clear_refs) of {Zo2Steps} more steps and the resident size after them, both over the resident size before the model was built; \"tracked\" is the schedule's own count of parameter bytes in memory during those steps."));
+        report.AppendLine();
+        report.AppendLine("| mode | peak resident over pre-model size | resident after the steps | tracked peak of resident parameter bytes | final parameters (FNV-1a of the bytes) |");
+        report.AppendLine("|---|---|---|---|---|");
+        report.AppendLine(Inv($"| all stages resident | {r.Peak / 1e6:F1} MB | {r.After / 1e6:F1} MB | {r.Tracked / 1e6:F2} MB | {r.Hash} |"));
+        report.AppendLine(Inv($"| compact store (off-heap file, lossless) | {c.Peak / 1e6:F1} MB | {c.After / 1e6:F1} MB | {c.Tracked / 1e6:F2} MB | {c.Hash} |"));
+        report.AppendLine();
+        report.AppendLine(Inv($"Difference of the peaks: {(r.Peak - c.Peak) / 1e6:F1} MB (all parameters {r.Total / 1e6:F1} MB minus the largest stage {c.Tracked / 1e6:F1} MB = {(r.Total - c.Tracked) / 1e6:F1} MB expected). The trajectories are {(r.Hash == c.Hash ? "identical (same hash)" : "DIFFERENT")}."));
+        report.AppendLine();
+        json["zo2_store"] = new { resident_peak_bytes = r.Peak, store_peak_bytes = c.Peak, resident_after_bytes = r.After, store_after_bytes = c.After, resident_tracked_bytes = r.Tracked, store_tracked_bytes = c.Tracked, parameter_bytes = r.Total, resident_hash = r.Hash, store_hash = c.Hash };
     }
 }

@@ -8,7 +8,8 @@ namespace SharpOptim.Tasks.Models;
 /// A small LeNet-style convolutional classifier for 28x28 grey images given as flat rows of 784 pixels:
 /// conv1 (1→16, 5x5) → ReLU → 2x2 max-pool → conv2 (16→32, 5x5) → ReLU → 2x2 max-pool → fc (512→64) → ReLU →
 /// head (64→classes). The output layer is named <c>head</c> so that Muon routes it to its Adam; the conv kernels
-/// are 4-D hidden weights that Muon flattens to [out, in·5·5].
+/// are 4-D hidden weights that Muon flattens to [out, in·5·5]. Layers are called through <c>call</c> so that forward
+/// hooks run (EGGROLL's population forward adds its low-rank terms through them).
 /// </summary>
 public sealed class SmallCnn : nn.Module<Tensor, Tensor>
 {
@@ -31,9 +32,9 @@ public sealed class SmallCnn : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = x.view(-1, 1, 28, 28);
-        h = nn.functional.max_pool2d(nn.functional.relu(conv1.forward(h)), 2);
-        h = nn.functional.max_pool2d(nn.functional.relu(conv2.forward(h)), 2);
-        h = nn.functional.relu(fc.forward(h.flatten(1)));
-        return head.forward(h).MoveToOuterDisposeScope();
+        h = nn.functional.max_pool2d(nn.functional.relu(conv1.call(h)), 2);
+        h = nn.functional.max_pool2d(nn.functional.relu(conv2.call(h)), 2);
+        h = nn.functional.relu(fc.call(h.flatten(1)));
+        return head.call(h).MoveToOuterDisposeScope();
     }
 }

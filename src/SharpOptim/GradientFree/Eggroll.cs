@@ -13,8 +13,8 @@ namespace SharpOptim.GradientFree;
 /// <see cref="Linear"/> weight <c>W ∈ R^{m×n}</c> a draw <c>G ∈ R^{(m+n)×r}</c> per pair gives <c>B_k = G[0:n]</c>
 /// (input side) and <c>A_k = G[n:n+m]</c>; member i's perturbation is <c>E_i = s_i A_k B_kᵀ/√r</c>, never
 /// materialised: the whole population runs in ONE batched forward in which every Linear computes
-/// <c>y_i = x_i Wᵀ + (σ s_i/√r)(x_i B_k) A_kᵀ</c> (the official <c>do_mm</c>), i.e. one shared GEMM plus two
-/// rank-r <c>bmm</c>s. Vectors (Linear biases, LayerNorm gains and biases) get full Gaussian noise <c>σ s_i ε_k</c>
+/// <c>y_i = x_i Wᵀ + (σ s_i/√r)(x_i B_k) A_kᵀ</c> (the official <c>do_mm</c>), i.e. one shared GEMM plus one
+/// rank-r <c>bmm</c> and an in-place rank-r accumulation into the GEMM's output. Vectors (Linear biases, LayerNorm gains and biases) get full Gaussian noise <c>σ s_i ε_k</c>
 /// (off with <c>perturbVectors: false</c>, the official <c>freeze_nonlora</c>); parameters outside Linear/LayerNorm
 /// layers (embeddings) are not perturbed and not updated, as the official <c>EMB_PARAM</c>/<c>EXCLUDED</c>
 /// classes.</para>
@@ -30,8 +30,12 @@ namespace SharpOptim.GradientFree;
 /// official notebook and LLM script). The factors come from <see cref="CounterNoise"/> instead of JAX's threefry
 /// (same law). The factors of the current generation are kept between the forward and the update
 /// (<c>K·r·(m+n)</c> numbers per matrix), which is what the official code regenerates.</para>
-/// <para>Deviations: conv layers are not perturbed (the official code has none); embeddings are excluded as in the
-/// official code (its <c>do_emb</c> raises).</para>
+/// <para>Conv2d layers (an extension: the official code has none): the kernel <c>[O, C, kh, kw]</c> is perturbed as
+/// the matrix <c>[O, C·kh·kw]</c> with the same rank-r law, applied without materialising it (see
+/// <see cref="Install"/>: one grouped convolution with the r thin kernels of every member, then a 1×1 mixing by A),
+/// and updated with the same one-GEMM aggregate reshaped to the kernel; groups 1 and explicit zero padding only.
+/// Deviations: the conv extension above; embeddings are excluded as in the official code (its <c>do_emb</c>
+/// raises).</para>
 /// </summary>
 public sealed class Eggroll : PopulationStepper
 {
@@ -41,8 +45,8 @@ public sealed class Eggroll : PopulationStepper
     private Tensor?[]? _factors;     // per parameter: matrices [K, m+n, r]; vectors [K, numel]
     private long _factorsGeneration = -1;
 
-    /// <summary>Creates the stepper for every Linear (low rank) and, with <paramref name="perturbVectors"/>, every
-    /// Linear bias and LayerNorm parameter of <paramref name="model"/>; <paramref name="inner"/> must hold them
+    /// <summary>Creates the stepper for every Linear and Conv2d weight (low rank) and, with
+    /// <paramref name="perturbVectors"/>, every Linear/Conv2d bias and LayerNorm parameter of <paramref name="model"/>; <paramref name="inner"/> must hold them
     /// (e.g. <c>new SGD(model.parameters(), lr: 1)</c>, the official default).</summary>
     /// <param name="model">A model whose layers are called through <c>call(...)</c> (hooks run).</param>
     /// <param name="inner">The optimizer stepping on g.</param>
@@ -62,16 +66,33 @@ public sealed class Eggroll : PopulationStepper
         _model = model;
         _noiseReuse = noiseReuse;
         var matrices = new HashSet<IntPtr>();
-        foreach (var (_, m) in model.named_modules()) if (m is Linear l) matrices.Add(l.weight!.Handle);
+        foreach (var (name, m) in model.named_modules())
+        {
+            if (m is Linear l) matrices.Add(l.weight!.Handle);
+            else if (m is Conv2d c)
+            {
+                CheckConv(name, c);
+                matrices.Add(c.weight.Handle);
+            }
+        }
         _isMatrix = Parameters.Select(p => matrices.Contains(p.Handle)).ToArray();
         for (int j = 0; j < Parameters.Count; j++)
         {
             if (!_isMatrix[j]) continue;
-            long mm = Parameters[j].shape[0], nn_ = Parameters[j].shape[1];
+            var (mm, nn_) = MatrixShape(Parameters[j]);
             if (rank < 1 || rank > Math.Min(mm, nn_))
                 throw new ArgumentException(FormattableString.Invariant($"eggroll: rank {rank} must be between 1 and min(m, n) = {Math.Min(mm, nn_)} of '{ParameterNames[j]}' [{mm}, {nn_}]."), nameof(rank));
         }
         Rank = rank;
+    }
+
+    /// <summary>The matrix a weight is perturbed as: Linear [out, in]; Conv2d [out, in·kh·kw] (the kernel reshaped).</summary>
+    private static (long M, long N) MatrixShape(Tensor weight) => (weight.shape[0], weight.numel() / weight.shape[0]);
+
+    private static void CheckConv(string name, Conv2d c)
+    {
+        if (c.groups != 1 || c.padding_mode != PaddingModes.Zeros || c.padding is null || c.transposed)
+            throw new ArgumentException(FormattableString.Invariant($"eggroll: Conv2d '{name}' has groups {c.groups}, padding mode {c.padding_mode}, padding {(c.padding is null ? c.padding_type.ToString() : string.Join("x", c.padding))}; the low-rank conv term supports groups 1 with explicit zero padding."), "model");
     }
 
     private static IEnumerable<(string, Parameter)> Collect(nn.Module model, bool perturbVectors)
@@ -84,6 +105,11 @@ public sealed class Eggroll : PopulationStepper
             {
                 wanted.Add(l.weight!.Handle);
                 if (perturbVectors && l.bias is not null) wanted.Add(l.bias.Handle);
+            }
+            else if (m is Conv2d c)
+            {
+                wanted.Add(c.weight.Handle);
+                if (perturbVectors && c.bias is not null) wanted.Add(c.bias.Handle);
             }
             else if (m is LayerNorm ln && perturbVectors)
             {
@@ -106,7 +132,7 @@ public sealed class Eggroll : PopulationStepper
         {
             var p = Parameters[j];
             long size = p.element_size() * (long)NoiseMembers;
-            if (_isMatrix[j]) { low += size * Rank * (p.shape[0] + p.shape[1]); full += size * p.shape[0] * p.shape[1]; }
+            if (_isMatrix[j]) { var (m, n) = MatrixShape(p); low += size * Rank * (m + n); full += size * m * n; }
             else { low += size * p.numel(); full += size * p.numel(); }
         }
         return (low, full);
@@ -123,7 +149,7 @@ public sealed class Eggroll : PopulationStepper
         for (int j = 0; j < Parameters.Count; j++)
         {
             var p = Parameters[j];
-            long[] shape = _isMatrix[j] ? new[] { p.shape[0] + p.shape[1], (long)Rank } : new[] { p.numel() };
+            long[] shape = _isMatrix[j] ? new[] { p.numel() / p.shape[0] + p.shape[0], (long)Rank } : new[] { p.numel() };
             f[j] = NoiseTensors.Stack(Noise, shape, NoiseGeneration, j, 0, NoiseMembers, p.dtype, p.device).DetachFromDisposeScope();
         }
         _factors = f;
@@ -166,26 +192,48 @@ public sealed class Eggroll : PopulationStepper
     }
 
     /// <summary>Installs the population hooks for the current generation (for callers that drive the forward
-    /// themselves); dispose to remove them.</summary>
+    /// themselves); dispose to remove them.
+    /// <para>Linear (the official <c>do_mm</c>): <c>y_i = x_i Wᵀ + (x_i B_k)(σ s_i/√r · A_k)ᵀ</c>, the second term
+    /// accumulated into the shared GEMM's output in place by one <c>baddbmm_</c> over members.</para>
+    /// <para>Conv2d (this library's extension; the official code has no conv layers): with the kernel reshaped to
+    /// <c>W ∈ R^{O×(C·kh·kw)}</c> and <c>E_i = s_i A_k B_kᵀ/√r</c>, convolution is linear in the kernel and the kernel
+    /// <c>A Bᵀ</c> is a sum of r outer products, so <c>conv(x, W + σE_i) = conv(x, W) + (σ s_i/√r) · A_k ⋆₁ conv(x,
+    /// B_kᵀ as r kernels of shape [C, kh, kw])</c>: a convolution of x with r "thin" output channels (same stride,
+    /// padding, dilation) followed by a 1×1 mixing of those r channels into O by <c>A_k</c>. All members run at once:
+    /// x is laid out as <c>[B, N·C, H, W]</c> and convolved with the <c>[N·r, C, kh, kw]</c> kernels in ONE grouped
+    /// convolution (<c>groups = N</c>), then one <c>bmm</c> over members mixes by A; nothing of size O·C·kh·kw per
+    /// member is formed. Cost per member: r/O of the layer's own convolution plus O·r per output pixel.</para></summary>
     public IDisposable Install()
     {
         var factors = Factors();
         var index = IndexByHandle();
-        var scaled = new Dictionary<int, (Tensor B, Tensor A)>();   // per matrix: B [N, n, r]; A·σ s_i/√r [N, m, r]
+        var scaled = new Dictionary<int, (Tensor B, Tensor At)>();  // per matrix: B [N, n, r]; (σ s_i/√r · A)ᵀ [N, r, m]
+        var kernels = new Dictionary<int, Tensor>();                 // per conv weight: Bᵀ as [N·r, C, kh, kw]
         var vectors = new Dictionary<int, Tensor>();                 // per vector: σ s_i ε [N, 1, d]
         var signs = tensor(Enumerable.Range(0, Population).Select(i => (double)SignOf(i)).ToArray(), dtype: Parameters[0].dtype, device: Parameters[0].device);
-        (Tensor B, Tensor A) Matrix(int j)
+        (Tensor B, Tensor At) Matrix(int j)
         {
             if (scaled.TryGetValue(j, out var t)) return t;
             using var s = new ScalarHold();
-            long m = Parameters[j].shape[0], n = Parameters[j].shape[1];
+            var (m, n) = MatrixShape(Parameters[j]);
             var g = factors[j]!;                                     // [K, n+m, r]
             using var gm = g.repeat_interleave(2, 0);                // [N, n+m, r]
             var b = gm.narrow(1, 0, n).contiguous();
             using var a0 = gm.narrow(1, n, m);
-            var a = a0.mul(signs.to(a0.dtype).reshape(Population, 1, 1)).mul_(s[Sigma / Math.Sqrt(Rank)]);
-            scaled[j] = (b, a);
-            return (b, a);
+            using var a = a0.mul(signs.to(a0.dtype).reshape(Population, 1, 1)).mul_(s[Sigma / Math.Sqrt(Rank)]);
+            var at = a.transpose(1, 2).contiguous();
+            scaled[j] = (b, at);
+            return (b, at);
+        }
+        Tensor Kernel(int j)
+        {
+            if (kernels.TryGetValue(j, out var k)) return k;
+            var w = Parameters[j];
+            var (b, _) = Matrix(j);
+            using var bt = b.transpose(1, 2);                        // [N, r, C·kh·kw]
+            k = bt.reshape(new[] { Population * (long)Rank }.Concat(w.shape.Skip(1)).ToArray());
+            kernels[j] = k;
+            return k;
         }
         Tensor? Vector(Tensor? param)
         {
@@ -198,40 +246,83 @@ public sealed class Eggroll : PopulationStepper
             return v;
         }
         var hooks = new PopulationHooks(_model, Population,
-            (lin, x3) =>
+            (lin, x3, o3) =>
             {
-                Tensor? delta = null;
+                using var s = new ScalarHold();
                 if (index.TryGetValue(lin.weight!.Handle, out int j))
                 {
-                    var (b, a) = Matrix(j);
+                    var (b, at) = Matrix(j);
                     using var xb = x3.bmm(b);                        // [N, rows, r]
-                    using var at = a.transpose(1, 2);
-                    delta = xb.bmm(at);                              // [N, rows, m]
+                    AddLowRank(o3, xb, at, s);                       // += (x B)(σ s/√r A)ᵀ, in place
                 }
                 var bias = Vector(lin.bias);
-                if (bias is not null)
-                {
-                    using var s = new ScalarHold();
-                    delta = delta is null ? bias.expand(x3.shape[0], x3.shape[1], bias.shape[2]).clone() : delta.add_(bias, s[1]);
-                }
-                return delta;
+                if (bias is not null) o3.add_(bias, s[1]);
             },
-            (ln, xhat3) =>
+            (ln, xhat3, o3) =>
             {
-                Tensor? delta = null;
                 using var s = new ScalarHold();
                 var w = Vector(ln.weight);
-                if (w is not null) delta = xhat3.mul(w);
+                if (w is not null) o3.addcmul_(xhat3, w, s[1]);
                 var b = Vector(ln.bias);
-                if (b is not null) delta = delta is null ? b.expand(xhat3.shape).clone() : delta.add_(b, s[1]);
-                return delta;
+                if (b is not null) o3.add_(b, s[1]);
+            },
+            (cv, x, o4) =>
+            {
+                using var s = new ScalarHold();
+                long members = Population, rows = o4.shape[1], outC = o4.shape[2], pixels = o4.shape[3];
+                if (index.TryGetValue(cv.weight.Handle, out int j))
+                {
+                    var (_, at) = Matrix(j);
+                    long c = x.shape[1];
+                    // [N·B, C, H, W] → [B, N·C, H, W]: member i's channels form group i of the grouped convolution.
+                    using var x5 = x.reshape(members, rows, c, x.shape[2], x.shape[3]);
+                    using var xt = x5.transpose(0, 1);
+                    using var xg = xt.reshape(rows, members * c, x.shape[2], x.shape[3]);
+                    using var u = nn.functional.conv2d(xg, Kernel(j), null, cv.stride, cv.padding, cv.dilation, members);   // [B, N·r, H', W']
+                    using var u4 = u.view(rows, members, Rank, pixels);
+                    using var up = u4.permute(1, 2, 0, 3);
+                    using var u3 = up.reshape(members, Rank, rows * pixels);                  // [N, r, B·H'W']
+                    using var a = at.transpose(1, 2);                                         // [N, O, r]
+                    using var d = a.bmm(u3);                                                  // [N, O, B·H'W']
+                    using var d4 = d.view(members, outC, rows, pixels);
+                    using var dt = d4.transpose(1, 2);                                        // [N, B, O, H'W']
+                    o4.add_(dt, s[1]);
+                }
+                var bias = Vector(cv.bias);
+                if (bias is not null)
+                {
+                    using var b4 = bias.view(members, 1, outC, 1);
+                    o4.add_(b4, s[1]);
+                }
             });
         return new Installed(hooks, () =>
         {
-            foreach (var (b, a) in scaled.Values) { b.Dispose(); a.Dispose(); }
+            foreach (var (b, at) in scaled.Values) { b.Dispose(); at.Dispose(); }
+            foreach (var k in kernels.Values) k.Dispose();
             foreach (var v in vectors.Values) v.Dispose();
             signs.Dispose();
         });
+    }
+
+    /// <summary><c>o3 += xb · at</c> over members ([N, rows, r] · [N, r, m]) in place. For small r as r broadcast
+    /// outer products (<c>addcmul_</c>: one read-modify-write pass over the output each, no temporary), which is
+    /// what makes the rank-1 term cost about one memory pass; for larger r one <c>bmm</c> into a temporary, then an
+    /// add (TorchSharp 0.107 has no in-place <c>baddbmm_</c>).</summary>
+    private static void AddLowRank(Tensor o3, Tensor xb, Tensor at, ScalarHold s)
+    {
+        long r = xb.shape[2];
+        if (r <= 4)
+        {
+            for (long q = 0; q < r; q++)
+            {
+                using var xq = xb.narrow(2, q, 1);                  // [N, rows, 1]
+                using var aq = at.narrow(1, q, 1);                  // [N, 1, m]
+                o3.addcmul_(xq, aq, s[1]);
+            }
+            return;
+        }
+        using var d = xb.bmm(at);
+        o3.add_(d, s[1]);
     }
 
     private sealed class Installed(PopulationHooks hooks, Action free) : IDisposable
@@ -250,10 +341,11 @@ public sealed class Eggroll : PopulationStepper
         using var s = new ScalarHold();
         var g = factors[parameterIndex]![member / 2];
         if (!_isMatrix[parameterIndex]) return g.reshape(p.shape).mul(s[Sigma * SignOf(member)]);
-        long m = p.shape[0], n = p.shape[1];
+        var (m, n) = MatrixShape(p);
         using var b = g.narrow(0, 0, n);
         using var a = g.narrow(0, n, m);
-        return a.matmul(b.t()).mul_(s[Sigma * SignOf(member) / Math.Sqrt(Rank)]);
+        using var e = a.matmul(b.t());
+        return e.reshape(p.shape).mul_(s[Sigma * SignOf(member) / Math.Sqrt(Rank)]);
     }
 
     /// <inheritdoc />
@@ -271,11 +363,12 @@ public sealed class Eggroll : PopulationStepper
             var g = factors[j]!;
             if (_isMatrix[j])
             {
-                long m = p.shape[0], n = p.shape[1];
+                var (m, n) = MatrixShape(p);
                 using var a = g.narrow(1, n, m).mul(ct.reshape(k, 1, 1));          // [K, m, r] scaled by c_k
                 using var aw = a.permute(1, 0, 2).reshape(m, (long)k * Rank);      // Ã  [m, K·r]
                 using var bw = g.narrow(1, 0, n).permute(1, 0, 2).reshape(n, (long)k * Rank);   // B̃ [n, K·r]
-                p.grad = aw.matmul(bw.t()).mul_(s[-Sigma / Math.Sqrt(Population) / Math.Sqrt(Rank)]);
+                using var gw = aw.matmul(bw.t());                                   // [m, n]
+                p.grad = gw.reshape(p.shape).mul_(s[-Sigma / Math.Sqrt(Population) / Math.Sqrt(Rank)]);
             }
             else
             {

@@ -148,31 +148,25 @@ public sealed class OpenAIES : PopulationStepper
         try
         {
             using var hooks = new PopulationHooks(model, Population,
-                (lin, x3) =>
+                (lin, x3, o3) =>
                 {
-                    Tensor? delta = null;
+                    using var s = new ScalarHold();
                     if (index.TryGetValue(lin.weight!.Handle, out int j))
                     {
                         using var et = Members(j).transpose(1, 2);
-                        delta = x3.bmm(et);                                     // [N, rows, m]
+                        using var d = x3.bmm(et);                               // x (σ s E)ᵀ, [N, rows, m]
+                        o3.add_(d, s[1]);
                     }
                     var b = Vector(lin.bias, x3.shape[1]);
-                    if (b is not null)
-                    {
-                        using var s = new ScalarHold();
-                        delta = delta is null ? b.expand(x3.shape[0], x3.shape[1], b.shape[2]).clone() : delta.add_(b, s[1]);
-                    }
-                    return delta;
+                    if (b is not null) o3.add_(b, s[1]);
                 },
-                (ln, xhat3) =>
+                (ln, xhat3, o3) =>
                 {
-                    Tensor? delta = null;
                     using var s = new ScalarHold();
                     var w = Vector(ln.weight, xhat3.shape[1]);
-                    if (w is not null) delta = xhat3.mul(w);
+                    if (w is not null) o3.addcmul_(xhat3, w, s[1]);
                     var b = Vector(ln.bias, xhat3.shape[1]);
-                    if (b is not null) delta = delta is null ? b.expand(xhat3.shape).clone() : delta.add_(b, s[1]);
-                    return delta;
+                    if (b is not null) o3.add_(b, s[1]);
                 });
             var f = populationFitness();
             if (f.numel() != Population) throw new ArgumentException(FormattableString.Invariant($"openai-es: the population fitness has {f.numel()} values for {Population} members."), nameof(populationFitness));

@@ -1,4 +1,3 @@
-using SharpOptim.Optimizers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -7,10 +6,12 @@ namespace SharpOptim.GradientFree;
 
 /// <summary>
 /// Forward hooks that turn one model into a whole population: the input carries the members along its leading axis
-/// (member <c>i</c> owns rows <c>[i·B, (i+1)·B)</c>), each <see cref="Linear"/> and <see cref="LayerNorm"/> computes
-/// its plain output once for all rows and the hooks add each member's perturbation term, viewed as
-/// <c>[N, rows, features]</c>. The model's own code runs unchanged; it must call its layers through
-/// <c>call(...)</c> (which runs hooks), as the project's models do. Removed on dispose.
+/// (member <c>i</c> owns rows <c>[i·B, (i+1)·B)</c>), each <see cref="Linear"/>, <see cref="Conv2d"/> and
+/// <see cref="LayerNorm"/> computes its plain output once for all rows and the hooks add each member's perturbation
+/// term into that output in place (no second output-sized tensor, no extra pass to add it), viewed as
+/// <c>[N, rows, features]</c> (Linear, LayerNorm) or <c>[N, B, out, H'·W']</c> (Conv2d). The model's own code runs
+/// unchanged; it must call its layers through <c>call(...)</c> (which runs hooks), as the project's models do.
+/// Removed on dispose.
 /// </summary>
 internal sealed class PopulationHooks : IDisposable
 {
@@ -18,9 +19,11 @@ internal sealed class PopulationHooks : IDisposable
 
     /// <param name="model">The model whose layers get hooks.</param>
     /// <param name="population">N, the number of members along the leading axis.</param>
-    /// <param name="linear">(layer, input as [N, rows, in]) → the term to add as [N, rows, out], or null.</param>
-    /// <param name="layerNorm">(layer, normalised input x̂ as [N, rows, d]) → the term to add as [N, rows, d], or null.</param>
-    public PopulationHooks(nn.Module model, int population, Func<Linear, Tensor, Tensor?> linear, Func<LayerNorm, Tensor, Tensor?>? layerNorm)
+    /// <param name="linear">(layer, input as [N, rows, in], output as [N, rows, out]): adds the members' terms into the output.</param>
+    /// <param name="layerNorm">(layer, normalised input x̂ as [N, rows, d], output as [N, rows, d]): adds the members' terms, or null.</param>
+    /// <param name="conv">(layer, input [N·B, C, H, W], output as [N, B, out, H'·W']): adds the members' terms, or null.</param>
+    public PopulationHooks(nn.Module model, int population, Action<Linear, Tensor, Tensor> linear, Action<LayerNorm, Tensor, Tensor>? layerNorm,
+        Action<Conv2d, Tensor, Tensor>? conv = null)
     {
         foreach (var (_, module) in model.named_modules())
         {
@@ -30,13 +33,23 @@ internal sealed class PopulationHooks : IDisposable
                 {
                     long n = lin.weight!.shape[1], mOut = lin.weight.shape[0];
                     CheckRows(output, population);
+                    var o = output.is_contiguous() ? output : output.contiguous();
                     using var x3 = input.reshape(population, -1, n);
-                    var delta = linear(lin, x3);
-                    if (delta is null) return output;
-                    using var s = new ScalarHold();
-                    using (delta)
-                    using (var shaped = delta.reshape(output.shape))   // a view: disposed too, or it pins delta's storage
-                        return output.add(shaped, s[1]);
+                    using var o3 = o.view(population, -1, mOut);
+                    linear(lin, x3, o3);
+                    return o;
+                });
+                _remove.Add(h.remove);
+            }
+            else if (module is Conv2d cv && conv is not null)
+            {
+                var h = cv.register_forward_hook((m, input, output) =>
+                {
+                    CheckRows(output, population);
+                    var o = output.is_contiguous() ? output : output.contiguous();
+                    using var o4 = o.view(population, output.shape[0] / population, output.shape[1], -1);
+                    conv(cv, input, o4);
+                    return o;
                 });
                 _remove.Add(h.remove);
             }
@@ -46,14 +59,12 @@ internal sealed class PopulationHooks : IDisposable
                 {
                     CheckRows(output, population);
                     long d = output.shape[^1];
+                    var o = output.is_contiguous() ? output : output.contiguous();
                     using var xhat = nn.functional.layer_norm(input, ln.normalized_shape, null, null, ln.eps);
                     using var x3 = xhat.reshape(population, -1, d);
-                    var delta = layerNorm(ln, x3);
-                    if (delta is null) return output;
-                    using var s = new ScalarHold();
-                    using (delta)
-                    using (var shaped = delta.reshape(output.shape))   // a view: disposed too, or it pins delta's storage
-                        return output.add(shaped, s[1]);
+                    using var o3 = o.view(population, -1, d);
+                    layerNorm(ln, x3, o3);
+                    return o;
                 });
                 _remove.Add(h.remove);
             }

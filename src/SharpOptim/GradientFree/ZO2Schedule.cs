@@ -21,19 +21,27 @@ namespace SharpOptim.GradientFree;
 /// <see cref="Flush"/> the parameters equal MeZO's bit for bit (a test checks this). The pending update must be
 /// flushed before evaluation or checkpointing (the official evaluation path does not flush; here
 /// <see cref="Flush"/> is explicit and <see cref="Save"/> flushes).</para>
-/// <para>Not done here (CPU-only library): the upload/offload streams and the fp16 compact store of the official
-/// code; every stage stays resident.</para>
+/// <para>Compact store (<c>compactStore: true</c>; the CPU analogue of the official offloading): the parameters
+/// of stages not in use are kept serialized in one contiguous off-heap file and their tensors own no memory; each
+/// stage is loaded just before its dual forward (where the deferred update and the perturbations are applied) and
+/// written back and freed right after, so about one stage's parameters are resident during a step
+/// (<see cref="PeakResidentParameterBytes"/>) instead of all of them. The store is lossless (float32 bytes as they
+/// are), so the trajectory stays MeZO's bit for bit. Not done (CPU-only library): the official code's
+/// upload/compute/offload streams (prefetching the next block while one computes) and its fp16 AMP store, which
+/// is lossy (brief §4.5).</para>
 /// </summary>
-public sealed class ZO2Schedule
+public sealed class ZO2Schedule : IDisposable
 {
     private readonly MeZO _mezo;
     private readonly ZO2Stage[] _stages;
     private readonly int[][] _indices;
+    private readonly ZO2ParameterStore? _store;
     private (long Step, double[] G, double Lr)? _pending;
 
     /// <summary>Schedules <paramref name="mezo"/> (one direction, no inner optimizer) over <paramref name="stages"/>,
-    /// which must own every MeZO parameter exactly once.</summary>
-    public ZO2Schedule(MeZO mezo, IEnumerable<ZO2Stage> stages)
+    /// which must own every MeZO parameter exactly once; with <paramref name="compactStore"/>, idle stages'
+    /// parameters are kept in the off-heap store (contiguous CPU parameters only).</summary>
+    public ZO2Schedule(MeZO mezo, IEnumerable<ZO2Stage> stages, bool compactStore = false)
     {
         ArgumentNullException.ThrowIfNull(mezo);
         ArgumentNullException.ThrowIfNull(stages);
@@ -52,7 +60,24 @@ public sealed class ZO2Schedule
         }).ToArray()).ToArray();
         var missing = Enumerable.Range(0, mezo.NamedParameters.Count).Where(j => !seen.Contains(j)).Select(j => mezo.NamedParameters[j].Name).ToList();
         if (missing.Count > 0) throw new ArgumentException($"zo2: no stage owns {string.Join(", ", missing)}.", nameof(stages));
+        if (compactStore) _store = new ZO2ParameterStore(mezo.NamedParameters.Select(p => p.Parameter).ToArray());
     }
+
+    /// <summary>Whether idle stages live in the compact store.</summary>
+    public bool UsesCompactStore => _store is not null;
+
+    /// <summary>Bytes of the scheduled parameters currently in memory (all of them without the store).</summary>
+    public long ResidentParameterBytes => _store?.ResidentBytes ?? _mezo.NamedParameters.Sum(p => p.Parameter.numel() * p.Parameter.element_size());
+
+    /// <summary>The largest <see cref="ResidentParameterBytes"/> since the last <see cref="ResetResidentPeak"/>.</summary>
+    public long PeakResidentParameterBytes => _store?.PeakResidentBytes ?? ResidentParameterBytes;
+
+    /// <summary>Starts a new peak measurement of resident parameter bytes.</summary>
+    public void ResetResidentPeak() => _store?.ResetPeak();
+
+    private void LoadStage(int i) { if (_store is not null) foreach (int j in _indices[i]) _store.Load(j); }
+
+    private void OffloadStage(int i) { if (_store is not null) foreach (int j in _indices[i]) _store.Offload(j); }
 
     /// <summary>Whether an update is waiting to be applied.</summary>
     public bool HasPendingUpdate => _pending is not null;
@@ -74,14 +99,17 @@ public sealed class ZO2Schedule
         using var guard = no_grad();
         var plus = input;
         var minus = input;
+        for (int i = 0; i < _stages.Length; i++) OffloadStage(i);   // after a Flush every stage is resident
         for (int i = 0; i < _stages.Length; i++)
         {
+            LoadStage(i);
             if (_pending is { } pd) foreach (int j in _indices[i]) _mezo.UpdateParameter(j, pd.Step, pd.G, pd.Lr);
             Perturb(i, step, eps);
             plus = _stages[i].Forward(plus);
             Perturb(i, step, -2 * eps);
             minus = _stages[i].Forward(minus);
             Perturb(i, step, eps);
+            OffloadStage(i);
             StageLoads++;
         }
         double lp = TensorValue.Of(loss(plus)), lm = TensorValue.Of(loss(minus));
@@ -105,14 +133,24 @@ public sealed class ZO2Schedule
         }
     }
 
-    /// <summary>Applies the pending update to every stage (before evaluation, checkpointing or the end of training).</summary>
+    /// <summary>Applies the pending update to every stage (before evaluation, checkpointing or the end of training);
+    /// with the compact store, every stage is loaded back (and stays resident until the next <see cref="Step"/>).</summary>
     public void Flush()
     {
+        for (int i = 0; i < _stages.Length; i++) LoadStage(i);
         if (_pending is not { } pd) return;
         using (no_grad())
             foreach (var idx in _indices)
                 foreach (int j in idx) _mezo.UpdateParameter(j, pd.Step, pd.G, pd.Lr);
         _pending = null;
+    }
+
+    /// <summary>Loads every stage back and deletes the store's file.</summary>
+    public void Dispose()
+    {
+        if (_store is null) return;
+        for (int i = 0; i < _stages.Length; i++) LoadStage(i);
+        _store.Dispose();
     }
 
     /// <summary>Flushes, then saves the MeZO state (<see cref="MeZO.Save"/>).</summary>

@@ -69,6 +69,76 @@ public class GradientFreeBehaviourTests
     }
 
     [Fact]
+    public void EggrollBatchedForwardEqualsTheMaterialisedPerturbationOnTheSmallCnn()
+    {
+        manual_seed(7);
+        var model = new SmallCnn(10);
+        model.to(ScalarType.Float64);   // float64: the grouped-convolution form and the materialised kernel agree to rounding
+        var es = new Eggroll(model, new SGD(model.parameters(), 0.1), 4, 0.05, rank: 2, seed: 8);
+        Assert.Contains("conv1.weight", es.ParameterNames);
+        Assert.Contains("conv2.bias", es.ParameterNames);
+        AssertBatchedEqualsMaterialised(model, es, randn(4 * 3, 784, dtype: ScalarType.Float64), x => model.forward(x), 1e-10);
+    }
+
+    /// <summary>A convolution with stride, padding and dilation (the general form of the low-rank conv term) between
+    /// two Linear layers.</summary>
+    private sealed class StridedConvNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly Conv2d conv;
+        private readonly Linear head;
+
+        public StridedConvNet() : base("StridedConvNet")
+        {
+            conv = nn.Conv2d(3, 5, 3, stride: 2, padding: 2, dilation: 2);
+            head = nn.Linear(5 * 4 * 4, 4);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            var h = nn.functional.tanh(conv.call(x.view(-1, 3, 7, 7)));
+            return head.call(h.flatten(1)).MoveToOuterDisposeScope();
+        }
+    }
+
+    [Fact]
+    public void EggrollConvTermHandlesStridePaddingAndDilation()
+    {
+        manual_seed(9);
+        var model = new StridedConvNet();
+        model.to(ScalarType.Float64);
+        var es = new Eggroll(model, new SGD(model.parameters(), 0.1), 6, 0.1, rank: 3, seed: 2);
+        AssertBatchedEqualsMaterialised(model, es, randn(6 * 2, 3 * 49, dtype: ScalarType.Float64), x => model.forward(x), 1e-10);
+        // The conv weight is a 5 x 27 matrix: rank 6 is refused, naming the parameter.
+        Assert.Contains("conv.weight", Assert.Throws<ArgumentException>(() => new Eggroll(model, new SGD(model.parameters(), 0.1), 6, 0.1, rank: 6)).Message);
+    }
+
+    [Fact]
+    public void EggrollUpdatesConvKernelsWithTheReshapedLowRankGradient()
+    {
+        // g_W = −σ/(√N √r) Σ_k c_k A_k B_kᵀ reshaped to the kernel: equal to −(σ/√N) Σ_i f̂_i E_i from the
+        // materialised perturbations (an exact identity of the estimator, checked in float64).
+        manual_seed(10);
+        var model = new StridedConvNet();
+        model.to(ScalarType.Float64);
+        var w = model.named_parameters().First(p => p.name == "conv.weight").parameter;
+        var before = w.detach().clone();
+        var es = new Eggroll(model, new SGD(model.parameters(), 1.0), 6, 0.1, rank: 2, seed: 5);
+        int j = es.ParameterNames.ToList().IndexOf("conv.weight");
+        var e = Enumerable.Range(0, 6).Select(i => es.MaterializedPerturbation(j, i)).ToArray();   // σ E_i
+        var fitness = new[] { 0.3, -1.2, 2.0, 0.7, -0.4, 0.1 };
+        es.Tell(fitness);
+        var shaped = es.LastShapedFitness;
+        var expected = before.clone();
+        using var hold = new ScalarHold();
+        for (int i = 0; i < 6; i++) expected.add_(e[i], hold[shaped[i] / Math.Sqrt(6)]);   // θ − lr·g with lr 1: θ + (1/√N) Σ f̂ σE
+        double diff = w.sub(expected).abs().max().ToDouble();
+        Assert.True(diff < 1e-12, $"conv kernel update differs by {diff}");
+        Assert.True(w.sub(before).abs().max().ToDouble() > 1e-3);
+    }
+
+    [Fact]
     public void OpenAIEsBatchedForwardGivesTheInPlaceFitness()
     {
         manual_seed(6);
@@ -114,6 +184,44 @@ public class GradientFreeBehaviourTests
     }
 
     [Fact]
+    public void Zo2CompactStoreKeepsOneStageResidentAndReproducesMeZOBitForBit()
+    {
+        manual_seed(15);
+        var a = new Mlp(6, 12, 8, 3);
+        var c = new Mlp(6, 12, 8, 3);
+        using (no_grad()) foreach (var (p, q) in a.parameters().Zip(c.parameters())) q.copy_(p);
+        var x = randn(20, 6);
+        var y = randint(0, 3, new long[] { 20 });
+        var mezo = new MeZO(a.named_parameters(), lr: 0.02, epsilon: 1e-3, weightDecay: 0.05, seed: 9);
+        var mezo3 = new MeZO(c.named_parameters(), lr: 0.02, epsilon: 1e-3, weightDecay: 0.05, seed: 9);
+        var layers = c.named_children().Select(m => (Linear)m.module).ToArray();
+        var stages = layers.Select((l, i) => new ZO2Stage(i.ToString(), t => i + 1 < layers.Length ? nn.functional.relu(l.call(t)) : l.call(t),
+            new[] { l.weight!, l.bias! })).ToArray();
+        long[] stageBytes = layers.Select(l => 4 * (l.weight!.numel() + l.bias!.numel())).ToArray();
+        using var zo2 = new ZO2Schedule(mezo3, stages, compactStore: true);
+        Assert.Equal(stageBytes.Sum(), zo2.ResidentParameterBytes);
+        for (int step = 0; step < 12; step++)
+        {
+            double la = mezo.step(() => nn.functional.cross_entropy(a.forward(x), y)).ToDouble();
+            zo2.ResetResidentPeak();
+            double lc = zo2.Step(x, o => nn.functional.cross_entropy(o, y));
+            Assert.Equal(BitConverter.DoubleToInt64Bits(la), BitConverter.DoubleToInt64Bits(lc));
+            // Between steps nothing is resident; during a step one stage at a time (the first step starts with the
+            // whole model resident, as built).
+            Assert.Equal(0, zo2.ResidentParameterBytes);
+            Assert.Equal(step == 0 ? stageBytes.Sum() : stageBytes.Max(), zo2.PeakResidentParameterBytes);
+            Assert.Equal(0, layers[0].weight!.numel());   // an offloaded parameter owns no memory
+        }
+        zo2.Flush();
+        Assert.Equal(stageBytes.Sum(), zo2.ResidentParameterBytes);
+        Bits.Equal(Snapshot(a), Snapshot(c), "ZO2 with the compact store vs MeZO after 12 steps");
+        // After a flush the model evaluates normally, and the next step offloads again.
+        Assert.Equal(a.forward(x).sum().ToDouble(), c.forward(x).sum().ToDouble());
+        zo2.Step(x, o => nn.functional.cross_entropy(o, y));
+        Assert.Equal(0, zo2.ResidentParameterBytes);
+    }
+
+    [Fact]
     public void CounterNoiseIsIndependentOfChunkingAndKeyed()
     {
         var noise = new CounterNoise(42);
@@ -154,6 +262,46 @@ public class GradientFreeBehaviourTests
             finally { set_num_threads(before); }
         }
         Bits.Equal(Run(1), Run(2), "OpenAI-ES on 1 vs 2 threads");
+    }
+
+    [Fact]
+    public void EggrollMeZOAndCboTrajectoriesAreIdenticalOnOneAndTwoThreads()
+    {
+        byte[][] Run(int threads)
+        {
+            int before = get_num_threads();
+            set_num_threads(threads);
+            try
+            {
+                var bits = new List<byte[]>();
+                manual_seed(3);
+                var model = new Mlp(5, 7, 2);
+                var x = randn(4 * 6, 5);
+                var es = new Eggroll(model, new Adam(model.parameters(), lr: 0.05), 4, 0.1, rank: 2, seed: 17);
+                for (int g = 0; g < 3; g++) es.Step(() => model.forward(x).reshape(4, -1).sum(1));
+                bits.AddRange(Snapshot(model));
+
+                manual_seed(4);
+                var cnn = new StridedConvNet();
+                var cx = randn(4 * 2, 3 * 49);
+                var ec = new Eggroll(cnn, new SGD(cnn.parameters(), 0.5), 4, 0.1, rank: 1, seed: 2);
+                for (int g = 0; g < 2; g++) ec.Step(() => cnn.forward(cx).reshape(4, -1).sum(1));
+                bits.AddRange(Snapshot(cnn));
+
+                manual_seed(5);
+                var m2 = new Mlp(5, 7, 2);
+                var mezo = new MeZO(m2.named_parameters(), lr: 0.05, weightDecay: 0.01, directions: 2, seed: 6);
+                for (int s = 0; s < 3; s++) mezo.step(() => m2.forward(x).pow(2).mean());
+                bits.AddRange(Snapshot(m2));
+
+                var cbo = new ConsensusBasedOptimization(6, particles: 12, particleBatch: 4, seed: 7);
+                for (int s = 0; s < 3; s++) cbo.Step(p => p.mul(p).sum(1));
+                bits.Add(Bits.Of(cbo.Particles));
+                return bits.ToArray();
+            }
+            finally { set_num_threads(before); }
+        }
+        Bits.Equal(Run(1), Run(2), "EGGROLL (MLP, conv), MeZO, CBO on 1 vs 2 threads");
     }
 
     [Fact]
@@ -246,6 +394,26 @@ public class GradientFreeBehaviourTests
             Bits.Equal(Snapshot(ma), Snapshot(mb), "EGGROLL resumed");
             Bits.Equal(Bits.State((OptimizerBase)ea.Inner), Bits.State((OptimizerBase)eb.Inner), "EGGROLL inner Adam resumed");
 
+            // OpenAI-ES with Adam and L2, evaluated in place.
+            (Mlp, OpenAIES) NewEs(int seed)
+            {
+                manual_seed(seed);
+                var m = new Mlp(4, 6, 3);
+                var named = m.named_parameters().ToArray();
+                return (m, new OpenAIES(named, new Adam(named, lr: 0.05), 6, 0.1, l2: 0.005, seed: 13));
+            }
+            double EsFit(Mlp m) => -nn.functional.cross_entropy(m.forward(x), y).ToDouble();
+            var (oa, sa) = NewEs(1);
+            for (int g = 0; g < 2; g++) sa.Step(_ => EsFit(oa));
+            string p0 = Path.Combine(dir, "es.ckpt");
+            sa.Save(p0);
+            for (int g = 0; g < 2; g++) sa.Step(_ => EsFit(oa));
+            var (ob, sb) = NewEs(42);
+            sb.Load(p0);
+            for (int g = 0; g < 2; g++) sb.Step(_ => EsFit(ob));
+            Bits.Equal(Snapshot(oa), Snapshot(ob), "OpenAI-ES resumed");
+            Bits.Equal(Bits.State((OptimizerBase)sa.Inner), Bits.State((OptimizerBase)sb.Inner), "OpenAI-ES inner Adam resumed");
+
             // MeZO.
             (Mlp, MeZO) NewMezo(int seed)
             {
@@ -262,6 +430,23 @@ public class GradientFreeBehaviourTests
             z2.Load(p2);
             for (int s = 0; s < 3; s++) z2.step(() => nn.functional.cross_entropy(m2.forward(x), y));
             Bits.Equal(Snapshot(m1), Snapshot(m2), "MeZO resumed");
+
+            // MeZO with Adam on the ZO gradient (the inner state travels with the checkpoint).
+            (Mlp, MeZO) NewZoAdam(int seed)
+            {
+                manual_seed(seed);
+                var m = new Mlp(4, 6, 3);
+                return (m, new MeZO(m.named_parameters(), epsilon: 1e-2, seed: 8, inner: new Adam(m.parameters(), lr: 0.01)));
+            }
+            var (za, oza) = NewZoAdam(1);
+            for (int s = 0; s < 3; s++) oza.step(() => nn.functional.cross_entropy(za.forward(x), y));
+            string p4 = Path.Combine(dir, "zo-adam.ckpt");
+            oza.Save(p4);
+            for (int s = 0; s < 3; s++) oza.step(() => nn.functional.cross_entropy(za.forward(x), y));
+            var (zb, ozb) = NewZoAdam(2);
+            ozb.Load(p4);
+            for (int s = 0; s < 3; s++) ozb.step(() => nn.functional.cross_entropy(zb.forward(x), y));
+            Bits.Equal(Snapshot(za), Snapshot(zb), "MeZO + Adam resumed");
 
             // CBO, with cooling and particle batches.
             ConsensusBasedOptimization NewCbo() => new(5, particles: 12, particleBatch: 4, sigma: 0.5, alpha: 20, seed: 6);
