@@ -1,6 +1,7 @@
 using System.Globalization;
 using SharpOptim.Cli.Distributed;
 using SharpOptim.Distributed;
+using SharpOptim.Distributed.Mpi;
 using SharpOptim.Tasks.Distributed;
 
 namespace SharpOptim.Cli.Commands;
@@ -10,7 +11,8 @@ namespace SharpOptim.Cli.Commands;
 /// [--alpha a] [--rounds N] [--seeds S] [--opt NAME:k=v,...] [--baselines] --out DIR</c>: runs distributed algorithms on
 /// a real task over seeds, prints progress and a table, and writes results.json/csv, plots and report.md atomically
 /// (<see cref="DistReport"/>). Every rank runs <see cref="DistributedRunner.RunRank"/>; the backend only decides where
-/// the communicators come from (<see cref="InProcessWorld"/> threads for sim; MPI is wired by the MPI backend).
+/// the communicators come from (<see cref="InProcessWorld"/> threads for sim; one process per rank under <c>mpirun</c> for mpi, through
+/// <see cref="MpiCommunicator"/>: rank 0 prints and writes the report).
 /// </summary>
 public static class DistCommand
 {
@@ -23,14 +25,33 @@ public static class DistCommand
 
     public static int Run(Options o, IReadOnlyList<string> args, TextWriter stdout)
     {
+        if (o.String("backend", "sim") != "mpi") return RunOn(null, o, args, stdout);
+        // One process per rank under mpirun: every rank runs the same runs on the world communicator; rank 0 prints
+        // and writes the report. A failure on any rank aborts the whole job instead of leaving the others blocked.
+        var world = MpiCommunicator.InitializeWorld((int)o.Long("workers", 4, 1, 1024));
+        try
+        {
+            int code = RunOn(world, o, args, world.Rank == 0 ? stdout : TextWriter.Null);
+            world.Dispose();
+            return code;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"dist: rank {world.Rank} of {world.Size} failed: {e.GetType().Name}: {e.Message}");
+            Console.Error.Flush();
+            world.Abort(1);
+            throw;
+        }
+    }
+
+    private static int RunOn(MpiCommunicator? world, Options o, IReadOnlyList<string> args, TextWriter stdout)
+    {
         var algorithms = o.String("algorithm", "diloco").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (algorithms.Length == 0) throw new UsageException("dist: --algorithm is empty.");
         var infos = algorithms.Select(DistributedAlgorithms.Get).ToList();
         int workers = (int)o.Long("workers", 4, 1, 1024);
         string backend = o.String("backend", "sim");
         if (backend is not ("sim" or "mpi")) throw new UsageException($"dist: unknown backend '{backend}'; valid: sim, mpi.");
-        if (backend == "mpi")
-            throw new InvalidOperationException("dist: --backend mpi needs the Open MPI backend (SharpOptim.Distributed.Mpi.MpiCommunicator), which this build does not include yet; use --backend sim.");
         string taskName = o.String("task", "digits");
         if (!DistributedTask.Names.Contains(taskName)) throw new UsageException($"dist: unknown task '{taskName}'; valid: {string.Join(", ", DistributedTask.Names)}.");
         string topologyName = o.String("topology", "ring");
@@ -53,11 +74,13 @@ public static class DistCommand
         bool progress = !o.Has("no-progress");
         var runs = new List<DistRunRecord>();
 
-        DistributedRunResult RunSim(string algorithm, int n, int rounds, int seed, IReadOnlyDictionary<string, double> h, string label)
+        DistributedRunResult? RunSim(string algorithm, int n, int rounds, int seed, IReadOnlyDictionary<string, double> h, string label)
         {
             int evalEvery = (int)o.Long("eval-every", Math.Max(1, rounds / 20), 1, 10_000_000);
             var options = new DistributedRunOptions(algorithm, task, n, topologyName, partition, alpha, rounds, evalEvery, batch, seed, h,
                 progress ? (Action<string>)(line => stdout.WriteLine(label == algorithm ? line : label + ": " + line)) : null);
+            if (world is not null && n == world.Size) return DistributedRunner.RunRank(world, options);
+            // Single-worker baselines under MPI run in-process on each rank (no communication, same numbers).
             DistributedRunResult? result = null;
             InProcessWorld.Run(n, comm =>
             {
@@ -73,10 +96,11 @@ public static class DistCommand
             {
                 int rounds = (int)(roundsOption ?? info.DefaultRounds);
                 var result = RunSim(info.Name, workers, rounds, seed, hyper[info.Name], info.Name);
+                if (result is null) continue; // ranks other than 0 under mpirun evaluate nothing
                 runs.Add(new DistRunRecord(info.Name, result));
                 stdout.WriteLine(Summary(info.Name, result));
             }
-            if (o.Has("baselines"))
+            if (o.Has("baselines") && (world is null || world.Rank == 0))
             {
                 // Single-worker references over the whole training set with as many gradient steps as the longest
                 // distributed run's per-worker count: plain SGD (D-SGD on one worker) and AdamW (DiLoCo on one worker
@@ -84,7 +108,7 @@ public static class DistCommand
                 int steps = (int)Math.Round(runs.Where(r => r.Result.Seed == seed).Max(r => r.Result.Final.GradientEvaluations));
                 int every = Math.Max(1, steps / 20);
                 double sgdLr = hyper.TryGetValue("dsgd", out var dh) && dh.TryGetValue("lr", out var l) ? l : 0.1;
-                var sgd = RunSim("dsgd", 1, steps, seed, new Dictionary<string, double> { ["lr"] = sgdLr }, "single-worker sgd");
+                var sgd = RunSim("dsgd", 1, steps, seed, new Dictionary<string, double> { ["lr"] = sgdLr }, "single-worker sgd")!;
                 runs.Add(new DistRunRecord("single-worker sgd", sgd));
                 stdout.WriteLine(Summary("single-worker sgd", sgd));
                 var dl = hyper.TryGetValue("diloco", out var d) ? d : new Dictionary<string, double>();
@@ -94,7 +118,7 @@ public static class DistCommand
                     ["inner_lr"] = dl.TryGetValue("inner_lr", out var il) ? il : 1e-3,
                     ["inner_weight_decay"] = dl.TryGetValue("inner_weight_decay", out var iw) ? iw : 0.1,
                 };
-                var adamw = RunSim("diloco", 1, Math.Max(1, steps / every), seed, adamwOptions, "single-worker adamw");
+                var adamw = RunSim("diloco", 1, Math.Max(1, steps / every), seed, adamwOptions, "single-worker adamw")!;
                 runs.Add(new DistRunRecord("single-worker adamw", adamw));
                 stdout.WriteLine(Summary("single-worker adamw", adamw));
             }
@@ -103,8 +127,11 @@ public static class DistCommand
             runs, Inv($"Machine: {Environment.ProcessorCount} logical CPU cores, {threads.Describe()}; shared with other jobs, so timings are noisy."));
         stdout.WriteLine();
         stdout.Write(DistReport.Table(results));
-        DistReport.Write(results, dir);
-        stdout.WriteLine($"wrote {Path.Combine(dir, "report.md")}");
+        if (world is null || world.Rank == 0)
+        {
+            DistReport.Write(results, dir);
+            stdout.WriteLine($"wrote {Path.Combine(dir, "report.md")}");
+        }
         return 0;
     }
 
