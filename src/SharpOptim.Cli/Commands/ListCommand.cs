@@ -24,7 +24,8 @@ public static class ListCommand
         .Concat(SharpOptim.MultiTask.MultiTaskMethods.All)
         .Concat(SharpOptim.Bilevel.BilevelMethods.All)
         .Concat(SharpOptim.Online.OnlineMethods.All)
-        .Concat(SharpOptim.Analysis.AnalysisMethods.All);
+        .Concat(SharpOptim.Analysis.AnalysisMethods.All)
+        .Concat(SharpOptim.Policy.PolicyMethods.All);
 
     public static int Run(Options o, TextWriter stdout)
     {

@@ -6,7 +6,7 @@ namespace SharpOptim.Policy;
 /// <summary>
 /// Samples groups of completions from an <see cref="ICausalLanguageModel"/> (brief §0.3): each prompt is repeated G times,
 /// tokens are drawn from softmax(logits / temperature) restricted to the top-k logits (<see cref="TokenDistribution"/>)
-/// with a torch generator seeded by the caller (same seed, same weights → same completions), until the end token or
+/// by inverse CDF with a .NET <see cref="Random"/> seeded by the caller (same seed, same weights → same completions), until the end token or
 /// <see cref="MaxNewTokens"/>. With <see cref="UseCache"/> the prompt is encoded once and every further step feeds one
 /// token through a <see cref="KeyValueCache"/>; without it every step re-runs the whole sequence (the baseline for the
 /// tokens/s measurement). Greedy decoding takes the arg-max (lowest id on ties, as torch's argmax). Prompts of different
@@ -80,17 +80,40 @@ public sealed class RolloutSampler
         var lengths = new int[n];
         using (no_grad())
         {
-            var generator = new Generator((ulong)seed);
+            var random = new Random(unchecked((int)(seed ^ (seed >> 32))));
             // Buckets in order of first appearance, so the random stream is consumed in a fixed order.
             foreach (var bucket in Enumerable.Range(0, n).GroupBy(i => rowPrompts[i].Length))
-                Decode(bucket.ToArray(), rowPrompts, generator, greedy, tokens, logp, mask, lengths);
-            generator.Dispose();
+                Decode(bucket.ToArray(), rowPrompts, random, greedy, tokens, logp, mask, lengths);
         }
         return new RolloutBatch(rowPrompts, ids,
             tensor(tokens, dtype: ScalarType.Int64).reshape(n, l), tensor(mask).reshape(n, l), tensor(logp).reshape(n, l), lengths);
     }
 
-    private void Decode(int[] rows, long[][] rowPrompts, Generator generator, bool greedy, long[] tokens, float[] logp, float[] mask, int[] lengths)
+    /// <summary>One categorical draw per row by inverse CDF with a uniform from <paramref name="random"/> (a .NET stream,
+    /// so the draw does not depend on libtorch's generator state and is reproducible from the seed alone).</summary>
+    private static long[] Draw(Tensor logDist, Random random)
+    {
+        long b = logDist.shape[0], v = logDist.shape[1];
+        var p = logDist.exp().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        var result = new long[b];
+        for (long r = 0; r < b; r++)
+        {
+            double u = random.NextDouble(), acc = 0;
+            long pick = -1, last = -1;
+            for (long j = 0; j < v; j++)
+            {
+                double pj = p[r * v + j];
+                if (pj <= 0) continue;
+                last = j;
+                acc += pj;
+                if (u < acc) { pick = j; break; }
+            }
+            result[r] = pick >= 0 ? pick : last;   // rounding left u above the total: the last possible token
+        }
+        return result;
+    }
+
+    private void Decode(int[] rows, long[][] rowPrompts, Random random, bool greedy, long[] tokens, float[] logp, float[] mask, int[] lengths)
     {
         using var s = new ScalarHold();
         using var scope = NewDisposeScope();
@@ -116,9 +139,8 @@ public sealed class RolloutSampler
                 logits = Model.Forward(seq, pos, CausalAttention.Instance).select(1, -1);
             }
             var dist = TokenDistribution.LogSoftmax(logits, Temperature, TopK);
-            var choice = greedy ? logits.argmax(-1) : dist.exp().multinomial(1, false, generator).squeeze(-1);
-            var chosenLogp = dist.gather(-1, choice.unsqueeze(-1)).squeeze(-1);
-            var ch = choice.data<long>().ToArray();
+            var ch = greedy ? logits.argmax(-1).data<long>().ToArray() : Draw(dist, random);
+            var chosenLogp = dist.gather(-1, tensor(ch, dtype: ScalarType.Int64).unsqueeze(-1)).squeeze(-1);
             var lp = chosenLogp.to_type(ScalarType.Float32).data<float>().ToArray();
             for (int r = 0; r < b; r++)
             {
