@@ -56,7 +56,15 @@ public static class SequenceLogProbs
         return Gather(dist, completions).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Picks the log-probability of <paramref name="tokens"/> [N, L] from <paramref name="distributions"/> [N, L, V].</summary>
-    public static Tensor Gather(Tensor distributions, Tensor tokens) =>
-        distributions.gather(-1, tokens.unsqueeze(-1)).squeeze(-1);
+    /// <summary>Picks the log-probability of <paramref name="tokens"/> [N, L] from <paramref name="distributions"/> [N, L, V].
+    /// With top-k a padding position (mask 0) can hold a token outside the top k, whose log-probability is −∞; such
+    /// entries become 0 (with zero gradient), so that masked losses stay finite. A sampled (mask 1) token always lies
+    /// inside the top k, so real positions are never changed.</summary>
+    public static Tensor Gather(Tensor distributions, Tensor tokens)
+    {
+        using var s = new ScalarHold();
+        using var scope = NewDisposeScope();
+        var g = distributions.gather(-1, tokens.unsqueeze(-1)).squeeze(-1);
+        return g.masked_fill(g.eq(s[double.NegativeInfinity]), s[0]).MoveToOuterDisposeScope();
+    }
 }

@@ -54,10 +54,10 @@ public class RolloutTests
         using var b = Draw(5, true);
         using var c = Draw(5, false);
         using var d = Draw(6, true);
-        Assert.True(a.Completions.equal(b.Completions).item<bool>());
-        Assert.True(a.OldLogProbs.equal(b.OldLogProbs).item<bool>());
-        Assert.True(a.Completions.equal(c.Completions).item<bool>());
-        Assert.False(a.Completions.equal(d.Completions).item<bool>());
+        Assert.True(a.Completions.eq(b.Completions).all().item<bool>());
+        Assert.True(a.OldLogProbs.eq(b.OldLogProbs).all().item<bool>());
+        Assert.True(a.Completions.eq(c.Completions).all().item<bool>());
+        Assert.False(a.Completions.eq(d.Completions).all().item<bool>());
         Assert.Equal(new long[] { 10, 10, 10, 10, 20, 20, 20, 20, 30, 30, 30, 30 }, a.PromptIds);
         Assert.Same(prompts[1], a.Prompts[5]);
         for (int r = 0; r < a.Count; r++)
@@ -84,6 +84,7 @@ public class RolloutTests
         {
             using var batch = new RolloutSampler(model, 0, 4, temperature, topK).Sample(prompts, new long[] { 1, 2 }, 6, 9);
             var logp = SequenceLogProbs.Compute(model, batch.Prompts, batch.Completions, temperature, topK);
+            Assert.True(logp.isfinite().all().item<bool>());   // padding outside the top k is 0, not −∞
             double diff = (logp - batch.OldLogProbs).mul(batch.Mask).abs().max().item<float>();
             Assert.True(diff < 1e-5, $"T = {temperature}, top-k {topK}: max |ℓ − ℓ_sampler| = {diff}");
             Assert.True(batch.Mask.sum().item<float>() > 24);   // most of the 12 completions have several tokens (P(end) ≈ 1/13 per step)
