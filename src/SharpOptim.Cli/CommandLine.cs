@@ -97,6 +97,19 @@ public static class CommandLine
                                           0 on digits)
                        --out DIR          where the results go (default bandit-results/TASK); --force replaces
                        --cache DIR        where fetched data sets live (mnist10k)
+          rl           policy optimization of a small causal LM on the noisy-addition task (verifiable reward):
+                       reward / greedy accuracy / KL curves over seeds, table, plots, report.md; KV-cache tokens/s
+                       --task addition    the task (default addition)
+                       --methods A,B      grpo,dr-grpo,remax,reinforce,rloo,disco,disco-b,arpo (default grpo,remax,reinforce,disco,arpo)
+                       --seeds N          seeds per method (default 3)
+                       --steps N          RL steps (default 150); --prompts N (default 8) x --group G (default 8) per step
+                       --optimizer NAME   any name from 'sharpoptim list' (default adam); --lr X (default 0.001)
+                       --beta X           GRPO's k3 KL weight (default 0.04)
+                       --layers N --dim N --heads N   the model (default 2 x 64, 4 heads); --sft-steps N (default 2500)
+                       --eval-every N     greedy held-out accuracy every N steps (default 10)
+                       --cache DIR        where the pre-trained model is cached; --no-cache-model trains it afresh
+                       --out DIR          where the results go (default rl-results/addition); --force replaces
+                       --threads N        libtorch threads (default 1); --no-progress: no per-evaluation lines
           analysis phase-diagram   gradient descent on the cubic map of quadratic regression: the five phases
                        (monotonic, catapult, periodic, chaotic, divergent) over the step size; PNGs, phases.csv, report.md
                        --out DIR          where to write them
@@ -262,6 +275,8 @@ public static class CommandLine
                     return PhaseDiagramCommand.Run(Options.Parse(rest, PhaseDiagramCommand.Flags), args, stdout);
                 case ["online", "sea", .. var rest]:
                     return OnlineSeaCommand.Run(Options.Parse(rest, OnlineSeaCommand.Flags), args, stdout);
+                case ["rl", .. var rest]:
+                    return RlCommand.Run(Options.Parse(rest, RlCommand.Flags), args, stdout);
                 case ["bandit", .. var rest]:
                     return BanditCommand.Run(Options.Parse(rest, BanditCommand.Flags), args, stdout);
                 case ["compare", .. var rest]:

@@ -25,7 +25,8 @@ public static class ListCommand
         .Concat(SharpOptim.Bilevel.BilevelMethods.All)
         .Concat(SharpOptim.Online.OnlineMethods.All)
         .Concat(SharpOptim.Analysis.AnalysisMethods.All)
-        .Concat(SharpOptim.Distributed.DistributedMethods.All);
+        .Concat(SharpOptim.Distributed.DistributedMethods.All)
+        .Concat(SharpOptim.Policy.PolicyMethods.All);
 
     public static int Run(Options o, TextWriter stdout)
     {

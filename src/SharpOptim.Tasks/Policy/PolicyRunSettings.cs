@@ -1,0 +1,24 @@
+namespace SharpOptim.Tasks.Policy;
+
+/// <summary>
+/// One RL run on <see cref="NoisyAddition"/> (brief §0.2): per step <see cref="PromptsPerStep"/> training prompts ×
+/// <see cref="GroupSize"/> completions at <see cref="Temperature"/>, one optimizer step of <see cref="Optimizer"/>
+/// (any SharpOptim catalog name) at <see cref="LearningRate"/> per rollout batch; greedy accuracy on the held-out
+/// prompts every <see cref="EvalEvery"/> steps. <see cref="Beta"/> is GRPO's k3 weight (other methods use their own
+/// defaults, see <see cref="PolicyTraining"/>).
+/// </summary>
+public sealed record PolicyRunSettings(string Method, int Steps = 150, int PromptsPerStep = 8, int GroupSize = 8, double Temperature = 1,
+    string Optimizer = "adam", double LearningRate = 1e-3, double Beta = 0.04, int EvalEvery = 10, bool UseCache = true)
+{
+    /// <summary>The method names <see cref="PolicyTraining"/> runs.</summary>
+    public static IReadOnlyList<string> Methods { get; } = new[] { "grpo", "dr-grpo", "remax", "reinforce", "rloo", "disco", "disco-b", "arpo" };
+
+    internal void Validate()
+    {
+        if (!Methods.Contains(Method)) throw new ArgumentException($"unknown method '{Method}'; known: {string.Join(", ", Methods)}.", nameof(Method));
+        if (Steps < 1 || PromptsPerStep < 1 || GroupSize < 2 || EvalEvery < 1)
+            throw new ArgumentException(FormattableString.Invariant($"steps {Steps}, prompts per step {PromptsPerStep}, G {GroupSize}, eval every {EvalEvery}: steps, prompts, eval ≥ 1 and G ≥ 2."), nameof(GroupSize));
+        if (!(Temperature > 0) || !(LearningRate > 0) || !(Beta >= 0))
+            throw new ArgumentException(FormattableString.Invariant($"temperature {Temperature}, lr {LearningRate}, beta {Beta}: temperature and lr > 0, beta ≥ 0."), nameof(LearningRate));
+    }
+}

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using SharpOptim.Optimizers;
+using SharpOptim.Policy;
+using SharpOptim.Tasks.Models;
+using static TorchSharp.torch;
+
+namespace SharpOptim.Tasks.Policy;
+
+/// <summary>
+/// The RL loop on <see cref="NoisyAddition"/>: sample groups with <see cref="RolloutSampler"/> (key/value cache),
+/// score them exactly, compute ℓ^ref with the frozen reference (no grad) and ℓ with the policy, apply the method's loss,
+/// take one optimizer step per rollout batch (so ρ = 1 in value at the step: PPO clipping and DisCO's trust region are
+/// inactive, as in DeepSeekMath's single-update setting). Methods and the settings they run with:
+/// <list type="bullet">
+/// <item>grpo: <see cref="Grpo"/>, unbiased std, ε_std 1e-4, per-completion token mean, β = <see cref="PolicyRunSettings.Beta"/>;</item>
+/// <item>dr-grpo: <see cref="GrpoOptions.DrGrpo"/> (r − mean, sum / (N · 4), β = 0);</item>
+/// <item>remax: <see cref="ReMax"/>, plain form (γ = 1, no clip, no KL), token mean; the greedy completion of each prompt is decoded from the current weights before the step;</item>
+/// <item>reinforce: <see cref="Reinforce"/> without baseline; rloo: leave-one-out baseline; both per-completion token mean;</item>
+/// <item>disco / disco-b: <see cref="Disco"/> with log-L score, τ = 10, β = 1e3, δ = 1e-4, k1 KL (official log-L script);</item>
+/// <item>arpo: <see cref="ArpoReplayBuffer{T}"/> (capacity 8, thresholds 0.1 / 0.05 / 0.2) then ℓ^old recomputed and
+/// <see cref="GrpoOptions.Arpo"/>.</item>
+/// </list>
+/// </summary>
+public static class PolicyTraining
+{
+    /// <summary>Runs <paramref name="settings"/> from the given policy (trained in place) and frozen reference.</summary>
+    public static PolicyRunResult Run(CharTransformer policy, CharTransformer reference, NoisyAddition task, PolicyRunSettings settings, int seed,
+        Action<PolicyStepMetrics>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(task);
+        settings.Validate();
+        var total = Stopwatch.StartNew();
+        using var opt = OptimizerCatalog.Get(settings.Optimizer).Create(policy.named_parameters(), new Dictionary<string, double> { ["lr"] = settings.LearningRate });
+        var sampler = new RolloutSampler(policy, task.EndToken, NoisyAddition.MaxNewTokens, settings.Temperature, 0, settings.UseCache);
+        var rng = new Random(seed);
+        var buffer = settings.Method == "arpo" ? new ArpoReplayBuffer<long[]>(new Random(seed + 7919)) : null;
+        double greedyBefore = GreedyAccuracy(policy, task, task.HeldOutIds);
+        double sampledBefore = SampledAccuracy(policy, task, task.HeldOutIds, 4, seed);
+        var steps = new List<PolicyStepMetrics>();
+        for (int step = 1; step <= settings.Steps; step++)
+        {
+            var sw = Stopwatch.StartNew();
+            using var scope = NewDisposeScope();
+            var ids = task.TrainIds.OrderBy(_ => rng.Next()).Take(settings.PromptsPerStep).ToArray();
+            var prompts = ids.Select(task.Prompt).ToArray();
+            using var batch = sampler.Sample(prompts, ids.Select(i => (long)i).ToArray(), settings.GroupSize, seed * 1_000_003L + step);
+            int n = batch.Count, g = settings.GroupSize;
+            var completions = Enumerable.Range(0, n).Select(batch.CompletionOf).ToArray();
+            var rewards = Enumerable.Range(0, n).Select(r => task.Reward((int)batch.PromptIds[r], completions[r])).ToArray();
+            double meanReward = rewards.Average();
+            int zeroVar = Enumerable.Range(0, ids.Length).Count(j => rewards.Skip(j * g).Take(g).Distinct().Count() == 1);
+            long generated = batch.Lengths.Sum();
+
+            Tensor comp = batch.Completions, mask = batch.Mask, old = batch.OldLogProbs;
+            int replaced = 0;
+            if (buffer is not null)
+            {
+                var groups = Enumerable.Range(0, ids.Length).Select(j => completions.Skip(j * g).Take(g).ToArray()).ToArray();
+                var successes = Enumerable.Range(0, ids.Length).Select(j => rewards.Skip(j * g).Take(g).ToArray()).ToArray();
+                var which = buffer.Apply(ids.Select(i => (long)i).ToArray(), groups, successes);
+                replaced = which.Count(x => x);
+                for (int j = 0; j < ids.Length; j++)
+                    for (int k = 0; k < g; k++)
+                    {
+                        completions[j * g + k] = groups[j][k];
+                        rewards[j * g + k] = successes[j][k];
+                    }
+                (comp, mask) = Pack(completions, task.EndToken);
+                using (no_grad()) old = SequenceLogProbs.Compute(policy, batch.Prompts, comp);
+            }
+
+            Tensor refDist;
+            using (no_grad()) refDist = SequenceLogProbs.Distributions(reference, batch.Prompts, comp);
+            var dist = SequenceLogProbs.Distributions(policy, batch.Prompts, comp);
+            var logp = SequenceLogProbs.Gather(dist, comp);
+            var uid = batch.PromptIds;
+            Tensor loss;
+            switch (settings.Method)
+            {
+                case "grpo":
+                    loss = Grpo.Loss(logp, old, SequenceLogProbs.Gather(refDist, comp), mask, rewards, uid, new GrpoOptions { Beta = settings.Beta });
+                    break;
+                case "dr-grpo":
+                    loss = Grpo.Loss(logp, old, null, mask, rewards, uid, GrpoOptions.DrGrpo(NoisyAddition.MaxNewTokens));
+                    break;
+                case "remax":
+                {
+                    using var greedy = sampler.Greedy(prompts, ids.Select(i => (long)i).ToArray());
+                    var greedyRewards = Enumerable.Range(0, ids.Length).Select(j => task.Reward(ids[j], greedy.CompletionOf(j))).ToArray();
+                    generated += greedy.Lengths.Sum();
+                    loss = ReMax.Loss(logp, null, mask, rewards, Enumerable.Range(0, n).Select(r => greedyRewards[r / g]).ToArray());
+                    break;
+                }
+                case "reinforce":
+                    loss = Reinforce.Loss(logp, mask, rewards, ReinforceBaseline.None, aggregation: PolicyLossAggregation.SequenceMean);
+                    break;
+                case "rloo":
+                    loss = Reinforce.Loss(logp, mask, rewards, ReinforceBaseline.LeaveOneOut, groupIds: uid, aggregation: PolicyLossAggregation.SequenceMean);
+                    break;
+                case "disco":
+                case "disco-b":
+                    loss = Disco.Loss(logp, old, mask, rewards, uid, new DiscoOptions { Robust = settings.Method == "disco" });
+                    break;
+                default:   // arpo
+                    loss = Grpo.Loss(logp, old, null, mask, rewards, uid, GrpoOptions.Arpo);
+                    break;
+            }
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+
+            var (k3, exact, entropy) = KlAndEntropy(dist.detach(), refDist, logp.detach(), SequenceLogProbs.Gather(refDist, comp), mask);
+            long trained = batch.Prompts.Sum(p => (long)p.Length + NoisyAddition.MaxNewTokens - 1);
+            double greedyAcc = step % settings.EvalEvery == 0 || step == settings.Steps ? GreedyAccuracy(policy, task, task.HeldOutIds) : double.NaN;
+            double secs = sw.Elapsed.TotalSeconds;
+            var m = new PolicyStepMetrics(step, meanReward, greedyAcc, k3, exact, entropy, zeroVar / (double)ids.Length,
+                batch.Lengths.Average(), replaced, (generated + trained) / secs, total.Elapsed.TotalSeconds);
+            steps.Add(m);
+            progress?.Invoke(m);
+        }
+        double greedyAfter = steps[^1].GreedyAccuracy;
+        double sampledAfter = SampledAccuracy(policy, task, task.HeldOutIds, 4, seed + 1);
+        return new PolicyRunResult(settings.Method, seed, steps, greedyBefore, greedyAfter, sampledBefore, sampledAfter, total.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Fraction of <paramref name="ids"/> whose greedy completion is exactly right.</summary>
+    public static double GreedyAccuracy(CharTransformer model, NoisyAddition task, IReadOnlyList<int> ids)
+    {
+        var sampler = new RolloutSampler(model, task.EndToken, NoisyAddition.MaxNewTokens);
+        using var batch = sampler.Greedy(ids.Select(task.Prompt).ToArray(), ids.Select(i => (long)i).ToArray());
+        return Enumerable.Range(0, ids.Count).Average(j => task.Reward(ids[j], batch.CompletionOf(j)));
+    }
+
+    /// <summary>Mean exact-answer reward of <paramref name="perPrompt"/> samples (temperature 1) per prompt.</summary>
+    public static double SampledAccuracy(CharTransformer model, NoisyAddition task, IReadOnlyList<int> ids, int perPrompt, long seed)
+    {
+        var sampler = new RolloutSampler(model, task.EndToken, NoisyAddition.MaxNewTokens);
+        using var batch = sampler.Sample(ids.Select(task.Prompt).ToArray(), ids.Select(i => (long)i).ToArray(), perPrompt, seed);
+        return Enumerable.Range(0, batch.Count).Average(r => task.Reward((int)batch.PromptIds[r], batch.CompletionOf(r)));
+    }
+
+    /// <summary>Completions as [N, L_max] tokens (end-token padded) and their float32 mask.</summary>
+    public static (Tensor Completions, Tensor Mask) Pack(IReadOnlyList<long[]> completions, long endToken)
+    {
+        int n = completions.Count, l = NoisyAddition.MaxNewTokens;
+        var tokens = new long[n * l];
+        var mask = new float[n * l];
+        for (int i = 0; i < n; i++)
+            for (int t = 0; t < l; t++)
+            {
+                bool real = t < completions[i].Length;
+                tokens[i * l + t] = real ? completions[i][t] : endToken;
+                mask[i * l + t] = real ? 1 : 0;
+            }
+        return (tensor(tokens, dtype: ScalarType.Int64).reshape(n, l), tensor(mask).reshape(n, l));
+    }
+
+    private static (double K3, double Exact, double Entropy) KlAndEntropy(Tensor dist, Tensor refDist, Tensor logp, Tensor refLogp, Tensor mask)
+    {
+        using var scope = NewDisposeScope();
+        var tokens = mask.sum();
+        var p = dist.exp();
+        var k3 = Grpo.K3(logp, refLogp).mul(mask).sum().div(tokens);
+        var exact = p.mul(dist.sub(refDist)).sum(-1).mul(mask).sum().div(tokens);
+        var entropy = p.mul(dist).sum(-1).mul(mask).sum().div(tokens).neg();
+        return (k3.item<float>(), exact.item<float>(), entropy.item<float>());
+    }
+}
