@@ -46,11 +46,11 @@ public class DistCommandTests
     }
 
     [Fact]
-    public void BadOptionsAndTheUnwiredMpiBackendGiveClearErrors()
+    public void BadOptionsAndTheMpiBackendOutsideMpirunGiveClearErrors()
     {
         var mpi = Run("dist", "--backend", "mpi", "--out", Path.Combine(Path.GetTempPath(), "never-written-" + Guid.NewGuid().ToString("N")));
         Assert.Equal(1, mpi.Code);
-        Assert.Contains("--backend sim", mpi.Err);
+        Assert.Contains("not started by mpirun", mpi.Err);
         Assert.Contains("unknown distributed algorithm 'sgd2'", Run("dist", "--algorithm", "sgd2").Err);
         Assert.Contains("has no hyperparameter 'inner_lr'", Run("dist", "--algorithm", "dsgd", "--opt", "inner_lr=1").Err);
         Assert.Contains("ring needs at least 3", Run("dist", "--algorithm", "dsgd", "--workers", "2").Err);
