@@ -22,6 +22,8 @@ public static class BilevelMethods
         new("Bilevel", "bsvrb-v1", "Bilevel.Bsvrb (BsvrbVariant.V1)", Hu),
         new("Bilevel", "bsvrb-v2", "Bilevel.Bsvrb (BsvrbVariant.V2)", Hu),
         new("Bilevel", "perturbed-aid", "Bilevel.PerturbedHypergradientDescent", "Huang, Chen, Ji, Ma & Lai, Efficiently Escaping Saddle Points in Bilevel Optimization (arXiv:2202.03684); perturbed descent reconstructed from the abstract", Reconstruction: true),
+        new("Bilevel", "ineon", "Bilevel.InexactNeonDescent", "Huang, Chen, Ji, Ma & Lai, Efficiently Escaping Saddle Points in Bilevel Optimization (arXiv:2202.03684); NEON-style curvature probe on inexact hypergradients reconstructed from the abstract", Reconstruction: true),
+        new("Bilevel", "nested-compositional", "Bilevel.NestedCompositionalBilevel", "Chen, Balasubramanian & Ghadimi, Stochastic Nested Compositional Bi-level Optimization for Robust Feature Learning (arXiv:2307.05384); linearised moving-average multilevel scheme with a truncated-Neumann hypergradient reconstructed from the abstract", Reconstruction: true),
         new("Bilevel", "lv-hba", "Bilevel.LvHba", "Yao, Yu, Zeng & Zhang, Constrained Bi-Level Optimization: Proximal Lagrangian Value function Approach and Hessian-free Algorithm, ICLR 2024 (arXiv:2401.16164)"),
     };
 }
