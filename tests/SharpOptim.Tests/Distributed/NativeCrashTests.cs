@@ -1,6 +1,5 @@
 using SharpOptim.Distributed;
 using SharpOptim.Tasks.Distributed;
-using SharpOptim.Tasks.Models;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -13,7 +12,10 @@ namespace SharpOptim.Tests.Distributed;
 /// keep the wrapper reachable during the call, so a temporary that nothing references can be finalized — its
 /// at::Tensor deleted — by a garbage collection that another rank's thread starts while libtorch still reads it.
 /// The per-rank code must therefore leave no temporary unreferenced: every tensor it creates outside a dispose scope
-/// is disposed by it (an exact count from TorchSharp's per-thread statistics), and the rest live in a scope.
+/// is disposed by it (an exact count from TorchSharp's per-thread statistics), and the rest live in a scope. Both tests
+/// failed on the code before the fix (8 tensors left by the single-thread path, 48 per rank by two DiLoCo rounds); a
+/// timing-based stress test (four threads flattening a 100k-parameter model beside a thread forcing collections for
+/// 2 s) did not reproduce the crash on the old code in one run, so it is not kept: the counts are the guard.
 /// </summary>
 public class NativeCrashTests
 {
@@ -62,49 +64,5 @@ public class NativeCrashTests
             leaked[comm.Rank] = Unreleased() - before;
         }, TimeSpan.FromSeconds(60));
         Assert.Equal(new long[] { 0, 0 }, leaked);
-    }
-
-    /// <summary>
-    /// The crash's own conditions, compressed: four threads flatten a 100k-parameter model (mnist10k's MLP) while a
-    /// fifth forces collections and runs finalizers as fast as it can. Before the fix this could kill the test host
-    /// with SIGSEGV (a race: not every run); after it, the flattened vectors stay exact.
-    /// </summary>
-    [Fact]
-    public void ConcurrentFlatteningSurvivesForcedCollections()
-    {
-        const int ranks = 4;
-        var problems = new WorkerProblem[ranks];
-        var expected = new float[ranks][];
-        for (int r = 0; r < ranks; r++)
-        {
-            var model = new Mlp(784, 128, 10);
-            problems[r] = new WorkerProblem(model, () => throw new InvalidOperationException("not used"));
-            expected[r] = Enumerable.Range(0, problems[r].Length).Select(i => (float)((i * 7 + r) % 1000) / 1000f).ToArray();
-            problems[r].SetParameters(expected[r]);
-        }
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        var collector = new Thread(() =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-            }
-        });
-        collector.Start();
-        var mismatches = new int[ranks];
-        var workers = Enumerable.Range(0, ranks).Select(r => new Thread(() =>
-        {
-            var flat = new float[problems[r].Length];
-            while (!stop.IsCancellationRequested)
-            {
-                problems[r].CopyParametersTo(flat);
-                if (!flat.AsSpan().SequenceEqual(expected[r])) mismatches[r]++;
-            }
-        })).ToArray();
-        foreach (var w in workers) w.Start();
-        foreach (var w in workers) w.Join();
-        collector.Join();
-        Assert.Equal(new int[ranks], mismatches);
     }
 }
