@@ -132,7 +132,11 @@ public sealed class DistributedTask : IDisposable
         using var idx = tensor(rows.Select(r => (long)r).ToArray(), ScalarType.Int64);
         using var x = _data.TrainX.index_select(0, idx);
         using var y = _data.TrainY.index_select(0, idx);
-        return nn.functional.cross_entropy(model.forward(x), y);
+        // The logits are held (and disposed) here rather than left unreferenced during cross_entropy's native call: a
+        // caller without a dispose scope would otherwise leave them to a finalizer that can run mid-call. The autograd
+        // graph keeps its own reference, so disposing this wrapper does not affect backward.
+        using var logits = model.forward(x);
+        return nn.functional.cross_entropy(logits, y);
     }
 
     /// <summary>
@@ -161,8 +165,13 @@ public sealed class DistributedTask : IDisposable
         if (L1 > 0)
         {
             var g = new float[problem.Length];
-            foreach (var p in problem.Parameters) p.grad?.zero_();
-            using (var scope = NewDisposeScope()) problem.NextLoss().backward();
+            // Inside the scope: p.grad returns a new wrapper per call, which must stay reachable while zero_ runs (an
+            // unreferenced one can be finalized mid-call when another rank's thread starts a garbage collection).
+            using (var scope = NewDisposeScope())
+            {
+                foreach (var p in problem.Parameters) p.grad?.zero_();
+                problem.NextLoss().backward();
+            }
             problem.CopyGradientsTo(g);
             double l1Norm = 0, stationarity = 0;
             int zeros = 0, proxZeros = 0;

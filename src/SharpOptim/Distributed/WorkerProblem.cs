@@ -37,7 +37,11 @@ public sealed class WorkerProblem
     public int Length { get; }
 
     /// <summary>Copies the parameters, concatenated in order, into <paramref name="into"/> (length <see cref="Length"/>).</summary>
-    public void CopyParametersTo(Span<float> into) => Flatten(Parameters.Select(p => (Tensor)p), into, nameof(into));
+    public void CopyParametersTo(Span<float> into)
+    {
+        using var scope = NewDisposeScope();
+        Flatten(Parameters.Select(p => (Tensor)p), into, nameof(into));
+    }
 
     /// <summary>Overwrites the parameters with <paramref name="from"/> (length <see cref="Length"/>), in place, without autograd.</summary>
     public void SetParameters(ReadOnlySpan<float> from)
@@ -62,6 +66,11 @@ public sealed class WorkerProblem
         Flatten(Parameters.Select(p => p.grad ?? zeros_like(p)), into, nameof(into));
     }
 
+    // Callers hold a dispose scope: it keeps every temporary of the chain below (detach, to, cpu, contiguous) reachable
+    // until the scope ends. A temporary that nothing references may be finalized by a garbage collection that another
+    // rank's thread starts while libtorch is still reading it (TorchSharp 0.107 passes the raw handle and does not keep
+    // the wrapper alive during the native call), and its finalizer deletes the at::Tensor that the call dereferences:
+    // the segmentation fault of `dist` with several workers (docs/distributed/README.md, "Native crash").
     private void Flatten(IEnumerable<Tensor> tensors, Span<float> into, string name)
     {
         if (into.Length != Length)
@@ -69,7 +78,7 @@ public sealed class WorkerProblem
         int offset = 0;
         foreach (var t in tensors)
         {
-            using var flat = t.detach().to(ScalarType.Float32).cpu().contiguous().reshape(-1);
+            var flat = t.detach().to(ScalarType.Float32).cpu().contiguous().reshape(-1);
             var data = flat.data<float>();
             int n = (int)flat.numel();
             for (int i = 0; i < n; i++) into[offset + i] = data[i];
