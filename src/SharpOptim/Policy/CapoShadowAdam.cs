@@ -64,7 +64,7 @@ public sealed class CapoShadowAdam : IDisposable
         var m = _m.to(g.dtype).mul(s[Beta1]).add(g, s[1 - Beta1]);
         var v = _v!.to(g.dtype).mul(s[Beta2]).add(g.mul(g), s[1 - Beta2]);
         double c1 = 1 - Math.Pow(Beta1, Step + 1), c2 = 1 - Math.Pow(Beta2, Step + 1);
-        return m.div(s[c1]).div(v.div(s[c2]).sqrt().add(s[Epsilon])).MoveToOuterDisposeScope();
+        return m.div(s[c1]).div(v.div(s[c2]).sqrt().add(s[Epsilon], s[1])).MoveToOuterDisposeScope();
     }
 
     /// <summary>Folds the aggregated gradient <paramref name="g"/> [V, H] into the state: m ← β1 m + (1 − β1) g,
