@@ -194,13 +194,13 @@ public static class RlCommand
             PlotCurves("kl.png", FormattableString.Invariant($"noisy addition: exact KL(π_θ‖π_ref) per completion token, mean of {seeds} seeds"), "KL (nats/token)",
                 m => (xs, Mean(m, s => s.ExactKl)));
 
-            var csv = new StringBuilder("method,step,reward,greedy_accuracy,k3,exact_kl,entropy,zero_variance_groups,length,replaced\n");
+            var csv = new StringBuilder("method,step,reward,greedy_accuracy,k3,exact_kl,entropy,zero_variance_groups,length,replaced,masked_fraction\n");
             foreach (var method in methods)
                 for (int t = 0; t < steps; t++)
                 {
                     var rs = results.Where(r => r.Method == method).Select(r => r.Steps[t]).ToArray();
                     double g = rs[0].GreedyAccuracy;
-                    csv.Append(FormattableString.Invariant($"{method},{t + 1},{rs.Average(s => s.Reward):F4},{(double.IsNaN(g) ? "" : F(rs.Average(s => s.GreedyAccuracy), "F4"))},{rs.Average(s => s.K3):G5},{rs.Average(s => s.ExactKl):G5},{rs.Average(s => s.Entropy):F4},{rs.Average(s => s.ZeroVarianceGroups):F4},{rs.Average(s => s.Length):F3},{rs.Average(s => s.Replaced):F2}\n"));
+                    csv.Append(FormattableString.Invariant($"{method},{t + 1},{rs.Average(s => s.Reward):F4},{(double.IsNaN(g) ? "" : F(rs.Average(s => s.GreedyAccuracy), "F4"))},{rs.Average(s => s.K3):G5},{rs.Average(s => s.ExactKl):G5},{rs.Average(s => s.Entropy):F4},{rs.Average(s => s.ZeroVarianceGroups):F4},{rs.Average(s => s.Length):F3},{rs.Average(s => s.Replaced):F2},{(double.IsNaN(rs[0].MaskedFraction) ? "" : F(rs.Average(s => s.MaskedFraction), "F4"))}\n"));
                 }
             File.WriteAllText(Path.Combine(staging, "curves.csv"), csv.ToString());
 
@@ -213,6 +213,13 @@ public static class RlCommand
             md.AppendLine();
             md.AppendLine(FormattableString.Invariant($"RL: {steps} steps of {run.PromptsPerStep} training prompts × G = {run.GroupSize} completions at temperature {run.Temperature}, one {run.Optimizer} step (lr {run.LearningRate}) per rollout batch, {seeds} seeds per method (seed = prompt order and sampling stream; every run starts from the same π_ref). GRPO: β = {run.Beta} (k3), unbiased std, per-completion token mean. Dr. GRPO: r − mean, sum/(G·4), β = 0. ReMax: plain form (r − r̄ of the greedy completion, token mean). REINFORCE: no baseline; RLOO: leave-one-out; both per-completion token mean. DisCO: log-L, τ = 10, β = 1e3, δ = 1e-4 (official script values). ARPO: replay buffer (8 per prompt) + GRPO with clip [0.8, 1.3], dual clip 3, token mean, no KL. With one update per rollout batch ρ = 1 at the step, so PPO clipping and DisCO's KL trust region never bind here."));
             md.AppendLine();
+            if (methods.Contains("capo"))
+            {
+                var c = PolicyTraining.CapoDefaults;
+                var capoRuns = results.Where(r => r.Method == "capo").ToArray();
+                md.AppendLine(FormattableString.Invariant($"CAPO: token masks from the policy's final hidden states and lm_head (Adam model β = ({c.Beta1}, {c.Beta2}), ε = {c.Epsilon}, η = lr), τ_H = {c.TauHessian} (symmetric), τ_F = {c.TauFisher}, advantages r − mean, clip {c.Clip}, β = 0, per-sequence mean over kept tokens. Masked share of completion tokens: {capoRuns.Average(r => r.Steps.Average(s => s.MaskedFraction)):P1} over all steps (first 10 steps {capoRuns.Average(r => r.Steps.Take(10).Average(s => s.MaskedFraction)):P1}, last 10 {capoRuns.Average(r => r.Steps.TakeLast(10).Average(s => s.MaskedFraction)):P1}), mean over seeds."));
+                md.AppendLine();
+            }
             md.AppendLine("| method | reward, last 10 steps (mean ± sd over seeds) | held-out greedy accuracy, before → after | held-out sampled accuracy, before → after | exact KL to π_ref, last step | entropy, last step | zero-variance groups (mean over steps) | seconds / run |");
             md.AppendLine("|---|---|---|---|---|---|---|---|");
             foreach (var method in methods)

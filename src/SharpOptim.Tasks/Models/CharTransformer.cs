@@ -16,7 +16,7 @@ namespace SharpOptim.Tasks.Models;
 /// <see cref="Forward(Tensor, Tensor, IAttentionKernel)"/> takes explicit position ids and an attention kernel (key/value
 /// cache, shared-prefix layouts); <c>forward(tokens)</c> is that call with positions 0..T−1 and plain causal attention.
 /// </summary>
-public sealed class CharTransformer : nn.Module<Tensor, Tensor>, ICausalLanguageModel
+public sealed class CharTransformer : nn.Module<Tensor, Tensor>, ICausalLanguageModelWithHead
 {
     private readonly Embedding wte, wpe;
     private readonly ModuleList<Block> blocks = new();
@@ -76,6 +76,22 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>, ICausalLanguage
     /// <inheritdoc />
     public Tensor Forward(Tensor tokens, Tensor positions, IAttentionKernel attention)
     {
+        Check(tokens, positions, attention);
+        return Run(tokens, positions, attention);
+    }
+
+    /// <inheritdoc />
+    public Tensor HeadWeight => lm_head.weight!;
+
+    /// <inheritdoc />
+    public Tensor Hidden(Tensor tokens, Tensor positions, IAttentionKernel attention)
+    {
+        Check(tokens, positions, attention);
+        return RunHidden(tokens, positions, attention);
+    }
+
+    private void Check(Tensor tokens, Tensor positions, IAttentionKernel attention)
+    {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(positions);
         ArgumentNullException.ThrowIfNull(attention);
@@ -93,15 +109,21 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>, ICausalLanguage
             if (lo < 0 || hi >= BlockSize)
                 throw new ArgumentException(FormattableString.Invariant($"position ids must lie in [0, {BlockSize}); got {lo}..{hi}."), nameof(positions));
         }
-        return Run(tokens, positions, attention);
     }
 
     private Tensor Run(Tensor tokens, Tensor positions, IAttentionKernel attention)
     {
         using var scope = NewDisposeScope();
+        return lm_head.call(RunHidden(tokens, positions, attention)).MoveToOuterDisposeScope();
+    }
+
+    // The same operations in the same order as before Hidden existed, so forward(tokens) and Forward are bit-identical.
+    private Tensor RunHidden(Tensor tokens, Tensor positions, IAttentionKernel attention)
+    {
+        using var scope = NewDisposeScope();
         var x = wte.forward(tokens).add(wpe.forward(positions), HeldScalars.One);
         for (int i = 0; i < blocks.Count; i++) x = blocks[i].Forward(x, attention, i);
-        return lm_head.call(ln_f.call(x)).MoveToOuterDisposeScope();
+        return ln_f.call(x).MoveToOuterDisposeScope();
     }
 
     private sealed class Block : nn.Module<Tensor, Tensor>

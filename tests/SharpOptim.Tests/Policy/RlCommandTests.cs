@@ -13,8 +13,9 @@ public class RlCommandTests
         Assert.Equal(0, c0);
         Assert.Contains("--methods", help);
         Assert.Contains("noisy-addition", help);
-        var (c1, _, e1) = CliTests.Run("rl", "--methods", "grpo,capo", "--out", "/no/such/dir");
+        var (c1, _, e1) = CliTests.Run("rl", "--methods", "grpo,ppo", "--out", "/no/such/dir");
         Assert.Equal(2, c1);
+        Assert.Contains("ppo", e1);
         Assert.Contains("capo", e1);
         Assert.Contains("remax", e1);
         var (c2, _, e2) = CliTests.Run("rl", "--task", "charlm");
