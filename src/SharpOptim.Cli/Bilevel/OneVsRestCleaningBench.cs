@@ -10,8 +10,8 @@ namespace SharpOptim.Cli.Bilevel;
 /// problems sharing 900 per-example weights) with each method's configuration. BSVRB runs on the multi-block problem with
 /// I sampled blocks and batches of 32 per block (the official scripts' B); the single-problem methods (AID-CG full batch,
 /// SOBA with batches of 32 shared by all blocks) run on its combined form. Upper steps are multiples of n_tr = 900 (the
-/// hypergradient of one example's weight is O(1/n_tr)); lower steps τ = 1 (≈ 2.9/L with L the smoothness bound, which the
-/// σ(λ) ≤ 1 weights and μ-dominated directions tolerate; tuned on a PyTorch prototype of v2, seed 0).
+/// hypergradient of one example's weight is O(1/n_tr)); lower steps τ = 1 for v2 (≈ 2.9/L with L the smoothness bound, which the
+/// σ(λ) ≤ 1 weights and μ-dominated directions tolerate; tuned on a PyTorch prototype of v2, seed 0) and τ = 1/L for v1.
 /// </summary>
 internal sealed class OneVsRestCleaningBench : IBilevelBenchTask
 {
@@ -87,8 +87,14 @@ internal sealed class OneVsRestCleaningBench : IBilevelBenchTask
                 BatchStream.Random(OneVsRestHyperCleaningTask.Blocks, blocks, 1000 * _seed + 3), problem.UpperBatches, problem.LowerBatches);
             var variant = method == "bsvrb-v1" ? BsvrbVariant.V1 : BsvrbVariant.V2;
             int iterations = variant == BsvrbVariant.V1 ? 400 : 2000 * 5 / blocks;   // v1: 130 Hessian rows per visited block per iteration
-            return (new Bsvrb(multi, variant, StepSchedule.Constant(n), innerLr: 1, systemLr: 1, hessianFloor: OneVsRestHyperCleaningTask.Mu), iterations,
-                $"{(variant == BsvrbVariant.V1 ? "v1" : "v2")}: I={blocks} of 10 blocks, B=32, η=n_tr, τ=τ_v=1, a=0.9, c=1, b=0.9, "
+            // Lower step τ: v2 uses τ = 1 (tuned for v2, see the class summary). v1 gets its own τ = 1/L, L the smoothness bound of
+            // the lower problem (LowerSmoothness(), ≈ 0.35 here): with τ = 1 ≈ 2.9/L its lower iterates do not settle and v1 ends
+            // near chance (test accuracy 0.34 ± 0.20 over 3 seeds); a PyTorch prototype of v1 with τ = 1/L reached 0.87 after
+            // 400 steps. The system step τ_v stays 1.
+            double innerLr = variant == BsvrbVariant.V1 ? a : 1;
+            return (new Bsvrb(multi, variant, StepSchedule.Constant(n), innerLr: innerLr, systemLr: 1, hessianFloor: OneVsRestHyperCleaningTask.Mu), iterations,
+                $"{(variant == BsvrbVariant.V1 ? "v1" : "v2")}: I={blocks} of 10 blocks, B=32, η=n_tr, "
+                + (variant == BsvrbVariant.V1 ? $"τ=1/L={F(a)}, τ_v=1" : "τ=τ_v=1") + ", a=0.9, c=1, b=0.9, "
                 + (variant == BsvrbVariant.V1 ? "Hessian eigenvalue floor μ=1e-3" : "V=10"));
         }
         switch (method)
