@@ -38,31 +38,8 @@ public static class Capo
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompts);
         ArgumentNullException.ThrowIfNull(completions);
-        if (completions.dim() != 2 || completions.shape[0] != prompts.Count || completions.dtype != ScalarType.Int64)
-            throw new ArgumentException($"completions must be int64 [{prompts.Count}, L]; got {completions.dtype} [{string.Join(", ", completions.shape)}].", nameof(completions));
-        long l = completions.shape[1];
-        foreach (var p in prompts)
-            if (p is null || p.Length == 0 || p.Length + l - 1 > model.BlockSize)
-                throw new ArgumentException(FormattableString.Invariant($"every prompt needs 1 ≤ P and P + L − 1 ≤ block size {model.BlockSize} (L = {l}); got P = {p?.Length ?? 0}."), nameof(prompts));
-        using var s = new ScalarHold();
-        using var scope = NewDisposeScope();
-        var order = new List<long>();
-        var parts = new List<Tensor>();
-        foreach (var bucket in Enumerable.Range(0, prompts.Count).GroupBy(i => prompts[i].Length))
-        {
-            int p = bucket.Key;
-            var rows = bucket.Select(i => (long)i).ToArray();
-            var promptTensor = tensor(rows.SelectMany(i => prompts[(int)i]).ToArray(), dtype: ScalarType.Int64).reshape(rows.Length, p).to(completions.device);
-            var comp = completions.index_select(0, tensor(rows, device: completions.device));
-            var input = cat(new[] { promptTensor, comp.narrow(1, 0, l - 1) }, 1);
-            var positions = arange(s[0], s[p + l - 1], s[1], dtype: ScalarType.Int64, device: completions.device);
-            parts.Add(model.Hidden(input, positions, CausalAttention.Instance).narrow(1, p - 1, l));
-            order.AddRange(rows);
-        }
-        var stacked = parts.Count == 1 ? parts[0] : cat(parts.ToArray(), 0);
-        var inverse = new long[order.Count];
-        for (int j = 0; j < order.Count; j++) inverse[order[j]] = j;
-        return stacked.index_select(0, tensor(inverse, device: stacked.device)).MoveToOuterDisposeScope();
+        return CompletionPositions.Gather(prompts, completions, model.BlockSize,
+            (input, positions) => model.Hidden(input, positions, CausalAttention.Instance));
     }
 
     /// <summary>
