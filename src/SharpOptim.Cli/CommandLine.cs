@@ -100,7 +100,7 @@ public static class CommandLine
           rl           policy optimization of a small causal LM on the noisy-addition task (verifiable reward):
                        reward / greedy accuracy / KL curves over seeds, table, plots, report.md; KV-cache tokens/s
                        --task addition    the task (default addition)
-                       --methods A,B      grpo,dr-grpo,remax,reinforce,rloo,disco,disco-b,arpo,capo (default grpo,remax,reinforce,disco,arpo)
+                       --methods A,B      grpo,dr-grpo,remax,reinforce,rloo,disco,disco-b,arpo,capo,ppo (default grpo,remax,reinforce,disco,arpo)
                        --seeds N          seeds per method (default 3)
                        --steps N          RL steps (default 150); --prompts N (default 8) x --group G (default 8) per step
                        --optimizer NAME   any name from 'sharpoptim list' (default adam); --lr X (default 0.001)

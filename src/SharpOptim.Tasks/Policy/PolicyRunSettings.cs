@@ -13,7 +13,7 @@ public sealed record PolicyRunSettings(string Method, int Steps = 150, int Promp
     SharpOptim.Policy.CapoOptions? Capo = null)
 {
     /// <summary>The method names <see cref="PolicyTraining"/> runs.</summary>
-    public static IReadOnlyList<string> Methods { get; } = new[] { "grpo", "dr-grpo", "remax", "reinforce", "rloo", "disco", "disco-b", "arpo", "capo" };
+    public static IReadOnlyList<string> Methods { get; } = new[] { "grpo", "dr-grpo", "remax", "reinforce", "rloo", "disco", "disco-b", "arpo", "capo", "ppo" };
 
     internal void Validate()
     {

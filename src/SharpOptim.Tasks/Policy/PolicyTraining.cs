@@ -23,6 +23,9 @@ namespace SharpOptim.Tasks.Policy;
 /// (0.9, 0.999, 1e-8), η = the run's learning rate, thresholds <see cref="PolicyRunSettings.Capo"/> or
 /// <see cref="CapoDefaults"/>), advantages r − mean, clip 0.2, β = 0; the shadow state takes the kept tokens' mean
 /// output-layer gradient after each step. <see cref="PolicyStepMetrics.MaskedFraction"/> logs the masked share.</item>
+/// <item>ppo: <see cref="Ppo"/> with <see cref="PpoDefaults"/>; the critic (<see cref="PpoCritic"/>, a copy of the frozen
+/// reference = the supervised model, plus a value head) gives V under no_grad before the step (GAE), then takes its own
+/// AdamW step (lr = the run's learning rate, weight decay 0.01 as verl's critic) on the clipped value loss each step.</item>
 /// </list>
 /// </summary>
 public static class PolicyTraining
@@ -33,6 +36,10 @@ public static class PolicyTraining
     /// its setting. The recipe's 7B values (τ_H = 0.01, τ_F = 1e-4) would mask about a third (ΔJ) and over half (ΔKL)
     /// of this model's tokens; the brief asks for re-tuning, and no sweep was run.</summary>
     public static CapoOptions CapoDefaults { get; } = new() { TauHessian = 0.04, TauFisher = 3e-3 };
+
+    /// <summary>PPO's settings on noisy addition: verl's defaults (γ = λ = 1, clip 0.2, dual clip 3, value clip 0.5,
+    /// whitened advantages) without KL in the reward, like the plain ReMax it is compared with.</summary>
+    public static PpoOptions PpoDefaults { get; } = new();
 
     /// <summary>Runs <paramref name="settings"/> from the given policy (trained in place) and frozen reference.</summary>
     public static PolicyRunResult Run(CharTransformer policy, CharTransformer reference, NoisyAddition task, PolicyRunSettings settings, int seed,
@@ -49,6 +56,9 @@ public static class PolicyTraining
         var buffer = settings.Method == "arpo" ? new ArpoReplayBuffer<long[]>(new Random(seed + 7919)) : null;
         var capoOptions = settings.Capo ?? CapoDefaults;
         using var shadow = new CapoShadowAdam(capoOptions.Beta1, capoOptions.Beta2, capoOptions.Epsilon);
+        using var critic = settings.Method == "ppo" ? NewCritic(reference) : null;
+        using var criticOpt = critic is null ? null
+            : OptimizerCatalog.Get("adamw").Create(critic.TrainableParameters(), new Dictionary<string, double> { ["lr"] = settings.LearningRate, ["weight_decay"] = 0.01 });
         double greedyBefore = GreedyAccuracy(policy, task, task.HeldOutIds);
         double sampledBefore = SampledAccuracy(policy, task, task.HeldOutIds, 4, seed);
         var steps = new List<PolicyStepMetrics>();
@@ -126,6 +136,19 @@ public static class PolicyTraining
                     loss = Capo.Loss(logp, old, mask, effects.Keep, adv, capoOptions);
                     break;
                 }
+                case "ppo":
+                {
+                    Tensor oldValues;
+                    using (no_grad()) oldValues = critic!.Values(batch.Prompts, comp);
+                    var tokenRewards = Ppo.TokenRewards(rewards, mask, old, SequenceLogProbs.Gather(refDist, comp), PpoDefaults.KlCoefficient);
+                    var (advantages, returns) = Ppo.Gae(tokenRewards, oldValues, mask, PpoDefaults);
+                    loss = Ppo.PolicyLoss(logp, old, advantages, mask, PpoDefaults);
+                    var valueLoss = Ppo.ValueLoss(critic.Values(batch.Prompts, comp), oldValues, returns, mask, PpoDefaults);
+                    criticOpt!.zero_grad();
+                    valueLoss.backward();
+                    criticOpt.step();
+                    break;
+                }
                 default:   // arpo
                     loss = Grpo.Loss(logp, old, null, mask, rewards, uid, GrpoOptions.Arpo);
                     break;
@@ -147,6 +170,19 @@ public static class PolicyTraining
         double greedyAfter = steps[^1].GreedyAccuracy;
         double sampledAfter = SampledAccuracy(policy, task, task.HeldOutIds, 4, seed + 1);
         return new PolicyRunResult(settings.Method, seed, steps, greedyBefore, greedyAfter, sampledBefore, sampledAfter, total.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>PPO's value model: a copy of <paramref name="sft"/> (the supervised weights) with a value head.</summary>
+    public static PpoCritic NewCritic(CharTransformer sft)
+    {
+        var trunk = new CharTransformer(sft.Vocabulary, sft.BlockSize, sft.Dim, sft.Heads, sft.Layers);
+        using (no_grad())
+        {
+            var src = sft.parameters().ToArray();
+            var dst = trunk.parameters().ToArray();
+            for (int i = 0; i < src.Length; i++) dst[i].copy_(src[i]);
+        }
+        return new PpoCritic(trunk);
     }
 
     /// <summary>Fraction of <paramref name="ids"/> whose greedy completion is exactly right.</summary>

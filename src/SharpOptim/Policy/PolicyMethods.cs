@@ -15,6 +15,7 @@ public static class PolicyMethods
         new("Policy", "disco", "Policy.Disco", "Li, Lin, Galanti, Tu & Yang, DisCO: Discriminative Constrained Optimization (arXiv:2505.12366); official code's losses"),
         new("Policy", "capo", "Policy.Capo", "Melo, Abate & Gal, Stabilizing Policy Gradients for Sample-Efficient Reinforcement Learning in LLM Reasoning (arXiv:2510.00819); official code's token masks (paper body not read)"),
         new("Policy", "arpo", "Policy.ArpoReplayBuffer + Grpo", "Lu, Zhong, Liu, Fu & Jia, ARPO: End-to-End Policy Optimization for GUI Agents with Experience Replay (arXiv:2505.16282); official code"),
+        new("Policy", "ppo", "Policy.Ppo + PpoCritic", "Schulman, Wolski, Dhariwal, Radford & Klimov, Proximal Policy Optimization Algorithms (arXiv:1707.06347) with token-level GAE (arXiv:1506.02438); verl's actor-critic form, the baseline of ReMax (arXiv:2310.10505)"),
         new("Policy", "prefix-grouper", "Policy.PrefixGrouper", "Liu, Yue, Tang, Guo, Cai, Liu, Chen & Liu, Prefix Grouper: Efficient GRPO Training through Shared-Prefix Forward (arXiv:2506.05433); official code"),
         new("Policy", "tree-training", "Policy.TreeTraining", "Wang, Wang, Cui, Chen, Wang, Huang, Zhang, Peng, Wan, Zhang & Chen, Tree Training: Accelerating Agentic LLMs Training via Shared Prefix Reuse (arXiv:2511.00413)", Reconstruction: true),
     };
