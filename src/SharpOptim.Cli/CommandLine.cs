@@ -175,6 +175,16 @@ public static class CommandLine
                        --out DIR          where the results go (default bench-results/prefix-grouper)
                        --threads N        libtorch threads (default 1)  --seed S (default 0)
                        --no-memory        skip the per-form child processes that measure peak memory
+          bench remax-ppo   ReMax vs a PPO-style actor-critic (value head on a copy of the trunk) on noisy addition:
+                       time per training step (phases, alternated) and peak RSS (child processes) per model size,
+                       counted parameter + gradient + optimizer-state bytes; report.md, results.json, plots
+                       --sizes A,B        LAYERSxWIDTH models, 4 heads (default 2x64,4x128)
+                       --prompts N --group G   prompts x completions per step (default 8 x 8)
+                       --warmup N --repeats N   untimed and timed steps per method (default 3, 20; medians)
+                       --cache DIR        where rl cached its supervised models (used when the shape is there)
+                       --out DIR          where the results go (default bench-results/remax-ppo)
+                       --threads N        libtorch threads (default 1)  --seed S (default 1)  --lr X (default 0.001)
+                       --no-memory        skip the per-method child processes that measure peak memory
           bench rxtx   X·Xᵀ by RXTX (arXiv:2505.09814) against libtorch's matmul and a symmetric 2x2 split on the
                        shapes Muon's Newton–Schulz sees; medians, ratios, errors against float64, in one run
                        --shapes RxC,...   (default 64x64,128x128,256x256,512x512,1024x1024,128x512,256x1024,512x2048,1024x4096)
@@ -297,6 +307,8 @@ public static class CommandLine
                     return BenchDropMuonCommand.Run(Options.Parse(rest, BenchDropMuonCommand.Flags), stdout);
                 case ["bench", "prefix-grouper", .. var rest]:
                     return BenchPrefixGrouperCommand.Run(Options.Parse(rest, BenchPrefixGrouperCommand.Flags), stdout);
+                case ["bench", "remax-ppo", .. var rest]:
+                    return BenchRemaxPpoCommand.Run(Options.Parse(rest, BenchRemaxPpoCommand.Flags), stdout);
                 case ["bench", "optimizers", .. var rest]:
                     return BenchOptimizersCommand.Run(Options.Parse(rest, BenchOptimizersCommand.Flags), stdout);
                 case ["bench", "rxtx", .. var rest]:

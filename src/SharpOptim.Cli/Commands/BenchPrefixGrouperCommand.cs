@@ -50,7 +50,7 @@ public static class BenchPrefixGrouperCommand
         int warmup = (int)o.Long("warmup", 3, 0, 1000);
         int repeats = (int)o.Long("repeats", 15, 1, 10_000);
         string outDir = o.String("out", "bench-results/prefix-grouper");
-        bool memory = !o.Has("no-memory") && OperatingSystem.IsLinux() && File.Exists("/proc/self/clear_refs");
+        bool memory = !o.Has("no-memory") && PeakMemoryProbe.Available;
         using var threads = ThreadsOption.Apply(o, 1);
         stdout.WriteLine(threads.Describe());
         int vocabulary = TextCorpus.Fortunes().Vocabulary.Count;
@@ -135,30 +135,18 @@ public static class BenchPrefixGrouperCommand
         bool grouped = form == "grouped";
         Step(setup.Model, setup.Batch, setup.Advantages, grouped);   // gradients exist, code paths and thread pools are warm
         Step(setup.Model, setup.Batch, setup.Advantages, grouped);
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        File.WriteAllText("/proc/self/clear_refs", "5");   // resets VmHWM to the current resident size (Linux >= 4.0)
-        long before = ProcStatus("VmRSS");
+        long before = PeakMemoryProbe.ResetPeak();
         Step(setup.Model, setup.Batch, setup.Advantages, grouped);
-        stdout.WriteLine(Inv($"PEAK {ProcStatus("VmHWM") - before}"));
+        stdout.WriteLine(Inv($"PEAK {PeakMemoryProbe.Peak - before}"));
         return 0;
     }
 
     private static long ChildPeak(string form, int p, int group, int seed, int threads)
     {
-        // Allocations of 4 KiB and more are mapped and unmapped by glibc, so freed activations leave the resident set
-        // and the next step's peak over the resident size is its working memory.
-        var environment = new Dictionary<string, string?> { ["MALLOC_MMAP_THRESHOLD_"] = "4096", ["MALLOC_TRIM_THRESHOLD_"] = "4096" };
         var args = new[] { "bench", "prefix-grouper", "--child", form, "--prefix", p.ToString(CultureInfo.InvariantCulture),
             "--group", group.ToString(CultureInfo.InvariantCulture), "--seed", seed.ToString(CultureInfo.InvariantCulture),
             "--threads", threads.ToString(CultureInfo.InvariantCulture) };
-        using var process = Process.Start(CliProcess.StartInfo(args, environment))!;
-        var errors = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        var line = output.Split('\n').FirstOrDefault(x => x.StartsWith("PEAK ", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"bench prefix-grouper: the memory child ({form}, P {p}) printed no measurement: {output} {errors.Result}");
-        return long.Parse(line[5..].Trim(), CultureInfo.InvariantCulture);
+        return PeakMemoryProbe.RunChild(args, new[] { "PEAK" }, $"bench prefix-grouper ({form}, P {p})")["PEAK"];
     }
 
     private static void Write(string outDir, List<Row> rows, Options o, int group, int seed, int warmup, int repeats, bool memory, string threads, int vocabulary)
@@ -256,14 +244,6 @@ public static class BenchPrefixGrouperCommand
     {
         var s = xs.OrderBy(x => x).ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
-    }
-
-    private static long ProcStatus(string key)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith(key + ":", StringComparison.Ordinal))
-                return long.Parse(line[(key.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        return -1;
     }
 
     private static string Inv(FormattableString s) => FormattableString.Invariant(s);
