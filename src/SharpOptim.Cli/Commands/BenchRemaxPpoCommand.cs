@@ -72,6 +72,7 @@ public static class BenchRemaxPpoCommand
         bool memory = !o.Has("no-memory") && PeakMemoryProbe.Available;
         using var threads = ThreadsOption.Apply(o, 1);
         stdout.WriteLine(threads.Describe());
+        string loadBefore = LoadAverage();
         var task = new NoisyAddition();
 
         var rows = new List<Row>();
@@ -102,7 +103,7 @@ public static class BenchRemaxPpoCommand
             stdout.WriteLine(Inv($"{size} ({weights}): step ReMax {row.ReMax.Step:F1} ms, PPO {row.Ppo.Step:F1} ms (PPO / ReMax {row.Ppo.Step / row.ReMax.Step:F2}); counted bytes ReMax {row.ReMaxBytes.Total / 1e6:F2} MB, PPO {row.PpoBytes.Total / 1e6:F2} MB (ReMax / PPO {(double)row.ReMaxBytes.Total / row.PpoBytes.Total:F3})") +
                 (memory ? Inv($"; peak RSS over baseline ReMax {mRemax!.Total / 1e6:F1} MB, PPO {mPpo!.Total / 1e6:F1} MB (ReMax / PPO {(double)mRemax.Total / mPpo.Total:F3})") : ""));
         }
-        Write(outDir, rows, o, prompts, group, seed, lr, warmup, repeats, memory, threads.Describe());
+        Write(outDir, rows, o, prompts, group, seed, lr, warmup, repeats, memory, threads.Describe(), (loadBefore, LoadAverage()));
         stdout.WriteLine($"wrote {outDir}/report.md, results.json and plots");
         return 0;
     }
@@ -293,7 +294,16 @@ public static class BenchRemaxPpoCommand
         return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
     }
 
-    private static void Write(string outDir, List<Row> rows, Options o, int prompts, int group, int seed, double lr, int warmup, int repeats, bool memory, string threads)
+    /// <summary>The 1-, 5- and 15-minute load averages (/proc/loadavg), or "unknown".</summary>
+    private static string LoadAverage()
+    {
+        try { return string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "unknown"; }
+        catch (UnauthorizedAccessException) { return "unknown"; }
+    }
+
+    private static void Write(string outDir, List<Row> rows, Options o, int prompts, int group, int seed, double lr, int warmup, int repeats, bool memory, string threads,
+        (string Before, string After) load)
     {
         Directory.CreateDirectory(outDir);
         string staging = Path.Combine(outDir, ".sharpoptim-writing-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
@@ -308,7 +318,7 @@ public static class BenchRemaxPpoCommand
             var md = new StringBuilder();
             md.AppendLine("# ReMax vs a PPO-style actor-critic: time and memory per training step");
             md.AppendLine();
-            md.AppendLine(Inv($"Command: `{args}`; {threads}; {Environment.ProcessorCount} logical CPUs, machine shared with other jobs (other builds, tests and runs at the same time): times are indicative, and every ratio below comes from this one run."));
+            md.AppendLine(Inv($"Command: `{args}`; {threads}; {Environment.ProcessorCount} logical CPUs, machine shared with other jobs (other builds, tests and runs at the same time; load average 1 / 5 / 15 min {load.Before} at the start, {load.After} at the end): times are indicative, and every ratio below comes from this one run."));
             md.AppendLine();
             md.AppendLine(Inv($"Task: noisy addition (policy brief §0.2), CharTransformer L layers × width d, {Heads} heads, context 16, vocabulary 13, float32, CPU. One training step = what `sharpoptim rl` runs for the method (metrics left out): sample {prompts} training prompts × G = {group} completions (≤ 4 new tokens, temperature 1, key/value cache), score them, ℓ^ref from the frozen reference (no grad), then"));
             md.AppendLine("- **ReMax** (`Policy.ReMax`, plain form): greedy-decode each prompt (the baseline's extra generation), ReMax loss, backward, one Adam step of the policy;");
@@ -349,7 +359,7 @@ public static class BenchRemaxPpoCommand
             object? M(Memory? m) => m is null ? null : new { persistent_bytes = m.Persistent, step_peak_bytes = m.StepPeak, total_bytes = m.Total };
             var json = new
             {
-                command = args.ToString(), threads, prompts, group, seed, lr, warmup, repeats,
+                command = args.ToString(), threads, load_average_start = load.Before, load_average_end = load.After, prompts, group, seed, lr, warmup, repeats,
                 rows = rows.Select(r => new
                 {
                     size = r.Size, parameters = r.Parameters, critic_parameters = r.CriticParameters, weights = r.Weights,
@@ -363,32 +373,33 @@ public static class BenchRemaxPpoCommand
             File.WriteAllText(Path.Combine(staging, "results.json"), JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
 
             double[] xs = Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray();
+            void Bars(ScottPlot.Plot plot, double offset, double width, double[] values, string label)
+            {
+                var bars = plot.Add.Bars(xs.Select(x => x + offset).ToArray(), values);
+                foreach (var bar in bars.Bars) bar.Size = width;
+                bars.LegendText = label;
+            }
             var tp = new ScottPlot.Plot();
-            var a = tp.Add.Scatter(xs, rows.Select(r => r.ReMax.Step).ToArray());
-            a.LegendText = "ReMax";
-            var b = tp.Add.Scatter(xs, rows.Select(r => r.Ppo.Step).ToArray());
-            b.LegendText = "PPO (actor-critic)";
+            Bars(tp, -0.2, 0.38, rows.Select(r => r.ReMax.Step).ToArray(), "ReMax");
+            Bars(tp, 0.2, 0.38, rows.Select(r => r.Ppo.Step).ToArray(), "PPO (actor-critic)");
             tp.Axes.Bottom.SetTicks(xs, rows.Select(r => r.Size).ToArray());
+            tp.Axes.Margins(bottom: 0);
             tp.Title(Inv($"Median time per training step ({prompts} prompts x G = {group})"));
             tp.XLabel("model (layers x width)");
             tp.YLabel("ms");
             tp.ShowLegend(ScottPlot.Edge.Bottom);
             tp.SavePng(Path.Combine(staging, "step_time.png"), 800, 500);
             var mp = new ScottPlot.Plot();
-            var c = mp.Add.Scatter(xs, rows.Select(r => r.ReMaxBytes.Total / 1e6).ToArray());
-            c.LegendText = "ReMax, counted";
-            var d = mp.Add.Scatter(xs, rows.Select(r => r.PpoBytes.Total / 1e6).ToArray());
-            d.LegendText = "PPO, counted";
+            double w = memory ? 0.19 : 0.38;
+            Bars(mp, memory ? -0.3 : -0.2, w, rows.Select(r => r.ReMaxBytes.Total / 1e6).ToArray(), "ReMax, counted state");
+            Bars(mp, memory ? -0.1 : 0.2, w, rows.Select(r => r.PpoBytes.Total / 1e6).ToArray(), "PPO, counted state");
             if (memory)
             {
-                var e = mp.Add.Scatter(xs, rows.Select(r => r.ReMaxMemory!.Total / 1e6).ToArray());
-                e.LegendText = "ReMax, peak RSS over baseline";
-                e.LinePattern = ScottPlot.LinePattern.Dashed;
-                var f = mp.Add.Scatter(xs, rows.Select(r => r.PpoMemory!.Total / 1e6).ToArray());
-                f.LegendText = "PPO, peak RSS over baseline";
-                f.LinePattern = ScottPlot.LinePattern.Dashed;
+                Bars(mp, 0.1, w, rows.Select(r => r.ReMaxMemory!.Total / 1e6).ToArray(), "ReMax, peak RSS over baseline");
+                Bars(mp, 0.3, w, rows.Select(r => r.PpoMemory!.Total / 1e6).ToArray(), "PPO, peak RSS over baseline");
             }
             mp.Axes.Bottom.SetTicks(xs, rows.Select(r => r.Size).ToArray());
+            mp.Axes.Margins(bottom: 0);
             mp.Title("Memory: counted state bytes and measured peak RSS");
             mp.XLabel("model (layers x width)");
             mp.YLabel("MB");
