@@ -134,7 +134,7 @@ public static class Ppo
         using var scope = NewDisposeScope();
         var old = oldValues.detach();
         var target = returns.detach();
-        var clipped = maximum(minimum(values, old.add(s[options.ValueClip])), old.sub(s[options.ValueClip]));
+        var clipped = maximum(minimum(values, old.sub(s[-options.ValueClip])), old.sub(s[options.ValueClip]));
         var d1 = values.sub(target);
         var d2 = clipped.sub(target);
         var x = maximum(d1.mul(d1), d2.mul(d2));

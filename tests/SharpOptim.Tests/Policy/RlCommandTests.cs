@@ -13,7 +13,7 @@ public class RlCommandTests
         Assert.Equal(0, c0);
         Assert.Contains("--methods", help);
         Assert.Contains("noisy-addition", help);
-        var (c1, _, e1) = CliTests.Run("rl", "--methods", "grpo,ppo", "--out", "/no/such/dir");
+        var (c1, _, e1) = CliTests.Run("rl", "--methods", "grpo,trpo", "--out", "/no/such/dir");
         Assert.Equal(2, c1);
         Assert.Contains("ppo", e1);
         Assert.Contains("capo", e1);
