@@ -53,7 +53,7 @@ public static class DistEventCommand
         if (dadao)
         {
             double target = o.Double("target", 1e-8, 1e-30, 1);
-            description = Inv($"DADAO vs gradient tracking (full gradients, step tuned over c/L, c ∈ {{0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16}}) on standardised breast_cancer ℓ2-logistic regression over n = {workers} nodes; until (1/n)Σ‖x_i − x*‖² < {target:G3}");
+            description = Inv($"DADAO vs gradient tracking (full gradients, step tuned over c/L, c ∈ {{0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128}}) on standardised breast_cancer ℓ2-logistic regression over n = {workers} nodes; until (1/n)Σ‖x_i − x*‖² < {target:G3}");
             foreach (var graph in graphs)
             {
                 var edges = NodeGraphs.Create(graph, workers, 0);

@@ -73,7 +73,7 @@ public static class EventDrivenExperiments
         ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(edges);
         CheckTarget(target);
-        stepFactors ??= new[] { 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16 };
+        stepFactors ??= new[] { 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128 };
         var adjacency = new bool[problem.Nodes, problem.Nodes];
         foreach (var (i, j) in edges) adjacency[i, j] = adjacency[j, i] = true;
         var w = Topology.MetropolisHastings(adjacency).Matrix().ToArray();
