@@ -152,7 +152,7 @@ public static class CommandLine
                        --baselines        also single-worker SGD and AdamW with as many gradient steps per worker
                        --out DIR          where the results go (default dist-results/TASK); --force replaces
                        --cache DIR --threads N (default 1) --no-progress
-                       dadao: --topology ring,geometric --mus 0.1,0.01,0.001 --target 1e-8 --workers 10 --seeds 3;
+                       dadao: --topology ring,geometric (also complete) --mus 0.1,0.01,0.001 --target 1e-8 --workers 10 --seeds 3;
                        DADAO vs tuned gradient tracking to (1/n)Σ‖x_i − x*‖² < target, events counted
                        sa-srrw: --topology small-world --alphas 0,5,20 --mus 0.01 --rounds 20000 (token steps)
                        --step-scale 1 --workers 20 --seeds 20; E‖θ_n − θ*‖² vs n

@@ -2,17 +2,19 @@ namespace SharpOptim.Tasks.Distributed;
 
 /// <summary>
 /// Undirected graphs as edge lists for the event-driven runs (DADAO, SA-SRRW), which take edges rather than a mixing
-/// matrix: the ring, a random geometric graph and a Watts–Strogatz small-world graph, all seeded and connected.
+/// matrix: the ring, the complete graph, a random geometric graph and a Watts–Strogatz small-world graph, all seeded
+/// and connected.
 /// </summary>
 public static class NodeGraphs
 {
     /// <summary>The names <see cref="Create"/> accepts.</summary>
-    public static IReadOnlyList<string> Names { get; } = new[] { "ring", "geometric", "small-world" };
+    public static IReadOnlyList<string> Names { get; } = new[] { "ring", "complete", "geometric", "small-world" };
 
     /// <summary>Graph <paramref name="name"/> on <paramref name="nodes"/> nodes (seeded where random).</summary>
     public static (int I, int J)[] Create(string name, int nodes, int seed) => name switch
     {
         "ring" => Ring(nodes),
+        "complete" => Complete(nodes),
         "geometric" => RandomGeometric(nodes, seed),
         "small-world" => SmallWorld(nodes, 4, 0.2, seed),
         _ => throw new ArgumentException(FormattableString.Invariant($"unknown graph '{name}'; valid: {string.Join(", ", Names)}."), nameof(name)),
@@ -23,6 +25,13 @@ public static class NodeGraphs
     {
         if (nodes < 3) throw new ArgumentOutOfRangeException(nameof(nodes), nodes, "a ring needs at least 3 nodes.");
         return Enumerable.Range(0, nodes).Select(i => (Math.Min(i, (i + 1) % nodes), Math.Max(i, (i + 1) % nodes))).ToArray();
+    }
+
+    /// <summary>Every pair (i, j), i &lt; j.</summary>
+    public static (int I, int J)[] Complete(int nodes)
+    {
+        if (nodes < 2) throw new ArgumentOutOfRangeException(nameof(nodes), nodes, "at least two nodes are needed.");
+        return Enumerable.Range(0, nodes).SelectMany(i => Enumerable.Range(i + 1, nodes - i - 1).Select(j => (i, j))).ToArray();
     }
 
     /// <summary>

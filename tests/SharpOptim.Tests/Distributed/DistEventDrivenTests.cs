@@ -53,6 +53,7 @@ public class DistEventDrivenTests
     public void GraphsAreConnectedWithTheirPromisedShape()
     {
         Assert.Equal(10, NodeGraphs.Ring(10).Length);
+        Assert.Equal(45, NodeGraphs.Complete(10).Distinct().Count());
         var geometric = NodeGraphs.RandomGeometric(10, 0);
         Assert.True(NodeGraphs.IsConnected(10, geometric));
         Assert.Equal(geometric, NodeGraphs.RandomGeometric(10, 0)); // seeded
