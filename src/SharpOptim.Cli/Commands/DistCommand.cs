@@ -21,10 +21,12 @@ public static class DistCommand
         ["algorithm"] = true, ["workers"] = true, ["backend"] = true, ["task"] = true, ["topology"] = true, ["partition"] = true,
         ["alpha"] = true, ["rounds"] = true, ["seeds"] = true, ["eval-every"] = true, ["batch"] = true, ["opt"] = true,
         ["baselines"] = false, ["out"] = true, ["force"] = false, ["cache"] = true, ["threads"] = true, ["no-progress"] = false,
+        ["mus"] = true, ["alphas"] = true, ["target"] = true, ["step-scale"] = true, // event-driven runs (DistEventCommand)
     };
 
     public static int Run(Options o, IReadOnlyList<string> args, TextWriter stdout)
     {
+        if (DistEventCommand.Handles(o)) return DistEventCommand.Run(o, args, stdout); // dadao, sa-srrw: event-driven, simulator only
         if (o.String("backend", "sim") != "mpi") return RunOn(null, o, args, stdout);
         // One process per rank under mpirun: every rank runs the same runs on the world communicator; rank 0 prints
         // and writes the report. A failure on any rank aborts the whole job instead of leaving the others blocked.

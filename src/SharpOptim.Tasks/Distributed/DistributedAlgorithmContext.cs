@@ -1,5 +1,6 @@
 using System.Globalization;
 using SharpOptim.Distributed;
+using static TorchSharp.torch;
 
 namespace SharpOptim.Tasks.Distributed;
 
@@ -7,9 +8,13 @@ namespace SharpOptim.Tasks.Distributed;
 /// What a factory in <see cref="DistributedAlgorithms"/> gets to build one rank's algorithm: the rank's problem and
 /// communicator, the topology, the planned number of rounds, the run's seed, the task's ℓ1 weight (composite tasks)
 /// and the user's hyperparameters by name (<c>--opt k=v</c>), read through <see cref="Option"/>.
+/// <para><see cref="NextBatch"/> (null when the caller has none) is the rank's batch source: each call draws the next
+/// mini-batch, from the same stream as <see cref="WorkerProblem.NextLoss"/> (which is <c>NextBatch()()</c>), and
+/// returns a closure giving the loss on that batch at the current weights, for methods that take two gradients on one
+/// batch (FedSpeed's SAM step). A factory uses either it or <c>Problem.NextLoss</c>, never both.</para>
 /// </summary>
 public sealed record DistributedAlgorithmContext(WorkerProblem Problem, ICommunicator Comm, Topology Topology, int Rounds, int Seed,
-    double L1, IReadOnlyDictionary<string, double> Options)
+    double L1, IReadOnlyDictionary<string, double> Options, Func<Func<Tensor>>? NextBatch = null)
 {
     /// <summary>The user's value of <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
     public double Option(string name, double fallback) => Options.TryGetValue(name, out var v) ? v : fallback;

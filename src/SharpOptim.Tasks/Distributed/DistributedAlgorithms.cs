@@ -36,12 +36,41 @@ public static class DistributedAlgorithms
             c => new Co2(c.Comm, c.Problem, InnerAdamW(c, 0.1), new Co2Options { InnerSteps = c.Count("inner_steps", 20), OuterLr = c.Option("outer_lr", 1),
                 OuterMomentum = c.Option("outer_momentum", 0), GapPenalty = c.Option("gap_penalty", 1), MomentumClip = c.Option("clip", 1),
                 Mode = c.Flag("stale", false) ? Co2Mode.OneStepStale : Co2Mode.Synchronous })),
-        new("fedspeed", 50, D(("lr", 0.1), ("local_steps", 20), ("lamb", 0.1), ("weight_decay", 1e-3), ("lr_decay", 0.998), ("max_grad_norm", 10),
-            ("participation", 1), ("server_term", 1)), c => new FedSpeed(c.Comm, c.Problem, new FedSpeedOptions { Lr = c.Option("lr", 0.1),
-                LocalSteps = c.Count("local_steps", 20), Lamb = c.Option("lamb", 0.1), Rho = 0, WeightDecay = c.Option("weight_decay", 1e-3),
-                LrDecay = c.Option("lr_decay", 0.998), MaxGradNorm = c.Option("max_grad_norm", 10), ParticipationRate = c.Option("participation", 1),
-                ServerCorrection = c.Flag("server_term", true), Seed = c.Seed })),
+        new("fedspeed", 50, D(("lr", 0.1), ("local_steps", 20), ("lamb", 0.1), ("rho", 0.1), ("merge_weight", 1), ("weight_decay", 1e-3), ("lr_decay", 0.998),
+            ("max_grad_norm", 10), ("participation", 1), ("server_term", 1)), FedSpeedFor),
+        new("single-merging", 300, D(("lr", 0.05), ("weight_decay", 0), ("local_steps", 10), ("r_start", 0.2), ("r_end", -1), ("point1", 0.997), ("final_merge", 1)),
+            SingleMergingFor),
     };
+
+    // FedSpeed (official client, ρ = 0.1 as woodenchild95/FL-Simulator's train.py): the SAM step takes two gradients on
+    // one mini-batch, so the factory uses the rank's batch source; without one (a caller that builds the context from a
+    // bare WorkerProblem) only ρ = 0 is possible, and FedSpeed's WorkerProblem constructor says so.
+    private static FedSpeed FedSpeedFor(DistributedAlgorithmContext c)
+    {
+        var options = new FedSpeedOptions
+        {
+            Lr = c.Option("lr", 0.1), LocalSteps = c.Count("local_steps", 20), Lamb = c.Option("lamb", 0.1), Rho = c.Option("rho", 0.1),
+            MergeWeight = c.Option("merge_weight", 1), WeightDecay = c.Option("weight_decay", 1e-3), LrDecay = c.Option("lr_decay", 0.998),
+            MaxGradNorm = c.Option("max_grad_norm", 10), ParticipationRate = c.Option("participation", 1), ServerCorrection = c.Flag("server_term", true), Seed = c.Seed,
+        };
+        return c.NextBatch is null ? new FedSpeed(c.Comm, c.Problem, options) : new FedSpeed(c.Comm, c.Problem.Model, c.NextBatch, options);
+    }
+
+    // The single-merging schedule (Zhu et al.) over local SGD: TotalSteps = rounds × local_steps, so the global merge is
+    // the last round. r_end = −1 means n − 1 (full averaging, the figure-1 config); point1 = 1 gives the code's `fixed`
+    // schedule at r_start; final_merge = 0 leaves the models unmerged.
+    private static SingleMerging SingleMergingFor(DistributedAlgorithmContext c)
+    {
+        int localSteps = c.Count("local_steps", 10);
+        double rEnd = c.Option("r_end", -1);
+        var options = new SingleMergingOptions
+        {
+            LocalSteps = localSteps, TotalSteps = checked(c.Rounds * localSteps), RStart = c.Option("r_start", 0.2), REnd = rEnd == -1 ? null : rEnd,
+            Point1 = c.Option("point1", 0.997), FinalMerge = c.Flag("final_merge", true), Seed = c.Seed,
+        };
+        var sgd = new SharpOptim.Optimizers.SGD(c.Problem.Parameters, c.Option("lr", 0.05), weight_decay: c.Option("weight_decay", 0));
+        return new SingleMerging(c.Comm, c.Problem, sgd, options);
+    }
 
     // Inner AdamW of the low-communication methods (streaming-diloco, noloco, co2): betas (0.9, 0.95) as DiLoCo's.
     private static SharpOptim.Optimizers.AdamW InnerAdamW(DistributedAlgorithmContext c, double weightDecay) =>

@@ -29,8 +29,8 @@ public static class DistributedRunner
         var info = DistributedAlgorithms.Get(options.Algorithm);
         DistributedAlgorithms.CheckOptions(info, options.Hyperparameters);
         var topology = comm.Size == 1 ? Topology.FullyConnected(1) : Topology.Create(options.Topology, comm.Size, options.Seed);
-        var (problem, _) = options.Task.CreateWorker(comm.Rank, comm.Size, options.Partition, options.Alpha, options.Seed, options.Batch);
-        var algorithm = info.Create(new DistributedAlgorithmContext(problem, comm, topology, options.Rounds, options.Seed, options.Task.L1, options.Hyperparameters));
+        var (problem, nextBatch, _) = options.Task.CreateWorkerWithBatches(comm.Rank, comm.Size, options.Partition, options.Alpha, options.Seed, options.Batch);
+        var algorithm = info.Create(new DistributedAlgorithmContext(problem, comm, topology, options.Rounds, options.Seed, options.Task.L1, options.Hyperparameters, nextBatch));
         long excludedBytes = comm.Stats.BytesSent, excludedMessages = comm.Stats.MessagesSent, excludedSyncs = comm.Stats.GlobalSyncs;
         var evalModel = comm.Rank == 0 ? options.Task.CreateModel() : null;
         var curve = new List<DistributedRunPoint>();

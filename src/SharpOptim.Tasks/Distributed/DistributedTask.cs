@@ -95,17 +95,30 @@ public sealed class DistributedTask : IDisposable
     /// </summary>
     public (WorkerProblem Problem, int ShardSize) CreateWorker(int rank, int workers, string partition, double alpha, int seed, int batch)
     {
+        var (problem, _, shardSize) = CreateWorkerWithBatches(rank, workers, partition, alpha, seed, batch);
+        return (problem, shardSize);
+    }
+
+    /// <summary>
+    /// <see cref="CreateWorker"/> together with the worker's batch source: <c>NextBatch()</c> draws the next mini-batch
+    /// (the same stream the problem's <see cref="WorkerProblem.NextLoss"/> draws from: the problem's loss is
+    /// <c>NextBatch()()</c>) and returns a closure giving the loss on that batch at the current weights, so a method can
+    /// take two gradients on one batch (FedSpeed's SAM step). Use one of the two per worker, not both.
+    /// </summary>
+    public (WorkerProblem Problem, Func<Func<Tensor>> NextBatch, int ShardSize) CreateWorkerWithBatches(int rank, int workers, string partition, double alpha, int seed, int batch)
+    {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1.");
         if (rank < 0 || rank >= workers) throw new ArgumentOutOfRangeException(nameof(rank), rank, FormattableString.Invariant($"rank must lie in [0, {workers})."));
         var shards = DataPartition.Split(_trainLabels, workers, partition, seed, alpha);
         var shard = shards[rank];
         var model = CreateModel();
-        var problem = new WorkerProblem(model, NextLossOver(model, shard, batch, new Random(unchecked(seed * 1_000_003 + 7919 * (rank + 1)))));
+        var nextBatch = NextBatchOver(model, shard, batch, new Random(unchecked(seed * 1_000_003 + 7919 * (rank + 1))));
+        var problem = new WorkerProblem(model, () => nextBatch()());
         problem.SetParameters(InitialParameters(seed));
-        return (problem, shard.Length);
+        return (problem, nextBatch, shard.Length);
     }
 
-    private Func<Tensor> NextLossOver(Mlp model, int[] shard, int batch, Random rng)
+    private Func<Func<Tensor>> NextBatchOver(Mlp model, int[] shard, int batch, Random rng)
     {
         var order = (int[])shard.Clone();
         int position = order.Length;
@@ -123,7 +136,7 @@ public sealed class DistributedTask : IDisposable
             }
             var rows = order.AsSpan(position, size).ToArray();
             position += size;
-            return BatchLoss(model, rows);
+            return () => BatchLoss(model, rows);
         };
     }
 

@@ -24,7 +24,8 @@ namespace SharpOptim.Distributed;
 /// is α = 1, the default); (4) relaxed initialisation (<c>use_RI</c>, off by default in the code) is not implemented;
 /// (5) aggregation is the code's unweighted mean over participants (not weighted by data size).
 /// (6) with ρ = 0 the second gradient is not evaluated (it would be the first one again). The <see cref="WorkerProblem"/>
-/// constructor (used by <c>sharpoptim dist</c>) accepts only ρ = 0, since its loss draws a new batch per call.
+/// constructor accepts only ρ = 0, since its loss draws a new batch per call; <c>sharpoptim dist</c> uses the
+/// batch-source constructor (the rank's <c>DistributedAlgorithmContext.NextBatch</c>), so it runs any ρ.
 /// Reported parameters: the global model w.
 /// </summary>
 public sealed class FedSpeed : IDistributedAlgorithm
