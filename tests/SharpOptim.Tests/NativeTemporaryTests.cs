@@ -1,4 +1,8 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
 using SharpOptim.Layers;
+using SharpOptim.MultiTask;
+using SharpOptim.Tasks.MultiTask;
 using SharpOptim.Optimizers;
 using SharpOptim.Policy;
 using SharpOptim.Tasks.Models;
@@ -157,6 +161,131 @@ public class NativeTemporaryTests
         batch.X.Dispose();
         batch.Y.Dispose();
         Assert.True(findings.Count == 0, "Tensors left to the finalizer:\n" + string.Join("\n", findings));
+    }
+
+    /// <summary>Every balancer of the multi-task benchmark (and fixed weights), in each mode it supports, called
+    /// outside any dispose scope on losses the test built: <c>Backward</c> leaves no tensor outside a scope.</summary>
+    [Fact]
+    public void GradientBalancersLeaveNoTensorToTheFinalizer()
+    {
+        var findings = new List<string>();
+        manual_seed(8);
+        using var trunk = nn.Linear(4, 6);
+        using var head0 = nn.Linear(6, 1);
+        using var head1 = nn.Linear(6, 1);
+        using var x = randn(5, 4);
+        IReadOnlyList<Tensor> Heads(Tensor z)
+        {
+            using var s = new ScalarHold();
+            using var o0 = head0.forward(z);
+            using var o1 = head1.forward(z);
+            using var squared = o0.pow(s[2]);
+            using var bounded = o1.tanh();
+            return new[] { squared.mean(), bounded.mean() };
+        }
+        var shared = trunk.parameters().Cast<Tensor>().ToList();
+        foreach (var name in MultiTaskBalancers.Names.Append("fixed"))
+        {
+            var balancer = name == "fixed" ? new FixedWeights(new[] { 0.3, 0.7 }) : MultiTaskBalancers.Create(name, 2);
+            foreach (var mode in new[] { BalancingMode.SharedParameters, BalancingMode.SharedRepresentation })
+            {
+                if (mode == BalancingMode.SharedParameters ? !balancer.SupportsSharedParameters : !balancer.SupportsSharedRepresentation) continue;
+                trunk.zero_grad();
+                // The test's own forward, outside any scope (so that Backward runs outside one too), held and disposed.
+                using var linear = trunk.forward(x);
+                using var z = nn.functional.relu(linear);
+                var losses = Heads(z);
+                long before = LiveOutsideScopes();
+                if (mode == BalancingMode.SharedParameters) balancer.Backward(losses, shared);
+                else balancer.Backward(z, Heads);
+                long left = LiveOutsideScopes() - before;
+                foreach (var l in losses) l.Dispose();
+                if (left != 0) findings.Add($"{name} ({mode}): {left}");
+            }
+        }
+        Assert.True(findings.Count == 0, "Tensors left to the finalizer:\n" + string.Join("\n", findings));
+    }
+
+    private static readonly string[] ShippedAssemblies = { "SharpOptim", "SharpOptim.Tasks", "SharpOptim.Cli" };
+
+    /// <summary>
+    /// Reads of <c>.grad</c> used unstored outside a dispose scope (see <see cref="GradWrapperScanner"/>) that are safe,
+    /// each with the reason. Keys are "Type.Method" with the compiler's closure and lambda numbers removed.
+    /// </summary>
+    private static readonly Dictionary<string, string> AllowedGradReads = new()
+    {
+        ["SharpOptim.Optimizers.AdaGradNorm.BeforeUpdates"] =
+            "a protected hook that only OptimizerBase.step calls, inside its dispose scope",
+        ["SharpOptim.Optimizers.Lanton.UpdateRates"] =
+            "private; called only from Lanton.BeforeUpdates, inside OptimizerBase.step's dispose scope (and only tests .grad for null)",
+        ["SharpOptim.MultiTask.TaskGradientBalancer.BackwardSharedParameters"] =
+            "a protected hook that only GradientBalancer.Backward calls, inside its dispose scope",
+        ["SharpOptim.MultiTask.TaskGradientBalancer+<>c.<BackwardSharedParameters>b__"] =
+            "a lambda enumerated (ToArray) inside BackwardSharedParameters, inside GradientBalancer.Backward's dispose scope",
+        ["SharpOptim.MultiTask.TaskGradientBalancer.BackwardSharedRepresentation"] =
+            "a protected hook that only GradientBalancer.Backward calls, inside its dispose scope",
+        ["SharpOptim.MultiTask.TaskGradientBalancer.Restore"] =
+            "private; called only from BackwardSharedParameters, inside GradientBalancer.Backward's dispose scope",
+        ["SharpOptim.Training.GradientClipping+<>c.<ClipByGlobalNorm>b__"] =
+            "a lambda enumerated (ToList) inside ClipByGlobalNorm's dispose scope",
+        ["SharpOptim.Distributed.WorkerProblem+<>c.<CopyGradientsTo>b__"] =
+            "a lambda enumerated by Flatten inside CopyGradientsTo's dispose scope",
+        ["SharpOptim.Tasks.TaskTrainer+<>c.<Train>b__"] =
+            "a lambda enumerated (ToList) inside Train's per-step dispose scope",
+        ["SharpOptim.Tasks.TaskTrainer+<>c__DisplayClass.<Train>b__"] =
+            "a lambda enumerated (ToList) inside Train's per-step dispose scope",
+    };
+
+    /// <summary>Every read of <c>.grad</c> in the three shipped assemblies is stored (and disposed) or inside a
+    /// dispose scope, or is on the allow-list with its reason; an allow-list entry that no longer occurs fails too.</summary>
+    [Fact]
+    public void NoShippedCodeUsesAnUnheldGradWrapper()
+    {
+        var findings = ShippedAssemblies.SelectMany(n => GradWrapperScanner.Scan(Assembly.Load(n).GetTypes())).Select(Normalize).ToList();
+        var unexplained = findings.Where(f => !AllowedGradReads.ContainsKey(f)).Distinct().ToList();
+        var stale = AllowedGradReads.Keys.Where(k => !findings.Contains(k)).ToList();
+        Assert.True(unexplained.Count == 0, "Unheld .grad wrappers outside a dispose scope (hold them with using, or open a scope; README, Compatibility):\n" + string.Join("\n", unexplained));
+        Assert.True(stale.Count == 0, "Allow-list entries that no longer occur:\n" + string.Join("\n", stale));
+    }
+
+    [Fact]
+    public void TheGradScannerFindsEachUnheldForm()
+    {
+        var findings = GradWrapperScanner.Scan(new[] { typeof(GradViolations) });
+        Assert.Contains(findings, f => f.EndsWith(".NullConditional", StringComparison.Ordinal));
+        Assert.Contains(findings, f => f.EndsWith(".Receiver", StringComparison.Ordinal));
+        Assert.Contains(findings, f => f.EndsWith(".Argument", StringComparison.Ordinal));
+        Assert.Contains(findings, f => f.EndsWith(".Coalesce", StringComparison.Ordinal));
+        Assert.DoesNotContain(findings, f => f.Contains("Held", StringComparison.Ordinal));
+        Assert.Equal(4, findings.Count);
+    }
+
+    private static string Normalize(string finding) =>
+        Regex.Replace(Regex.Replace(finding, @"<>c__DisplayClass\d+_\d+", "<>c__DisplayClass"), @"b__\d+(_\d+)?", "b__");
+
+    /// <summary>One method per form the scanner reports, and the held forms that must pass.</summary>
+    private static class GradViolations
+    {
+        public static void NullConditional(Tensor p) => p.grad?.zero_();
+        public static Tensor Receiver(Tensor p) => p.grad!.reshape(-1);
+        public static Tensor Argument(Tensor a, Tensor p) => a.copy_(p.grad!);
+        public static Tensor Coalesce(Tensor p, Tensor x) => p.grad ?? x;
+        public static void HeldInLocal(Tensor p)
+        {
+            using var g = p.grad;
+            g?.clamp_(GradViolationScalars.Low, GradViolationScalars.High);
+        }
+        public static void HeldByScope(Tensor p)
+        {
+            using var scope = NewDisposeScope();
+            p.grad?.zero_();
+        }
+    }
+
+    private static class GradViolationScalars
+    {
+        public static readonly Scalar Low = (-1.0).ToScalar();
+        public static readonly Scalar High = 1.0.ToScalar();
     }
 
     /// <summary>Runs <paramref name="run"/> outside any scope, disposes what it returns, and records a count above 0.</summary>
