@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
+using SharpOptim.GradientFree;
 using SharpOptim.Layers;
 using SharpOptim.MultiTask;
 using SharpOptim.Tasks.MultiTask;
@@ -203,6 +204,52 @@ public class NativeTemporaryTests
                 if (left != 0) findings.Add($"{name} ({mode}): {left}");
             }
         }
+        Assert.True(findings.Count == 0, "Tensors left to the finalizer:\n" + string.Join("\n", findings));
+    }
+
+    /// <summary>
+    /// The gradient-free steppers called outside any dispose scope, with fitness and loss closures that hold their own
+    /// tensors: after a first step (which may create state kept for the run), one more step leaves no tensor outside a
+    /// scope beyond what it returns (disposed here). MeZO, OpenAI-ES and CBO keep their state between steps, so the
+    /// count is taken over the second step.
+    /// </summary>
+    [Fact]
+    public void GradientFreeStepsLeaveNoTensorToTheFinalizer()
+    {
+        var findings = new List<string>();
+        manual_seed(21);
+        using var model = new Mlp(5, 7, 3);
+        using var x = randn(9, 5);
+        using var y = randint(0, 3, new long[] { 9 });
+        Tensor Loss()
+        {
+            using var logits = model.forward(x);
+            return nn.functional.cross_entropy(logits, y);
+        }
+        double Fitness(int member)
+        {
+            using var scope = NewDisposeScope();
+            return -Loss().item<float>();
+        }
+        using (var mezo = new MeZO(model.named_parameters(), lr: 0.01, epsilon: 1e-3, seed: 4))
+        {
+            using (mezo.step(Loss)) { }
+            Check(findings, "MeZO.step", () => mezo.step(Loss));
+        }
+        using (var inner = new Optimizers.SGD(model.named_parameters(), 0.1))
+        {
+            var es = new OpenAIES(model.named_parameters(), inner, 4, 0.05, seed: 6);
+            es.Step(Fitness);
+            Check(findings, "OpenAIES.Step", () => { es.Step(Fitness); });
+        }
+        var cbo = new ConsensusBasedOptimization(dimension: 3, particles: 8, particleBatch: 4, seed: 2);
+        Tensor Sphere(Tensor particles)
+        {
+            using var squares = particles.mul(particles);
+            return squares.sum(1);
+        }
+        using (cbo.Step(Sphere)) { }
+        Check(findings, "ConsensusBasedOptimization.Step", () => cbo.Step(Sphere));
         Assert.True(findings.Count == 0, "Tensors left to the finalizer:\n" + string.Join("\n", findings));
     }
 
