@@ -221,9 +221,9 @@ public abstract class OptimizerBase : OptimizerHelper
 
     /// <summary>
     /// Zeroes every parameter's gradient in place (parameters without one are skipped), as TorchSharp's
-    /// <c>OptimizerHelper.zero_grad</c> does, but disposes both wrappers it creates per parameter: the gradient's and the
-    /// new one that <c>zero_()</c> returns, which TorchSharp 0.107 leaves to the finalizer (README, Compatibility:
-    /// "TorchSharp's tensor-temporary race").
+    /// <c>OptimizerHelper.zero_grad</c> does, but disposes both wrappers it creates per parameter: the gradient's (which
+    /// TorchSharp's also disposes) and the new one that <c>zero_()</c> returns (which TorchSharp 0.107's leaves to the
+    /// finalizer: one per parameter per call). README, Compatibility: "TorchSharp's tensor-temporary race".
     /// </summary>
     public override void zero_grad()
     {
