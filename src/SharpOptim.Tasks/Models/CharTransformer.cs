@@ -105,7 +105,9 @@ public sealed class CharTransformer : nn.Module<Tensor, Tensor>, ICausalLanguage
             throw new ArgumentException($"positions must be [time] or [batch, time] matching tokens [{string.Join(", ", tokens.shape)}]; got [{string.Join(", ", positions.shape)}].", nameof(positions));
         if (positions.numel() > 0)
         {
-            long lo = positions.min().item<long>(), hi = positions.max().item<long>();
+            using var min = positions.min();
+            using var max = positions.max();
+            long lo = min.item<long>(), hi = max.item<long>();
             if (lo < 0 || hi >= BlockSize)
                 throw new ArgumentException(FormattableString.Invariant($"position ids must lie in [0, {BlockSize}); got {lo}..{hi}."), nameof(positions));
         }

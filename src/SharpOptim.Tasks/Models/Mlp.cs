@@ -30,11 +30,14 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
+        // The hidden activations live in this scope: an unreferenced one left to the finalizer could be freed during
+        // the next layer's native call when another thread collects (README, Compatibility).
+        using var scope = NewDisposeScope();
         for (int i = 0; i < _layers.Count; i++)
         {
             x = _layers[i].call(x);
             if (i + 1 < _layers.Count) x = nn.functional.relu(x);
         }
-        return x;
+        return x.MoveToOuterDisposeScope();
     }
 }

@@ -46,9 +46,11 @@ public sealed class MultiTaskNet : nn.Module<Tensor, Tensor>
     /// <summary>The shared representation of a batch.</summary>
     public Tensor Trunk(Tensor x)
     {
+        // Intermediates live in this scope, not unreferenced across the next native call (README, Compatibility).
+        using var scope = NewDisposeScope();
         var h = x;
         foreach (var l in _trunk) h = nn.functional.relu(l.forward(h));
-        return h;
+        return ReferenceEquals(h, x) ? h : h.MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -57,6 +59,7 @@ public sealed class MultiTaskNet : nn.Module<Tensor, Tensor>
     /// <summary>The task losses on representation <paramref name="z"/> of the batch whose targets are <paramref name="targets"/>.</summary>
     public IReadOnlyList<Tensor> Losses(Tensor z, MultiTaskTargets targets)
     {
+        using var scope = NewDisposeScope();
         var losses = new Tensor[_heads.Count];
         for (int t = 0; t < _heads.Count; t++)
         {
@@ -68,6 +71,7 @@ public sealed class MultiTaskNet : nn.Module<Tensor, Tensor>
                 MultiTaskHeadKind.AtLeastFive => nn.functional.binary_cross_entropy_with_logits(o.reshape(-1), targets.AtLeastFive),
                 _ => nn.functional.mse_loss(o, targets.Reconstruction),
             };
+            losses[t].MoveToOuterDisposeScope();
         }
         return losses;
     }

@@ -237,7 +237,8 @@ public sealed class MeZO : OptimizerHelper
         for (int j = 0; j < _params.Length; j++)
         {
             using var z0 = Direction(j, step, 0);
-            var acc = z0.mul(s[g[0] / Directions]);
+            // Held until set (the parameter keeps the gradient): README, Compatibility.
+            using var acc = z0.mul(s[g[0] / Directions]);
             for (int d = 1; d < Directions; d++)
             {
                 using var z = Direction(j, step, d);

@@ -122,7 +122,11 @@ public abstract class PopulationStepper
             throw new ArgumentException(FormattableString.Invariant($"{_method}: {fitness.Length} fitness values for a population of {Population}; nothing was changed."), nameof(fitness));
         var clean = FitnessShaping.Sanitize(fitness, NonFinitePolicy);
         var shaped = FitnessShaping.Apply(Shaping, clean, GroupSize);
+        // The gradients are written in a dispose scope: the methods' temporaries (and the wrapper of each gradient,
+        // which the parameter keeps) stay referenced across every native call, callers need not open a scope (README,
+        // Compatibility: "TorchSharp's tensor-temporary race").
         using (no_grad())
+        using (NewDisposeScope())
         {
             foreach (var p in Parameters) p.grad = null;
             WriteGradients(shaped);

@@ -160,7 +160,12 @@ public sealed class PCLinear : nn.Module<Tensor, Tensor>
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x) => nn.functional.linear(x, EffectiveWeight(), bias);
+    public override Tensor forward(Tensor x)
+    {
+        // Held and disposed, not left unreferenced across linear's native call (README, Compatibility).
+        using var w = EffectiveWeight();
+        return nn.functional.linear(x, w, bias);
+    }
 
     /// <summary>A plain <c>Linear</c> with weight W_eff and this layer's bias: the same outputs without the preconditioner.</summary>
     public Linear Merge()

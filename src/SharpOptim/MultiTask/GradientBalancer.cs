@@ -64,6 +64,10 @@ public abstract class GradientBalancer
                 throw new ArgumentException(FormattableString.Invariant($"Shared parameter {i} must be a leaf tensor that requires grad."), nameof(sharedParameters));
         }
         var values = CheckLosses(losses);
+        // The balancers' per-task gradients, flattened rows and temporaries live in this scope (they keep no tensor
+        // between calls; gradients they set stay with the parameters), not left to the finalizer across native calls
+        // (README, Compatibility: "TorchSharp's tensor-temporary race").
+        using var scope = NewDisposeScope();
         return BackwardSharedParameters(losses, values, sharedParameters);
     }
 
@@ -82,6 +86,8 @@ public abstract class GradientBalancer
         if (representation.numel() == 0)
             throw new ArgumentException("The representation is empty.", nameof(representation));
         var detached = representation.detach().requires_grad_(true);
+        // As in the shared-parameter mode: what the heads and the balancer create lives in this scope.
+        using var scope = NewDisposeScope();
         try
         {
             var losses = heads(detached);
@@ -130,7 +136,8 @@ public abstract class GradientBalancer
                 throw new ArgumentException(FormattableString.Invariant($"Task {t}'s loss must be a scalar; got shape [{string.Join(", ", l.shape)}]."), nameof(losses));
             if (!l.requires_grad)
                 throw new ArgumentException(FormattableString.Invariant($"Task {t}'s loss does not require grad (computed without a graph, or from detached tensors)."), nameof(losses));
-            values[t] = l.detach().cpu().to(ScalarType.Float64).item<double>();
+            // In a scope: the chain's temporaries stay referenced across each native call (README, Compatibility).
+            using (NewDisposeScope()) values[t] = l.detach().cpu().to(ScalarType.Float64).item<double>();
             if (!double.IsFinite(values[t]))
                 throw new ArgumentException(FormattableString.Invariant($"Task {t}'s loss is {values[t]}; nothing was changed."), nameof(losses));
         }

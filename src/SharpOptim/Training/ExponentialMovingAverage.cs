@@ -24,7 +24,12 @@ public sealed class ExponentialMovingAverage : IDisposable
         Decay = decay;
         Warmup = warmup;
         using var _ = no_grad();
-        foreach (var (n, p) in parameters) _items.Add((n, p, p.detach().clone().DetachFromDisposeScope()));
+        foreach (var (n, p) in parameters)
+        {
+            // The detached view is held and disposed, not left unreferenced across clone's native call (README, Compatibility).
+            using var detached = p.detach();
+            _items.Add((n, p, detached.clone().DetachFromDisposeScope()));
+        }
         if (_items.Count == 0) throw new ArgumentException("No parameters to average.", nameof(parameters));
     }
 
@@ -68,7 +73,8 @@ public sealed class ExponentialMovingAverage : IDisposable
         using var _ = no_grad();
         foreach (var (_, p, s) in _items)
         {
-            using var tmp = p.detach().clone();
+            using var detached = p.detach();
+            using var tmp = detached.clone();
             p.copy_(s);
             s.copy_(tmp);
         }

@@ -29,7 +29,12 @@ public sealed class Lookahead : torch.optim.Optimizer
         K = k;
         Alpha = alpha;
         using var _ = no_grad();
-        foreach (var p in inner.parameters()) _slow.Add((p, p.detach().clone().DetachFromDisposeScope()));
+        foreach (var p in inner.parameters())
+        {
+            // The detached view is held and disposed, not left unreferenced across clone's native call (README, Compatibility).
+            using var detached = p.detach();
+            _slow.Add((p, detached.clone().DetachFromDisposeScope()));
+        }
     }
 
     /// <summary>Inner steps per synchronisation.</summary>
@@ -54,7 +59,8 @@ public sealed class Lookahead : torch.optim.Optimizer
             using var s = new ScalarHold();
             foreach (var (fast, slow) in _slow)
             {
-                slow.add_(fast - slow, s[Alpha]);
+                using var difference = fast - slow;
+                slow.add_(difference, s[Alpha]);
                 fast.copy_(slow);
             }
         }

@@ -100,7 +100,8 @@ public sealed class AdaptiveMomentumSGD : OptimizerBase
     protected override void InitializeState(OptionsBase options, Parameter parameter, ParameterState state)
     {
         using var s = new ScalarHold();
-        state.Add("momentum_buffer", Effective((Options)options, parameter, parameter.grad!, s).detach().clone());
+        using var grad = parameter.grad!;
+        state.Add("momentum_buffer", Effective((Options)options, parameter, grad, s).detach().clone());
     }
 
     /// <inheritdoc />

@@ -207,13 +207,33 @@ public abstract class OptimizerBase : OptimizerHelper
     private static object Identity(Parameter p)
     {
         if (p.NumberOfElements == 0) return p;
-        using var first = p.detach().as_strided(new long[] { 1 }, new long[] { 1 }, p.storage_offset());
+        // Both wrappers are held and disposed: an unreferenced detach() could be finalized during as_strided's native
+        // call (README, Compatibility: "TorchSharp's tensor-temporary race").
+        using var detached = p.detach();
+        using var first = detached.as_strided(new long[] { 1 }, new long[] { 1 }, p.storage_offset());
         IntPtr address;
         unsafe
         {
             fixed (byte* b = first.bytes) address = (IntPtr)b;
         }
         return (address, string.Join(",", p.shape), string.Join(",", p.stride()));
+    }
+
+    /// <summary>
+    /// Zeroes every parameter's gradient in place (parameters without one are skipped), as TorchSharp's
+    /// <c>OptimizerHelper.zero_grad</c> does, but disposes both wrappers it creates per parameter: the gradient's (which
+    /// TorchSharp's also disposes) and the new one that <c>zero_()</c> returns (which TorchSharp 0.107's leaves to the
+    /// finalizer: one per parameter per call). README, Compatibility: "TorchSharp's tensor-temporary race".
+    /// </summary>
+    public override void zero_grad()
+    {
+        foreach (var group in _parameter_groups)
+            foreach (var p in group.Parameters)
+            {
+                using var grad = p.grad;
+                if (grad is null) continue;
+                using var zeroed = grad.zero_();
+            }
     }
 
     /// <inheritdoc />

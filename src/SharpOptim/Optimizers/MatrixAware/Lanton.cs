@@ -140,9 +140,12 @@ public sealed class Lanton : OptimizerBase, TorchSharp.torch.optim.IMomentum
             if (((Options)group.Options).Kind == LantonLayerKind.AdamW) continue;
             foreach (var p in group.Parameters)
             {
-                if (p.grad is not { } g) continue;
+                // Held and disposed (callers need not open a dispose scope): README, Compatibility.
+                using var g = p.grad;
+                if (g is null) continue;
                 if (_noiseGradients.Remove(p, out var old)) old.Dispose();
-                _noiseGradients[p] = g.detach().clone().DetachFromDisposeScope();
+                using var detached = g.detach();
+                _noiseGradients[p] = detached.clone().DetachFromDisposeScope();
             }
         }
     }
