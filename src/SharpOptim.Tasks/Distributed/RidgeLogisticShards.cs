@@ -123,35 +123,45 @@ public sealed class RidgeLogisticShards : IDisposable
         for (int it = 0; it < 50 && norm > tolerance; it++)
         {
             var h = new double[d, d];
+            // Per class pair (a ≤ b): G_ab = Σ_r w_r (δ_ab p_a − p_a p_b) x̃_r x̃_rᵀ, accumulated in a flat 65×65 block.
+            var blocks = new double[Classes * Classes][];
+            for (int a = 0; a < Classes; a++)
+                for (int b = a; b < Classes; b++) blocks[a * Classes + b] = new double[Width * Width];
+            var xt = new double[Width];
             for (int w = 0; w < Workers; w++)
             {
                 double weight = 1.0 / (Workers * Shards[w].Length);
                 foreach (int r in Shards[w])
                 {
                     Probabilities(x, r, p);
-                    var xt = new double[Width];
                     for (int f = 0; f < Features; f++) xt[f] = _x[r * Features + f];
                     xt[Features] = 1;
                     for (int a = 0; a < Classes; a++)
                         for (int b = a; b < Classes; b++)
                         {
                             double s = weight * ((a == b ? p[a] : 0) - p[a] * p[b]);
-                            if (s == 0) continue;
+                            var block = blocks[a * Classes + b];
                             for (int i = 0; i < Width; i++)
                             {
                                 double si = s * xt[i];
                                 if (si == 0) continue;
-                                int row = Index(a, i);
-                                for (int j = 0; j < Width; j++)
-                                {
-                                    int col = Index(b, j);
-                                    h[row, col] += si * xt[j];
-                                    if (a != b) h[col, row] += si * xt[j];
-                                }
+                                int o = i * Width;
+                                for (int j = 0; j < Width; j++) block[o + j] += si * xt[j];
                             }
                         }
                 }
             }
+            for (int a = 0; a < Classes; a++)
+                for (int b = a; b < Classes; b++)
+                {
+                    var block = blocks[a * Classes + b];
+                    for (int i = 0; i < Width; i++)
+                        for (int j = 0; j < Width; j++)
+                        {
+                            h[Index(a, i), Index(b, j)] = g[i * Width + j];
+                            h[Index(b, j), Index(a, i)] = g[i * Width + j];
+                        }
+                }
             for (int i = 0; i < d; i++) h[i, i] += L2;
             var step = CholeskySolve(h, g);
             double t = 1;
