@@ -68,7 +68,7 @@ public sealed class RidgeLogisticShards : IDisposable
             using var s = new ScalarHold();
             using var logits = model.forward(x);
             var loss = nn.functional.cross_entropy(logits, y);
-            foreach (var p in model.parameters()) loss = loss.add(p.mul(p).sum().mul(s[half]));
+            foreach (var p in model.parameters()) loss = loss.add(p.mul(p).sum(), s[half]);
             return loss;
         });
         problem.SetParameters(new float[problem.Length]);
