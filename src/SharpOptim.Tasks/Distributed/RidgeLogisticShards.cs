@@ -158,8 +158,8 @@ public sealed class RidgeLogisticShards : IDisposable
                     for (int i = 0; i < Width; i++)
                         for (int j = 0; j < Width; j++)
                         {
-                            h[Index(a, i), Index(b, j)] = g[i * Width + j];
-                            h[Index(b, j), Index(a, i)] = g[i * Width + j];
+                            h[Index(a, i), Index(b, j)] = block[i * Width + j];
+                            h[Index(b, j), Index(a, i)] = block[i * Width + j];
                         }
                 }
             for (int i = 0; i < d; i++) h[i, i] += L2;
