@@ -107,10 +107,10 @@ public sealed class RidgeLogisticShards : IDisposable
 
     /// <summary>
     /// x* = argmin f by damped Newton in float64 from zero: the exact Hessian Σ_r w_r (diag p − p pᵀ) ⊗ x̃ x̃ᵀ + ℓ2·I,
-    /// a Cholesky solve, and a backtracking line search; stops when ‖∇f‖ ≤ <paramref name="tolerance"/> (or after 50
-    /// iterations). Returns x* and ‖∇f(x*)‖.
+    /// a Cholesky solve, and a backtracking line search; stops when ‖∇f‖ ≤ <paramref name="tolerance"/> (so that
+    /// ‖x − x*‖ ≤ ‖∇f‖/ℓ2), or after 50 iterations. Returns x and ‖∇f(x)‖.
     /// </summary>
-    public (double[] Solution, double GradientNorm) Solve(double tolerance = 1e-12)
+    public (double[] Solution, double GradientNorm) Solve(double tolerance = 1e-11)
     {
         int d = Length;
         var x = new double[d];
