@@ -107,7 +107,8 @@ public sealed class RidgeLogisticShards : IDisposable
 
     /// <summary>
     /// x* = argmin f by damped Newton in float64 from zero: the exact Hessian Σ_r w_r (diag p − p pᵀ) ⊗ x̃ x̃ᵀ + ℓ2·I,
-    /// a Cholesky solve, and a backtracking line search; stops when ‖∇f‖ ≤ <paramref name="tolerance"/> (so that
+    /// a Cholesky solve, and a backtracking line search (Armijo, or a smaller gradient norm once f's decrease is below
+    /// double rounding); stops when ‖∇f‖ ≤ <paramref name="tolerance"/> (so that
     /// ‖x − x*‖ ≤ ‖∇f‖/ℓ2), or after 50 iterations. Returns x and ‖∇f(x)‖.
     /// </summary>
     public (double[] Solution, double GradientNorm) Solve(double tolerance = 1e-11)
@@ -171,7 +172,8 @@ public sealed class RidgeLogisticShards : IDisposable
             {
                 for (int i = 0; i < d; i++) trial[i] = x[i] - t * step[i];
                 double v = ValueAndGradient(trial, gt);
-                if (v <= value - 1e-4 * t * slope || t < 1e-10)
+                // Armijo, or (near x*, where f's decrease is below double rounding) a smaller gradient.
+                if (v <= value - 1e-4 * t * slope || Norm(gt) < norm || t < 1e-10)
                 {
                     trial.CopyTo(x, 0);
                     gt.CopyTo(g, 0);

@@ -48,6 +48,40 @@ public class RidgeLogisticShardsBenchTests
     }
 
     [Fact]
+    public void NewtonSolutionIsWhereTheWorkersMeanGradientVanishes()
+    {
+        // ℓ2 = 0.1 keeps Newton short. x* must make the workers' own (float32 autograd) mean gradient vanish to float32
+        // rounding, and its float64 gradient norm must be what Solve reports.
+        const int n = 4;
+        using var task = new RidgeLogisticShards(n, 0.1, seed: 1);
+        var (x, norm) = task.Solve();
+        Assert.True(norm <= 1e-11, $"‖∇f(x*)‖ = {norm}");
+        var g64 = new double[task.Length];
+        task.ValueAndGradient(x, g64);
+        Assert.Equal(norm, Math.Sqrt(g64.Sum(v => v * v)), 1e-15);
+        var xf = x.Select(v => (float)v).ToArray();
+        var mean = new double[task.Length];
+        for (int r = 0; r < n; r++)
+        {
+            var worker = task.CreateWorker(r);
+            worker.SetParameters(xf);
+            foreach (var p in worker.Parameters) p.grad?.zero_();
+            using (var loss = worker.NextLoss()) loss.backward();
+            var g = new float[worker.Length];
+            worker.CopyGradientsTo(g);
+            for (int i = 0; i < g.Length; i++) mean[i] += g[i] / (double)n;
+        }
+        Assert.True(mean.Max(Math.Abs) <= 1e-5, $"largest mean-gradient entry at x*: {mean.Max(Math.Abs)}");
+        // Not trivially zero: the individual workers' gradients at x* are large (heterogeneous shards).
+        var w0 = task.CreateWorker(0);
+        w0.SetParameters(xf);
+        using (var loss = w0.NextLoss()) loss.backward();
+        var g0 = new float[w0.Length];
+        w0.CopyGradientsTo(g0);
+        Assert.True(g0.Max(Math.Abs) > 1e-2);
+    }
+
+    [Fact]
     public void BadSettingsFail()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new RidgeLogisticShards(0, 1e-3, 0));
