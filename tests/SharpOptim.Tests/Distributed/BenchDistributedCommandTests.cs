@@ -48,6 +48,41 @@ public class BenchDistributedCommandTests
         }
     }
 
+    [MpiFact]
+    public void MpiBreakdownGivesTheSimulatorsBytesSyncsAndLosses()
+    {
+        // Real mpirun jobs (2 ranks): the ranks' call logs travel through stdout and are analysed by the parent; the
+        // algorithms' numbers must be the simulator's (same code, same seeds): bytes and syncs exactly, losses to 1e-5.
+        string dir = Path.Combine(Path.GetTempPath(), "sharpoptim-bench-dist-mpi-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (code, stdout, stderr) = Run("bench", "distributed", "--part", "breakdown", "--ranks", "2", "--rounds-scale", "0.05", "--out", dir);
+            Assert.True(code == 0, stderr + stdout);
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "results.json")));
+            var rows = doc.RootElement.GetProperty("breakdown").EnumerateArray().ToList();
+            Assert.Equal(8, rows.Count);
+            foreach (var a in new[] { "dsgd", "gt", "diloco", "streaming-diloco" })
+            {
+                var sim = rows.Single(r => r.GetProperty("Backend").GetString() == "sim" && r.GetProperty("Algorithm").GetString() == a);
+                var mpi = rows.Single(r => r.GetProperty("Backend").GetString() == "mpi" && r.GetProperty("Algorithm").GetString() == a);
+                Assert.Equal(sim.GetProperty("MegabytesPerWorker").GetDouble(), mpi.GetProperty("MegabytesPerWorker").GetDouble());
+                Assert.Equal(sim.GetProperty("GlobalSyncsPerRound").GetDouble(), mpi.GetProperty("GlobalSyncsPerRound").GetDouble());
+                Assert.Equal(sim.GetProperty("FinalTrainLoss").GetDouble(), mpi.GetProperty("FinalTrainLoss").GetDouble(), 1e-5);
+                foreach (var r in new[] { sim, mpi })
+                {
+                    double wall = r.GetProperty("WallMsPerRound").GetDouble();
+                    double parts = r.GetProperty("ComputeMsPerRound").GetDouble() + r.GetProperty("CommunicationMsPerRound").GetDouble() + r.GetProperty("WaitMsPerRound").GetDouble();
+                    Assert.True(wall > 0);
+                    Assert.Equal(wall, parts, 1e-9 * wall);
+                }
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void BadPartsFailBeforeAnyWork()
     {
