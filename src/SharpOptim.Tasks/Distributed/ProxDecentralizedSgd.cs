@@ -8,9 +8,10 @@ namespace SharpOptim.Tasks.Distributed;
 /// Prox-DASA … prox-D-SGD … at equal batch size"), one worker's side: adapt-then-combine D-SGD
 /// (<see cref="DecentralizedSgd"/>, Koloskova et al., arXiv 2003.10422) followed by the proximal step of
 /// Ψ = λ‖·‖₁, x_i ← prox_{ηΨ}(Σ_j W_ij (x_j − η g_j)) with g_j one mini-batch gradient at x_j and prox_{ηΨ}
-/// soft-thresholding at ηλ. This is the plain proximal extension of D-SGD used as a baseline in the Prox-DASA paper's
-/// comparisons (Xiao, Chen, Balasubramanian, Ghadimi, arXiv 2302.09766); its constant-batch stationarity is expected to
-/// stall at a noise floor, which is what the miniature tests. Registered by <c>sharpoptim bench distributed</c> as
+/// soft-thresholding at ηλ: the plain proximal extension of D-SGD, the baseline that the brief's miniature for
+/// Prox-DASA (Xiao, Chen, Balasubramanian, Ghadimi, arXiv 2302.09766) names. Whether the paper's own experiments use
+/// exactly this form was not checked (its body was not read). With a constant batch and step its stationarity is
+/// expected to stall at a noise floor, which is what the miniature tests. Registered by <c>sharpoptim bench distributed</c> as
 /// <c>prox-dsgd</c> through <see cref="DistributedAlgorithms.Register"/>; it is a benchmark baseline, not a method of the
 /// library's family list. One round = one gradient and one gossip of x.
 /// </summary>
