@@ -586,7 +586,7 @@ public static class BenchDistributedCommand
             line.LegendText = curves[c].Label;
         }
         PlotStyle.LogAxis(plt);
-        plt.Title(Inv($"digits, {n} workers on a ring, sorted-label shards, full gradients, ℓ2 = {l2}, η = {eta}"));
+        plt.Title(Inv($"digits, {n} workers on a ring, sorted-label shards, full gradients, l2 = {l2}, η = {eta}"));
         plt.XLabel("step");
         plt.YLabel("‖x̄ − x*‖ (log scale)");
         plt.ShowLegend(ScottPlot.Alignment.UpperRight);
