@@ -208,6 +208,17 @@ public static class CommandLine
                        --seconds S        timed seconds per size, method and rank count (default 1; at least 10 calls)
                        --timeout S        seconds before an mpirun job is killed (default 600)
                        --out DIR          where the results go (default allreduce-results); --force replaces
+          bench distributed   the distributed family's benchmark: time per round split into compute, communication
+                       and blocked-in-wait (D-SGD, GT, DiLoCo, Streaming DiLoCo; simulator and mpirun), speed-up to a
+                       target loss with 1, 2, 4 ranks under mpirun, consensus error per topology, the GT bias-floor and
+                       Prox-DASA scaling miniatures; report.md, results.json, plots
+                       --part P           all (default) or a comma list of breakdown, speedup, topology, gt-floor, prox-dasa
+                       --ranks A,B        MPI ranks of the breakdown (default 2,4; oversubscribed beyond the cores)
+                       --seeds N          seeds of the topology and Prox-DASA parts (default 3)
+                       --rounds-scale X   multiplies every run's rounds (default 1)
+                       --no-mpi           simulator only (the speed-up part is then skipped)
+                       --timeout S        seconds before an mpirun job is killed (default 300)
+                       --out DIR          where the results go (default bench-results/distributed); --force replaces
           mpi-selftest   checks of the Open MPI backend, run by each rank under mpirun (the tests start it)
                        --case NAME        all (default), fail or exit (one rank fails mid-run), size (--expect N)
                        --fail-rank R      the failing rank (default 1)  --rounds N  gossip rounds (default 40)
@@ -322,6 +333,8 @@ public static class CommandLine
                     return BenchStepCommand.Run(Options.Parse(rest, BenchStepCommand.Flags), stdout);
                 case ["bench", "allreduce", .. var rest]:
                     return BenchAllReduceCommand.Run(Options.Parse(rest, BenchAllReduceCommand.Flags), stdout);
+                case ["bench", "distributed", .. var rest]:
+                    return BenchDistributedCommand.Run(Options.Parse(rest, BenchDistributedCommand.Flags), stdout);
                 case ["mpi-selftest", .. var rest]:
                     return MpiSelftestCommand.Run(Options.Parse(rest, MpiSelftestCommand.Flags), stdout, stderr);
                 case ["gradient-free", .. var rest]:

@@ -14,6 +14,8 @@ namespace SharpOptim.Tasks.Distributed;
 /// [‖x_i − x̄‖², gradient evaluations, bytes]; its traffic, and the initial broadcast of rank 0's weights, are excluded
 /// from the bytes reported. Only rank 0 computes the task metrics of x̄ and returns the result; the other ranks return
 /// null.</para>
+/// <para>Timing: when <c>comm</c> is a <see cref="TimedCommunicator"/>, its recording window is open exactly while
+/// the rounds run (evaluations, the stop broadcast and the set-up are outside), for <see cref="TimeBreakdown"/>.</para>
 /// </summary>
 public static class DistributedRunner
 {
@@ -76,12 +78,15 @@ public static class DistributedRunner
             return point;
         }
 
+        var timed = comm as TimedCommunicator;
         curve.Add(Evaluate(0));
+        timed?.StartWindow();
         for (int round = 1; round <= options.Rounds; round++)
         {
             evaluations += algorithm.Round();
             if (round % options.EvalEvery == 0 || round == options.Rounds)
             {
+                timed?.StopWindow();
                 var point = Evaluate(round);
                 curve.Add(point);
                 // Every rank must agree to stop: the loss is known on rank 0 only, so it is broadcast.
@@ -92,8 +97,10 @@ public static class DistributedRunner
                     diverged = true;
                     break;
                 }
+                timed?.StartWindow();
             }
         }
+        timed?.StopWindow();
         clock.Stop();
         if (evalModel is null) return null;
         return new DistributedRunResult(options.Algorithm, options.Task.Name, comm.Size, topology.Name, options.Partition, options.Alpha,
