@@ -54,7 +54,12 @@ public sealed class RolloutBatch : IDisposable
     public Tensor? RefLogProbs { get; set; }
 
     /// <summary>The completion tokens of row <paramref name="row"/> up to its length (the end token included if drawn).</summary>
-    public long[] CompletionOf(int row) => Completions[row].narrow(0, 0, Lengths[row]).data<long>().ToArray();
+    public long[] CompletionOf(int row)
+    {
+        using var rowTokens = Completions[row];
+        using var prefix = rowTokens.narrow(0, 0, Lengths[row]);
+        return prefix.data<long>().ToArray();
+    }
 
     /// <inheritdoc />
     public void Dispose()

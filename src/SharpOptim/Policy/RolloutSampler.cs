@@ -85,8 +85,14 @@ public sealed class RolloutSampler
             foreach (var bucket in Enumerable.Range(0, n).GroupBy(i => rowPrompts[i].Length))
                 Decode(bucket.ToArray(), rowPrompts, random, greedy, tokens, logp, mask, lengths);
         }
+        // The flat tensors are scoped: an unreferenced temporary passed to reshape could be finalized mid-call
+        // (README, Compatibility: TorchSharp's tensor-temporary race).
+        using var scope = NewDisposeScope();
+        var completions = tensor(tokens, dtype: ScalarType.Int64).reshape(n, l);
+        var maskTensor = tensor(mask).reshape(n, l);
+        var oldLogProbs = tensor(logp).reshape(n, l);
         return new RolloutBatch(rowPrompts, ids,
-            tensor(tokens, dtype: ScalarType.Int64).reshape(n, l), tensor(mask).reshape(n, l), tensor(logp).reshape(n, l), lengths);
+            completions.MoveToOuterDisposeScope(), maskTensor.MoveToOuterDisposeScope(), oldLogProbs.MoveToOuterDisposeScope(), lengths);
     }
 
     /// <summary>One categorical draw per row by inverse CDF with a uniform from <paramref name="random"/> (a .NET stream,
