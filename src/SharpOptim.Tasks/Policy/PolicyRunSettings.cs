@@ -6,11 +6,12 @@ namespace SharpOptim.Tasks.Policy;
 /// (any SharpOptim catalog name) at <see cref="LearningRate"/> per rollout batch; greedy accuracy on the held-out
 /// prompts every <see cref="EvalEvery"/> steps. <see cref="Beta"/> is GRPO's k3 weight (other methods use their own
 /// defaults, see <see cref="PolicyTraining"/>). <see cref="Capo"/> overrides CAPO's thresholds (null =
-/// <see cref="PolicyTraining.CapoDefaults"/>).
+/// <see cref="PolicyTraining.CapoDefaults"/>); <see cref="Disco"/> overrides DisCO's settings (null = the official
+/// log-L script values of <see cref="SharpOptim.Policy.DiscoOptions"/>; <c>Robust</c> is set by the method name).
 /// </summary>
 public sealed record PolicyRunSettings(string Method, int Steps = 150, int PromptsPerStep = 8, int GroupSize = 8, double Temperature = 1,
     string Optimizer = "adam", double LearningRate = 1e-3, double Beta = 0.04, int EvalEvery = 10, bool UseCache = true,
-    SharpOptim.Policy.CapoOptions? Capo = null)
+    SharpOptim.Policy.CapoOptions? Capo = null, SharpOptim.Policy.DiscoOptions? Disco = null)
 {
     /// <summary>The method names <see cref="PolicyTraining"/> runs.</summary>
     public static IReadOnlyList<string> Methods { get; } = new[] { "grpo", "dr-grpo", "remax", "reinforce", "rloo", "disco", "disco-b", "arpo", "capo" };

@@ -24,6 +24,9 @@ namespace SharpOptim.Tasks.Policy;
 /// <see cref="CapoDefaults"/>), advantages r − mean, clip 0.2, β = 0; the shadow state takes the kept tokens' mean
 /// output-layer gradient after each step. <see cref="PolicyStepMetrics.MaskedFraction"/> logs the masked share.</item>
 /// </list>
+/// The task's <see cref="NoisyAdditionVariant"/> sets the generation budget (<see cref="NoisyAddition.NewTokens"/>, also
+/// Dr. GRPO's constant L_max) and adds the miniatures' metrics: lengths of wrong and right completions, reward on the hard
+/// subset, and greedy / sampled accuracy on the held-out hard prompts at every evaluation.
 /// </summary>
 public static class PolicyTraining
 {
@@ -44,13 +47,16 @@ public static class PolicyTraining
         settings.Validate();
         var total = Stopwatch.StartNew();
         using var opt = OptimizerCatalog.Get(settings.Optimizer).Create(policy.named_parameters(), new Dictionary<string, double> { ["lr"] = settings.LearningRate });
-        var sampler = new RolloutSampler(policy, task.EndToken, NoisyAddition.MaxNewTokens, settings.Temperature, 0, settings.UseCache);
+        var sampler = new RolloutSampler(policy, task.EndToken, task.NewTokens, settings.Temperature, 0, settings.UseCache);
         var rng = new Random(seed);
         var buffer = settings.Method == "arpo" ? new ArpoReplayBuffer<long[]>(new Random(seed + 7919)) : null;
         var capoOptions = settings.Capo ?? CapoDefaults;
         using var shadow = new CapoShadowAdam(capoOptions.Beta1, capoOptions.Beta2, capoOptions.Epsilon);
         double greedyBefore = GreedyAccuracy(policy, task, task.HeldOutIds);
         double sampledBefore = SampledAccuracy(policy, task, task.HeldOutIds, 4, seed);
+        bool hasHard = task.HeldOutHardIds.Length > 0;
+        double hardGreedyBefore = hasHard ? GreedyAccuracy(policy, task, task.HeldOutHardIds) : double.NaN;
+        double hardSampledBefore = hasHard ? SampledAccuracy(policy, task, task.HeldOutHardIds, HardSamplesPerPrompt, seed + 2) : double.NaN;
         var steps = new List<PolicyStepMetrics>();
         for (int step = 1; step <= settings.Steps; step++)
         {
@@ -65,6 +71,7 @@ public static class PolicyTraining
             double meanReward = rewards.Average();
             int zeroVar = Enumerable.Range(0, ids.Length).Count(j => rewards.Skip(j * g).Take(g).Distinct().Count() == 1);
             long generated = batch.Lengths.Sum();
+            var (lengthWrong, lengthRight, hardReward) = LengthAndHardMetrics(task, batch.PromptIds, batch.Lengths, rewards);
 
             Tensor comp = batch.Completions, mask = batch.Mask, old = batch.OldLogProbs;
             int replaced = 0;
@@ -80,7 +87,7 @@ public static class PolicyTraining
                         completions[j * g + k] = groups[j][k];
                         rewards[j * g + k] = successes[j][k];
                     }
-                (comp, mask) = Pack(completions, task.EndToken);
+                (comp, mask) = Pack(completions, task.EndToken, task.NewTokens);
                 using (no_grad()) old = SequenceLogProbs.Compute(policy, batch.Prompts, comp);
             }
 
@@ -97,7 +104,7 @@ public static class PolicyTraining
                     loss = Grpo.Loss(logp, old, SequenceLogProbs.Gather(refDist, comp), mask, rewards, uid, new GrpoOptions { Beta = settings.Beta });
                     break;
                 case "dr-grpo":
-                    loss = Grpo.Loss(logp, old, null, mask, rewards, uid, GrpoOptions.DrGrpo(NoisyAddition.MaxNewTokens));
+                    loss = Grpo.Loss(logp, old, null, mask, rewards, uid, GrpoOptions.DrGrpo(task.NewTokens));
                     break;
                 case "remax":
                 {
@@ -115,7 +122,7 @@ public static class PolicyTraining
                     break;
                 case "disco":
                 case "disco-b":
-                    loss = Disco.Loss(logp, old, mask, rewards, uid, new DiscoOptions { Robust = settings.Method == "disco" });
+                    loss = Disco.Loss(logp, old, mask, rewards, uid, (settings.Disco ?? new DiscoOptions()) with { Robust = settings.Method == "disco" });
                     break;
                 case "capo":
                 {
@@ -136,23 +143,28 @@ public static class PolicyTraining
             if (effects?.MeanGradient is not null) shadow.Update(effects.MeanGradient);
 
             var (k3, exact, entropy) = KlAndEntropy(dist.detach(), refDist, logp.detach(), SequenceLogProbs.Gather(refDist, comp), mask);
-            long trained = batch.Prompts.Sum(p => (long)p.Length + NoisyAddition.MaxNewTokens - 1);
-            double greedyAcc = step % settings.EvalEvery == 0 || step == settings.Steps ? GreedyAccuracy(policy, task, task.HeldOutIds) : double.NaN;
+            long trained = batch.Prompts.Sum(p => (long)p.Length + task.NewTokens - 1);
+            bool evaluate = step % settings.EvalEvery == 0 || step == settings.Steps;
+            double greedyAcc = evaluate ? GreedyAccuracy(policy, task, task.HeldOutIds) : double.NaN;
+            double hardGreedy = evaluate && hasHard ? GreedyAccuracy(policy, task, task.HeldOutHardIds) : double.NaN;
+            double hardSampled = evaluate && hasHard ? SampledAccuracy(policy, task, task.HeldOutHardIds, HardSamplesPerPrompt, seed * 7919L + step) : double.NaN;
             double secs = sw.Elapsed.TotalSeconds;
             var m = new PolicyStepMetrics(step, meanReward, greedyAcc, k3, exact, entropy, zeroVar / (double)ids.Length,
-                batch.Lengths.Average(), replaced, (generated + trained) / secs, total.Elapsed.TotalSeconds, effects?.MaskedFraction ?? double.NaN);
+                batch.Lengths.Average(), replaced, (generated + trained) / secs, total.Elapsed.TotalSeconds, effects?.MaskedFraction ?? double.NaN,
+                lengthWrong, lengthRight, hardReward, hardGreedy, hardSampled);
             steps.Add(m);
             progress?.Invoke(m);
         }
         double greedyAfter = steps[^1].GreedyAccuracy;
         double sampledAfter = SampledAccuracy(policy, task, task.HeldOutIds, 4, seed + 1);
-        return new PolicyRunResult(settings.Method, seed, steps, greedyBefore, greedyAfter, sampledBefore, sampledAfter, total.Elapsed.TotalSeconds);
+        return new PolicyRunResult(settings.Method, seed, steps, greedyBefore, greedyAfter, sampledBefore, sampledAfter, total.Elapsed.TotalSeconds,
+            hardGreedyBefore, hardSampledBefore);
     }
 
     /// <summary>Fraction of <paramref name="ids"/> whose greedy completion is exactly right.</summary>
     public static double GreedyAccuracy(CharTransformer model, NoisyAddition task, IReadOnlyList<int> ids)
     {
-        var sampler = new RolloutSampler(model, task.EndToken, NoisyAddition.MaxNewTokens);
+        var sampler = new RolloutSampler(model, task.EndToken, task.NewTokens);
         using var batch = sampler.Greedy(ids.Select(task.Prompt).ToArray(), ids.Select(i => (long)i).ToArray());
         return Enumerable.Range(0, ids.Count).Average(j => task.Reward(ids[j], batch.CompletionOf(j)));
     }
@@ -160,15 +172,18 @@ public static class PolicyTraining
     /// <summary>Mean exact-answer reward of <paramref name="perPrompt"/> samples (temperature 1) per prompt.</summary>
     public static double SampledAccuracy(CharTransformer model, NoisyAddition task, IReadOnlyList<int> ids, int perPrompt, long seed)
     {
-        var sampler = new RolloutSampler(model, task.EndToken, NoisyAddition.MaxNewTokens);
+        var sampler = new RolloutSampler(model, task.EndToken, task.NewTokens);
         using var batch = sampler.Sample(ids.Select(task.Prompt).ToArray(), ids.Select(i => (long)i).ToArray(), perPrompt, seed);
         return Enumerable.Range(0, batch.Count).Average(r => task.Reward((int)batch.PromptIds[r], batch.CompletionOf(r)));
     }
 
-    /// <summary>Completions as [N, L_max] tokens (end-token padded) and their float32 mask.</summary>
-    public static (Tensor Completions, Tensor Mask) Pack(IReadOnlyList<long[]> completions, long endToken)
+    /// <summary>Completions as [N, L_max] tokens (end-token padded) and their float32 mask; L_max =
+    /// <paramref name="maxNewTokens"/> (the task's <see cref="NoisyAddition.NewTokens"/>).</summary>
+    public static (Tensor Completions, Tensor Mask) Pack(IReadOnlyList<long[]> completions, long endToken, int maxNewTokens = NoisyAddition.MaxNewTokens)
     {
-        int n = completions.Count, l = NoisyAddition.MaxNewTokens;
+        int n = completions.Count, l = maxNewTokens;
+        for (int i = 0; i < n; i++)
+            if (completions[i].Length > l) throw new ArgumentException($"completion {i} has {completions[i].Length} tokens; the budget is {l}.", nameof(completions));
         var tokens = new long[n * l];
         var mask = new float[n * l];
         for (int i = 0; i < n; i++)
@@ -179,6 +194,25 @@ public static class PolicyTraining
                 mask[i * l + t] = real ? 1 : 0;
             }
         return (tensor(tokens, dtype: ScalarType.Int64).reshape(n, l), tensor(mask).reshape(n, l));
+    }
+
+    /// <summary>Samples per held-out hard prompt for <see cref="PolicyStepMetrics.HardSampledAccuracy"/> (40 prompts × 8 =
+    /// 320 completions per evaluation on the standard split).</summary>
+    public const int HardSamplesPerPrompt = 8;
+
+    /// <summary>Mean length of the completions with reward 0 and with reward 1 (NaN where none), and the mean reward of the
+    /// rows whose prompt is in the task's hard subset (NaN where none): the miniatures' per-step metrics.</summary>
+    public static (double LengthWrong, double LengthRight, double HardReward) LengthAndHardMetrics(NoisyAddition task, IReadOnlyList<long> promptIds,
+        IReadOnlyList<int> lengths, IReadOnlyList<double> rewards)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (promptIds.Count != lengths.Count || rewards.Count != lengths.Count)
+            throw new ArgumentException($"{promptIds.Count} prompt ids, {lengths.Count} lengths and {rewards.Count} rewards: one of each per completion.", nameof(rewards));
+        double Mean(IEnumerable<double> v) { var a = v.ToArray(); return a.Length == 0 ? double.NaN : a.Average(); }
+        var rows = Enumerable.Range(0, lengths.Count).ToArray();
+        return (Mean(rows.Where(r => rewards[r] == 0).Select(r => (double)lengths[r])),
+                Mean(rows.Where(r => rewards[r] == 1).Select(r => (double)lengths[r])),
+                Mean(rows.Where(r => task.IsHard((int)promptIds[r])).Select(r => rewards[r])));
     }
 
     private static (double K3, double Exact, double Entropy) KlAndEntropy(Tensor dist, Tensor refDist, Tensor logp, Tensor refLogp, Tensor mask)
