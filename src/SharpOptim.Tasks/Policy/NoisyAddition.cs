@@ -76,6 +76,7 @@ public sealed class NoisyAddition
         TrainIds = perm.Take(train).ToArray();
         HeldOutIds = perm.Skip(train).ToArray();
         HeldOutHardIds = HeldOutIds.Where(i => hard[i]).ToArray();
+        MaxPromptLength = FormattableString.Invariant($"\n{operandRange - 1}+9=").Length;
         SftTokens = Encode(SftText);
     }
 
@@ -83,6 +84,8 @@ public sealed class NoisyAddition
     public NoisyAdditionVariant Variant { get; }
     /// <summary>This task's generation budget: <see cref="MaxNewTokens"/> + the variant's leading zeros.</summary>
     public int NewTokens { get; }
+    /// <summary>The longest prompt ("\n99+9=": 6 tokens on the standard task).</summary>
+    public int MaxPromptLength { get; }
     /// <summary>The problems of the hard subset (empty unless the variant has one), ascending.</summary>
     public int[] HardIds { get; }
     /// <summary>The held-out problems of the hard subset.</summary>
