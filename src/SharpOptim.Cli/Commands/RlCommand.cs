@@ -292,7 +292,7 @@ public static class RlCommand
             bool zeros = task.Variant.MaxLeadingZeros > 0, hard = task.HardIds.Length > 0;
             bool capo = configs.Any(c => c.Settings.Method == "capo");
             if (zeros)
-                PlotLines("length.png", FormattableString.Invariant($"{what}: mean length of wrong (solid) and right (dashed) completions, moving mean of 10 steps, {seeds} seeds"), "new tokens incl. end",
+                PlotLines("length.png", FormattableString.Invariant($"{what}: length of wrong (solid) / right (dashed) completions, 10-step mean, {seeds} seeds"), "new tokens incl. end",
                     methods.SelectMany((m, i) => new[] { (i, m + " wrong", false, xs, Smooth(Mean(m, s => s.LengthWrong), 10)), (i, m + " right", true, xs, Smooth(Mean(m, s => s.LengthRight), 10)) }));
             if (hard)
             {
