@@ -335,7 +335,7 @@ public static class RlCommand
             }
             if (hard)
             {
-                md.AppendLine(FormattableString.Invariant($"Variant (brief §4 DisCO miniature 2, §6 ARPO): {task.Variant.HardFraction:P0} of the problems (a seeded choice) have the true sum in only {task.Variant.HardPCorrect:P0} of their supervised lines (off-by-one still 50%, the rest uniform). \"Hard reward\" is the mean sampled reward of the step's hard training prompts (about {run.PromptsPerStep * task.Variant.HardFraction:F1} of {run.PromptsPerStep} per step, so it is noisy: plotted as a moving mean); the held-out hard accuracy is measured on the {task.HeldOutHardIds.Length} held-out hard prompts every {run.EvalEvery} steps ({PolicyTraining.HardSamplesPerPrompt} samples per prompt)."));
+                md.AppendLine(FormattableString.Invariant($"Variant (brief §4 DisCO miniature 2, §6 ARPO): {task.Variant.HardFraction:P0} of the problems ({(task.Variant.HardRandom ? "a seeded random choice" : FormattableString.Invariant($"those with b ≥ {10 - (int)Math.Round(task.Variant.HardFraction * 10)}, so the last prompt digit tells them apart"))}) have the true sum in only {task.Variant.HardPCorrect:P0} of their supervised lines (off-by-one still 50%, the rest uniform). \"Hard reward\" is the mean sampled reward of the step's hard training prompts (about {run.PromptsPerStep * task.Variant.HardFraction:F1} of {run.PromptsPerStep} per step, so it is noisy: plotted as a moving mean); the held-out hard accuracy is measured on the {task.HeldOutHardIds.Length} held-out hard prompts every {run.EvalEvery} steps ({PolicyTraining.HardSamplesPerPrompt} samples per prompt)."));
                 md.AppendLine();
             }
             if (sftStats is not null)

@@ -43,7 +43,12 @@ public sealed class NoisyAddition
         NewTokens = MaxNewTokens + variant.MaxLeadingZeros;
         // The variants draw from their own streams, so the standard corpus and split do not change.
         var hard = new bool[operandRange * 10];
-        if (variant.HardFraction > 0)
+        if (variant.HardFraction > 0 && !variant.HardRandom)
+        {
+            int fromB = 10 - (int)Math.Round(variant.HardFraction * 10);
+            for (int id = 0; id < hard.Length; id++) hard[id] = id % 10 >= fromB;
+        }
+        else if (variant.HardFraction > 0)
         {
             var hardRng = new Random(unchecked(dataSeed * 7919 + 104_729));
             int count = (int)Math.Round(variant.HardFraction * hard.Length);
