@@ -106,6 +106,7 @@ public static class CommandLine
                        --disco-delta X,Y  DisCO's KL budget δ (default 1e-4); several values run one configuration each
                        --capo-tau-h X,Y --capo-tau-f X,Y   CAPO's thresholds (default 0.04 and 3e-3); every pair runs
                        --no-bench         skip the KV-cache tokens/s and ReMax memory sections
+                       --train-prompts N  train on the first N of the 800 training prompts only (default 0: all)
                        --seeds N          seeds per method (default 3)
                        --steps N          RL steps (default 150); --prompts N (default 8) x --group G (default 8) per step
                        --optimizer NAME   any name from 'sharpoptim list' (default adam); --lr X (default 0.001)

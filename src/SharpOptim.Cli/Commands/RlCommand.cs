@@ -27,7 +27,7 @@ public static class RlCommand
         ["task"] = true, ["methods"] = true, ["seeds"] = true, ["steps"] = true, ["out"] = true, ["optimizer"] = true, ["lr"] = true,
         ["beta"] = true, ["prompts"] = true, ["group"] = true, ["eval-every"] = true, ["layers"] = true, ["dim"] = true, ["heads"] = true,
         ["sft-steps"] = true, ["cache"] = true, ["threads"] = true, ["force"] = false, ["no-progress"] = false, ["no-cache-model"] = false,
-        ["disco-delta"] = true, ["capo-tau-h"] = true, ["capo-tau-f"] = true, ["no-bench"] = false,
+        ["disco-delta"] = true, ["capo-tau-h"] = true, ["capo-tau-f"] = true, ["no-bench"] = false, ["train-prompts"] = true,
     };
 
     /// <summary>One configuration of the run: a label for tables and plots, and its settings.</summary>
@@ -90,7 +90,9 @@ public static class RlCommand
         if (model.Dim % model.Heads != 0) throw new UsageException($"--dim {model.Dim} must be divisible by --heads {model.Heads}.");
         var run = new PolicyRunSettings("grpo", Steps: (int)o.Long("steps", 150, 1, 1_000_000), PromptsPerStep: (int)o.Long("prompts", 8, 1, 800),
             GroupSize: (int)o.Long("group", 8, 2, 1024), Optimizer: optimizer, LearningRate: o.Double("lr", 1e-3, 1e-9, 10),
-            Beta: o.Double("beta", 0.04, 0, 1000), EvalEvery: (int)o.Long("eval-every", 10, 1, 1_000_000));
+            Beta: o.Double("beta", 0.04, 0, 1000), EvalEvery: (int)o.Long("eval-every", 10, 1, 1_000_000), TrainPrompts: (int)o.Long("train-prompts", 0, 0, 800));
+        if (run.TrainPrompts != 0 && run.TrainPrompts < run.PromptsPerStep)
+            throw new UsageException($"--train-prompts {run.TrainPrompts} must be 0 (all) or at least --prompts {run.PromptsPerStep}.");
         var configs = Configs(methods, run, DoubleList(o, "disco-delta", 0, 1e6), DoubleList(o, "capo-tau-h", 1e-12, 1e6), DoubleList(o, "capo-tau-f", 1e-12, 1e6));
         bool runBench = !o.Has("no-bench");
         string outDir = o.String("out") ?? Path.Combine("rl-results", taskName);
@@ -343,6 +345,11 @@ public static class RlCommand
                 md.AppendLine($"Before RL: {sftStats}.");
                 md.AppendLine();
             }
+            if (run.TrainPrompts > 0)
+            {
+                md.AppendLine(FormattableString.Invariant($"Training prompts restricted to the first {run.TrainPrompts} of the 800 (`--train-prompts`; {task.TrainIds.Take(run.TrainPrompts).Count(task.IsHard)} of them hard): each is drawn about {run.Steps * run.PromptsPerStep / (double)run.TrainPrompts:F1} times in the run. The held-out evaluation is unchanged."));
+                md.AppendLine();
+            }
             md.AppendLine(FormattableString.Invariant($"RL: {steps} steps of {run.PromptsPerStep} training prompts × G = {run.GroupSize} completions at temperature {run.Temperature}, one {run.Optimizer} step (lr {run.LearningRate}) per rollout batch, {seeds} seeds per method (seed = prompt order and sampling stream; every run starts from the same π_ref). GRPO: β = {run.Beta} (k3), unbiased std, per-completion token mean. Dr. GRPO: r − mean, sum/(G·{task.NewTokens}), β = 0. ReMax: plain form (r − r̄ of the greedy completion, token mean). REINFORCE: no baseline; RLOO: leave-one-out; both per-completion token mean. DisCO: log-L, τ = 10, β = 1e3, δ = 1e-4 unless the label says otherwise (official script values). ARPO: replay buffer (8 per prompt) + GRPO with clip [0.8, 1.3], dual clip 3, token mean, no KL. With one update per rollout batch ρ = 1 at the step, so PPO clipping and DisCO's KL trust region never bind here."));
             md.AppendLine();
             foreach (var c in configs.Where(c => c.Settings.Method == "capo"))
@@ -441,7 +448,7 @@ public static class RlCommand
                 task = taskName,
                 variant = new { task.Variant.MaxLeadingZeros, task.Variant.PLeadingZeros, task.Variant.HardFraction, task.Variant.HardPCorrect, new_tokens = task.NewTokens, hard_ids = task.HardIds },
                 model = new { model.Layers, model.Dim, model.Heads, model.BlockSize, sft_steps = model.Steps, sft_lr = model.LearningRate, sft_greedy = sftGreedy, sft_sampled = sftSampled, sft_variant_stats = sftStats },
-                settings = new { run.Steps, run.PromptsPerStep, run.GroupSize, run.Temperature, run.Optimizer, run.LearningRate, run.Beta, run.EvalEvery },
+                settings = new { run.Steps, run.PromptsPerStep, run.GroupSize, run.Temperature, run.Optimizer, run.LearningRate, run.Beta, run.EvalEvery, run.TrainPrompts },
                 configurations = configs.Select(c => new
                 {
                     label = c.Label, method = c.Settings.Method,

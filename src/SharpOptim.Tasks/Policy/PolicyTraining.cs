@@ -35,8 +35,8 @@ public static class PolicyTraining
     /// state (measured once: 0.038 and 0.0028), so that a few percent of tokens are masked, as the paper reports for
     /// its setting. The recipe's 7B values (τ_H = 0.01, τ_F = 1e-4) would mask about a third (ΔJ) and over half (ΔKL)
     /// of this model's tokens. The brief's sweep (τ_H ∈ {1e-3, 1e-2, 1e-1} × τ_F ∈ {1e-5, 1e-4, 1e-3}, docs/policy/capo-sweep)
-    found no pair that avoids the collapse at 10× lr, and its best pair (0.1, 1e-3) masks 11% and loses reward at the
-    stable lr, so these defaults stay.</summary>
+    /// found no pair that avoids the collapse at 10× lr, and its best pair (0.1, 1e-3) masks 11% and loses reward at the
+    /// stable lr, so these defaults stay.</summary>
     public static CapoOptions CapoDefaults { get; } = new() { TauHessian = 0.04, TauFisher = 3e-3 };
 
     /// <summary>Runs <paramref name="settings"/> from the given policy (trained in place) and frozen reference.</summary>
@@ -47,6 +47,9 @@ public static class PolicyTraining
         ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(task);
         settings.Validate();
+        if (settings.TrainPrompts > task.TrainIds.Length)
+            throw new ArgumentException($"TrainPrompts = {settings.TrainPrompts}; the task has {task.TrainIds.Length} training prompts.", nameof(settings));
+        var pool = settings.TrainPrompts > 0 ? task.TrainIds.Take(settings.TrainPrompts).ToArray() : task.TrainIds;
         var total = Stopwatch.StartNew();
         using var opt = OptimizerCatalog.Get(settings.Optimizer).Create(policy.named_parameters(), new Dictionary<string, double> { ["lr"] = settings.LearningRate });
         var sampler = new RolloutSampler(policy, task.EndToken, task.NewTokens, settings.Temperature, 0, settings.UseCache);
@@ -64,7 +67,7 @@ public static class PolicyTraining
         {
             var sw = Stopwatch.StartNew();
             using var scope = NewDisposeScope();
-            var ids = task.TrainIds.OrderBy(_ => rng.Next()).Take(settings.PromptsPerStep).ToArray();
+            var ids = pool.OrderBy(_ => rng.Next()).Take(settings.PromptsPerStep).ToArray();
             var prompts = ids.Select(task.Prompt).ToArray();
             using var batch = sampler.Sample(prompts, ids.Select(i => (long)i).ToArray(), settings.GroupSize, seed * 1_000_003L + step);
             int n = batch.Count, g = settings.GroupSize;

@@ -72,7 +72,12 @@ public class NoisyAdditionVariantTests
         Assert.Equal(200, task.HardIds.Length);
         Assert.Equal(task.HardIds.Length, Enumerable.Range(0, task.Problems.Count).Count(task.IsHard));
         Assert.Equal(task.HeldOutIds.Where(task.IsHard).OrderBy(i => i), task.HeldOutHardIds.OrderBy(i => i));
-        Assert.Equal(task.HardIds, new NoisyAddition(sftLines: 200, variant: NoisyAdditionVariant.HardSubset).HardIds);   // depends only on the data seed
+        Assert.Equal(Enumerable.Range(0, 1000).Where(i => task.Problems[i].B >= 8), task.HardIds);   // b ∈ {8, 9}
+        var random = new NoisyAddition(sftLines: 200, variant: NoisyAdditionVariant.HardSubset with { HardRandom = true });
+        Assert.Equal(200, random.HardIds.Length);
+        Assert.NotEqual(task.HardIds, random.HardIds);
+        Assert.Equal(random.HardIds, new NoisyAddition(sftLines: 300, variant: NoisyAdditionVariant.HardSubset with { HardRandom = true }).HardIds);   // depends only on the data seed
+        Assert.Throws<ArgumentException>(() => new NoisyAddition(variant: new NoisyAdditionVariant(HardFraction: 0.25)));
         int hardLines = 0, hardCorrect = 0, hardOff = 0, lines = 0, correct = 0;
         foreach (var line in task.SftText.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -118,6 +123,8 @@ public class NoisyAdditionVariantTests
             Assert.InRange(s.Length, 1, small.NewTokens);
             Assert.True(double.IsNaN(s.HardReward));
         }
+        Assert.Throws<ArgumentException>(() => PolicyTraining.Run(policy, reference, small, new PolicyRunSettings("grpo", PromptsPerStep: 4, TrainPrompts: 3), seed: 1));
+        Assert.Throws<ArgumentException>(() => PolicyTraining.Run(policy, reference, small, new PolicyRunSettings("grpo", PromptsPerStep: 4, TrainPrompts: small.TrainIds.Length + 1), seed: 1));
         policy.Dispose();
         Assert.Throws<ArgumentException>(() => AdditionPretraining.NewModel(small, model with { BlockSize = 11 }));
     }
