@@ -93,7 +93,12 @@ public static class RlCommand
             Beta: o.Double("beta", 0.04, 0, 1000), EvalEvery: (int)o.Long("eval-every", 10, 1, 1_000_000), TrainPrompts: (int)o.Long("train-prompts", 0, 0, 800));
         if (run.TrainPrompts != 0 && run.TrainPrompts < run.PromptsPerStep)
             throw new UsageException($"--train-prompts {run.TrainPrompts} must be 0 (all) or at least --prompts {run.PromptsPerStep}.");
-        var configs = Configs(methods, run, DoubleList(o, "disco-delta", 0, 1e6), DoubleList(o, "capo-tau-h", 1e-12, 1e6), DoubleList(o, "capo-tau-f", 1e-12, 1e6));
+        var deltas = DoubleList(o, "disco-delta", 0, 1e6);
+        var tauH = DoubleList(o, "capo-tau-h", 1e-12, 1e6);
+        var tauF = DoubleList(o, "capo-tau-f", 1e-12, 1e6);
+        if (deltas.Length > 0 && !methods.Any(m => m is "disco" or "disco-b")) throw new UsageException("--disco-delta needs disco or disco-b in --methods.");
+        if ((tauH.Length > 0 || tauF.Length > 0) && !methods.Contains("capo")) throw new UsageException("--capo-tau-h / --capo-tau-f need capo in --methods.");
+        var configs = Configs(methods, run, deltas, tauH, tauF);
         bool runBench = !o.Has("no-bench");
         string outDir = o.String("out") ?? Path.Combine("rl-results", taskName);
         if (File.Exists(Path.Combine(outDir, "results.json")) && !o.Has("force"))
