@@ -105,6 +105,7 @@ public static class CommandLine
                        --methods A,B      grpo,dr-grpo,remax,reinforce,rloo,disco,disco-b,arpo,capo (default grpo,remax,reinforce,disco,arpo)
                        --disco-delta X,Y  DisCO's KL budget δ (default 1e-4); several values run one configuration each
                        --capo-tau-h X,Y --capo-tau-f X,Y   CAPO's thresholds (default 0.04 and 3e-3); every pair runs
+                       --capo-sgd-model   CAPO models the optimizer as SGD (D = G) instead of its shadow Adam
                        --no-bench         skip the KV-cache tokens/s and ReMax memory sections
                        --train-prompts N  train on the first N of the 800 training prompts only (default 0: all)
                        --seeds N          seeds per method (default 3)

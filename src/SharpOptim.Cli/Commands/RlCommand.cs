@@ -27,7 +27,7 @@ public static class RlCommand
         ["task"] = true, ["methods"] = true, ["seeds"] = true, ["steps"] = true, ["out"] = true, ["optimizer"] = true, ["lr"] = true,
         ["beta"] = true, ["prompts"] = true, ["group"] = true, ["eval-every"] = true, ["layers"] = true, ["dim"] = true, ["heads"] = true,
         ["sft-steps"] = true, ["cache"] = true, ["threads"] = true, ["force"] = false, ["no-progress"] = false, ["no-cache-model"] = false,
-        ["disco-delta"] = true, ["capo-tau-h"] = true, ["capo-tau-f"] = true, ["no-bench"] = false, ["train-prompts"] = true,
+        ["disco-delta"] = true, ["capo-tau-h"] = true, ["capo-tau-f"] = true, ["no-bench"] = false, ["train-prompts"] = true, ["capo-sgd-model"] = false,
     };
 
     /// <summary>One configuration of the run: a label for tables and plots, and its settings.</summary>
@@ -45,7 +45,7 @@ public static class RlCommand
 
     /// <summary>The run's configurations: one per method, except that disco / disco-b expand over every --disco-delta and
     /// capo over every (--capo-tau-h, --capo-tau-f) pair; labels carry the values only where a list has several.</summary>
-    private static List<Config> Configs(string[] methods, PolicyRunSettings run, double[] deltas, double[] tauH, double[] tauF)
+    private static List<Config> Configs(string[] methods, PolicyRunSettings run, double[] deltas, double[] tauH, double[] tauF, bool capoAdamModel)
     {
         var configs = new List<Config>();
         foreach (var m in methods)
@@ -61,8 +61,9 @@ public static class RlCommand
                 foreach (var h in hs)
                     foreach (var f in fs)
                         configs.Add(new Config(hs.Length * fs.Length > 1 ? FormattableString.Invariant($"capo τH={h:G3} τF={f:G3}") : m,
-                            baseSettings with { Capo = PolicyTraining.CapoDefaults with { TauHessian = h, TauFisher = f } }));
+                            baseSettings with { Capo = PolicyTraining.CapoDefaults with { TauHessian = h, TauFisher = f, AdamModel = capoAdamModel } }));
             }
+            else if (m == "capo") configs.Add(new Config(m, baseSettings with { Capo = PolicyTraining.CapoDefaults with { AdamModel = capoAdamModel } }));
             else configs.Add(new Config(m, baseSettings));
         }
         var dup = configs.GroupBy(c => c.Label).FirstOrDefault(g => g.Count() > 1);
@@ -98,7 +99,8 @@ public static class RlCommand
         var tauF = DoubleList(o, "capo-tau-f", 1e-12, 1e6);
         if (deltas.Length > 0 && !methods.Any(m => m is "disco" or "disco-b")) throw new UsageException("--disco-delta needs disco or disco-b in --methods.");
         if ((tauH.Length > 0 || tauF.Length > 0) && !methods.Contains("capo")) throw new UsageException("--capo-tau-h / --capo-tau-f need capo in --methods.");
-        var configs = Configs(methods, run, deltas, tauH, tauF);
+        if (o.Has("capo-sgd-model") && !methods.Contains("capo")) throw new UsageException("--capo-sgd-model needs capo in --methods.");
+        var configs = Configs(methods, run, deltas, tauH, tauF, !o.Has("capo-sgd-model"));
         bool runBench = !o.Has("no-bench");
         string outDir = o.String("out") ?? Path.Combine("rl-results", taskName);
         if (File.Exists(Path.Combine(outDir, "results.json")) && !o.Has("force"))
@@ -361,7 +363,7 @@ public static class RlCommand
             {
                 var o = c.Settings.Capo ?? PolicyTraining.CapoDefaults;
                 var capoRuns = Runs(c.Label);
-                md.AppendLine(FormattableString.Invariant($"CAPO ({c.Label}): token masks from the policy's final hidden states and lm_head (Adam model β = ({o.Beta1}, {o.Beta2}), ε = {o.Epsilon}, η = lr), τ_H = {o.TauHessian} (symmetric), τ_F = {o.TauFisher}, advantages r − mean, clip {o.Clip}, β = 0, per-sequence mean over kept tokens. Masked share of completion tokens: {capoRuns.Average(r => r.Steps.Average(s => s.MaskedFraction)):P1} over all steps (first 10 steps {capoRuns.Average(r => r.Steps.Take(10).Average(s => s.MaskedFraction)):P1}, last 10 {capoRuns.Average(r => r.Steps.TakeLast(10).Average(s => s.MaskedFraction)):P1}), mean over seeds."));
+                md.AppendLine(FormattableString.Invariant($"CAPO ({c.Label}): token masks from the policy's final hidden states and lm_head ({(o.AdamModel ? FormattableString.Invariant($"Adam model β = ({o.Beta1}, {o.Beta2}), ε = {o.Epsilon}") : "SGD model, D = G")}, η = lr), τ_H = {o.TauHessian} (symmetric), τ_F = {o.TauFisher}, advantages r − mean, clip {o.Clip}, β = 0, per-sequence mean over kept tokens. Masked share of completion tokens: {capoRuns.Average(r => r.Steps.Average(s => s.MaskedFraction)):P1} over all steps (first 10 steps {capoRuns.Average(r => r.Steps.Take(10).Average(s => s.MaskedFraction)):P1}, last 10 {capoRuns.Average(r => r.Steps.TakeLast(10).Average(s => s.MaskedFraction)):P1}), mean over seeds."));
                 md.AppendLine();
             }
             md.AppendLine("| method | reward, last 10 steps (mean ± sd over seeds) | held-out greedy accuracy, before → after | held-out sampled accuracy, before → after | exact KL to π_ref, last step | entropy, last step | zero-variance groups (mean over steps) | seconds / run |");
@@ -460,6 +462,7 @@ public static class RlCommand
                     disco_delta = c.Settings.Method is "disco" or "disco-b" ? (c.Settings.Disco ?? new DiscoOptions()).Delta : (double?)null,
                     capo_tau_h = c.Settings.Method == "capo" ? (c.Settings.Capo ?? PolicyTraining.CapoDefaults).TauHessian : (double?)null,
                     capo_tau_f = c.Settings.Method == "capo" ? (c.Settings.Capo ?? PolicyTraining.CapoDefaults).TauFisher : (double?)null,
+                    capo_adam_model = c.Settings.Method == "capo" ? (c.Settings.Capo ?? PolicyTraining.CapoDefaults).AdamModel : (bool?)null,
                 }),
                 seeds,
                 cache_bench = bench is null ? null : new { addition_cached = bench.Addition, addition_uncached = bench.AdditionNoCache, long_cached = bench.Long, long_uncached = bench.LongNoCache },

@@ -33,6 +33,9 @@ public class RlMiniatureOptionsTests
         var (c6, _, e6) = CliTests.Run("rl", "--methods", "disco", "--disco-delta", "1e-3,1e-3", "--out", "/no/such/dir");
         Assert.Equal(2, c6);
         Assert.Contains("twice", e6);
+        var (c7, _, e7) = CliTests.Run("rl", "--methods", "grpo", "--capo-sgd-model", "--out", "/no/such/dir");
+        Assert.Equal(2, c7);
+        Assert.Contains("--capo-sgd-model", e7);
         Assert.False(Directory.Exists("/no/such/dir"));
     }
 }
