@@ -99,8 +99,15 @@ public static class CommandLine
                        --cache DIR        where fetched data sets live (mnist10k)
           rl           policy optimization of a small causal LM on the noisy-addition task (verifiable reward):
                        reward / greedy accuracy / KL curves over seeds, table, plots, report.md; KV-cache tokens/s
-                       --task addition    the task (default addition)
+                       --task addition    the task (default addition); addition-zeros: answers may carry leading zeros
+                                          (zero-blind reward, 8-token budget; lengths of wrong/right completions);
+                                          addition-hard: 20% of problems with 5% correct SFT answers (hard-subset metrics)
                        --methods A,B      grpo,dr-grpo,remax,reinforce,rloo,disco,disco-b,arpo,capo,ppo (default grpo,remax,reinforce,disco,arpo)
+                       --disco-delta X,Y  DisCO's KL budget δ (default 1e-4); several values run one configuration each
+                       --capo-tau-h X,Y --capo-tau-f X,Y   CAPO's thresholds (default 0.04 and 3e-3); every pair runs
+                       --capo-sgd-model   CAPO models the optimizer as SGD (D = G) instead of its shadow Adam
+                       --no-bench         skip the KV-cache tokens/s and ReMax memory sections
+                       --train-prompts N  train on the first N of the 800 training prompts only (default 0: all)
                        --seeds N          seeds per method (default 3)
                        --steps N          RL steps (default 150); --prompts N (default 8) x --group G (default 8) per step
                        --optimizer NAME   any name from 'sharpoptim list' (default adam); --lr X (default 0.001)

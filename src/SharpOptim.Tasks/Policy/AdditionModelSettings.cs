@@ -12,7 +12,7 @@ public sealed record AdditionModelSettings(int Layers = 2, int Dim = 64, int Hea
 {
     /// <summary>A file-name-safe key of every setting (with the task's data settings).</summary>
     public string Key(NoisyAddition task) => string.Create(CultureInfo.InvariantCulture,
-        $"addition-sft-L{Layers}-d{Dim}-h{Heads}-b{BlockSize}-s{Steps}-B{Batch}-w{Window}-lr{LearningRate:G6}-seed{Seed}-data{task.DataSeed}-{task.SftLines}-{task.PCorrect:G4}-{task.POffByOne:G4}-a{task.OperandRange}");
+        $"addition-sft-L{Layers}-d{Dim}-h{Heads}-b{BlockSize}-s{Steps}-B{Batch}-w{Window}-lr{LearningRate:G6}-seed{Seed}-data{task.DataSeed}-{task.SftLines}-{task.PCorrect:G4}-{task.POffByOne:G4}-a{task.OperandRange}{task.Variant.Key}");
 
     internal void Validate()
     {

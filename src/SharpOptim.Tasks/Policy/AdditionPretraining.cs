@@ -16,6 +16,8 @@ public static class AdditionPretraining
     public static CharTransformer NewModel(NoisyAddition task, AdditionModelSettings settings)
     {
         settings.Validate();
+        if (task.MaxPromptLength + task.NewTokens - 1 > settings.BlockSize)
+            throw new ArgumentException($"BlockSize = {settings.BlockSize}; prompts (≤ {task.MaxPromptLength}) plus {task.NewTokens} new tokens need at least {task.MaxPromptLength + task.NewTokens - 1}.", nameof(settings));
         torch.manual_seed(settings.Seed);
         return new CharTransformer(task.Vocabulary, settings.BlockSize, settings.Dim, settings.Heads, settings.Layers);
     }

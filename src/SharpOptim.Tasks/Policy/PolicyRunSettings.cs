@@ -6,11 +6,14 @@ namespace SharpOptim.Tasks.Policy;
 /// (any SharpOptim catalog name) at <see cref="LearningRate"/> per rollout batch; greedy accuracy on the held-out
 /// prompts every <see cref="EvalEvery"/> steps. <see cref="Beta"/> is GRPO's k3 weight (other methods use their own
 /// defaults, see <see cref="PolicyTraining"/>). <see cref="Capo"/> overrides CAPO's thresholds (null =
-/// <see cref="PolicyTraining.CapoDefaults"/>).
+/// <see cref="PolicyTraining.CapoDefaults"/>); <see cref="Disco"/> overrides DisCO's settings (null = the official
+/// log-L script values of <see cref="SharpOptim.Policy.DiscoOptions"/>; <c>Robust</c> is set by the method name).
+/// <see cref="TrainPrompts"/> &gt; 0 restricts the training prompts to the first that many of the task's training split (so
+/// each prompt recurs more often, as ARPO's per-task replay assumes); 0 uses all 800.
 /// </summary>
 public sealed record PolicyRunSettings(string Method, int Steps = 150, int PromptsPerStep = 8, int GroupSize = 8, double Temperature = 1,
     string Optimizer = "adam", double LearningRate = 1e-3, double Beta = 0.04, int EvalEvery = 10, bool UseCache = true,
-    SharpOptim.Policy.CapoOptions? Capo = null)
+    SharpOptim.Policy.CapoOptions? Capo = null, SharpOptim.Policy.DiscoOptions? Disco = null, int TrainPrompts = 0)
 {
     /// <summary>The method names <see cref="PolicyTraining"/> runs.</summary>
     public static IReadOnlyList<string> Methods { get; } = new[] { "grpo", "dr-grpo", "remax", "reinforce", "rloo", "disco", "disco-b", "arpo", "capo", "ppo" };
@@ -20,6 +23,8 @@ public sealed record PolicyRunSettings(string Method, int Steps = 150, int Promp
         if (!Methods.Contains(Method)) throw new ArgumentException($"unknown method '{Method}'; known: {string.Join(", ", Methods)}.", nameof(Method));
         if (Steps < 1 || PromptsPerStep < 1 || GroupSize < 2 || EvalEvery < 1)
             throw new ArgumentException(FormattableString.Invariant($"steps {Steps}, prompts per step {PromptsPerStep}, G {GroupSize}, eval every {EvalEvery}: steps, prompts, eval ≥ 1 and G ≥ 2."), nameof(GroupSize));
+        if (TrainPrompts != 0 && TrainPrompts < PromptsPerStep)
+            throw new ArgumentException($"TrainPrompts = {TrainPrompts}; it must be 0 (all) or at least the {PromptsPerStep} prompts per step.", nameof(TrainPrompts));
         if (!(Temperature > 0) || !(LearningRate > 0) || !(Beta >= 0))
             throw new ArgumentException(FormattableString.Invariant($"temperature {Temperature}, lr {LearningRate}, beta {Beta}: temperature and lr > 0, beta ≥ 0."), nameof(LearningRate));
     }
