@@ -12,14 +12,24 @@ namespace SharpOptim.Tests.Distributed;
 public class DistMpiTests
 {
     [MpiFact]
-    public void DistUnderMpirunGivesTheSimulatorsNumbers()
+    public void DistUnderMpirunGivesTheSimulatorsNumbers() => SameNumbersOnBothBackends(new[] { "dist", "--algorithm", "dsgd,diloco",
+        "--workers", "4", "--task", "digits", "--topology", "ring", "--rounds", "6", "--eval-every", "3", "--seeds", "1", "--no-progress",
+        "--opt", "diloco:inner_steps=3" }, 2);
+
+    /// <summary>Every rank-based algorithm of `dist` (all but the event-driven DADAO and SA-SRRW, which run on the
+    /// event simulator only), four rounds each in one job: the same numbers and the same traffic under mpirun.</summary>
+    [MpiFact]
+    public void EveryRankBasedAlgorithmGivesTheSimulatorsNumbersUnderMpirun() => SameNumbersOnBothBackends(new[] { "dist", "--algorithm",
+        "dsgd,gt,prox-dasa,prox-dasa-gt,fedavg,fedspeed,diloco,streaming-diloco,noloco,co2,single-merging", "--workers", "4",
+        "--task", "digits", "--topology", "ring", "--rounds", "4", "--eval-every", "2", "--seeds", "1", "--no-progress",
+        "--opt", "diloco:inner_steps=3" }, 11);
+
+    private static void SameNumbersOnBothBackends(string[] common, int expectedRuns)
     {
         string root = Path.Combine(Path.GetTempPath(), "dist-mpi-" + Guid.NewGuid().ToString("N"));
         try
         {
             string sim = Path.Combine(root, "sim"), mpi = Path.Combine(root, "mpi");
-            string[] common = { "dist", "--algorithm", "dsgd,diloco", "--workers", "4", "--task", "digits", "--topology", "ring",
-                "--rounds", "6", "--eval-every", "3", "--seeds", "1", "--no-progress", "--opt", "diloco:inner_steps=3" };
             var o = new StringWriter();
             var e = new StringWriter();
             Assert.True(CommandLine.Run(common.Concat(new[] { "--backend", "sim", "--out", sim }).ToArray(), o, e) == 0, e.ToString());
@@ -32,7 +42,7 @@ public class DistMpiTests
             Assert.Equal("mpi", b.RootElement.GetProperty("backend").GetString());
             var ra = a.RootElement.GetProperty("runs").EnumerateArray().ToList();
             var rb = b.RootElement.GetProperty("runs").EnumerateArray().ToList();
-            Assert.Equal(2, ra.Count);
+            Assert.Equal(expectedRuns, ra.Count);
             Assert.Equal(ra.Count, rb.Count);
             for (int i = 0; i < ra.Count; i++)
             {
