@@ -156,6 +156,8 @@ public static class CommandLine
                        --rounds N         rounds per run (default: dsgd/gt/prox-dasa 1000, fedavg/diloco 50)
                        --seeds N          seeds (default 3)   --batch N (default 32)   --eval-every N (default rounds/20)
                        --opt NAME:k=v,... hyperparameters, e.g. --opt diloco:inner_steps=20,outer_lr=0.7 (repeatable)
+                       --local-eval       also the workers' own models' test accuracy (mean, best, worst) at the end; for
+                                          single-merging, the models right before the final merge
                        --baselines        also single-worker SGD and AdamW with as many gradient steps per worker
                        --out DIR          where the results go (default dist-results/TASK); --force replaces
                        --cache DIR --threads N (default 1) --no-progress
@@ -223,6 +225,8 @@ public static class CommandLine
                        --ranks A,B        MPI ranks of the breakdown (default 2,4; oversubscribed beyond the cores)
                        --seeds N          seeds of the topology and Prox-DASA parts (default 3)
                        --rounds-scale X   multiplies every run's rounds (default 1)
+                       --l1 W             the Prox-DASA part's ℓ1 weight on digits-l1 (default 1e-4)
+                       --yield S          the speed-up part's OMPI_MCA_mpi_yield_when_idle settings, side by side (default 0,1)
                        --no-mpi           simulator only (the speed-up part is then skipped)
                        --timeout S        seconds before an mpirun job is killed (default 300)
                        --out DIR          where the results go (default bench-results/distributed); --force replaces

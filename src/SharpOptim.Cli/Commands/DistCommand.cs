@@ -20,7 +20,7 @@ public static class DistCommand
     {
         ["algorithm"] = true, ["workers"] = true, ["backend"] = true, ["task"] = true, ["topology"] = true, ["partition"] = true,
         ["alpha"] = true, ["rounds"] = true, ["seeds"] = true, ["eval-every"] = true, ["batch"] = true, ["opt"] = true,
-        ["baselines"] = false, ["out"] = true, ["force"] = false, ["cache"] = true, ["threads"] = true, ["no-progress"] = false,
+        ["baselines"] = false, ["local-eval"] = false, ["out"] = true, ["force"] = false, ["cache"] = true, ["threads"] = true, ["no-progress"] = false,
         ["mus"] = true, ["alphas"] = true, ["target"] = true, ["step-scale"] = true, // event-driven runs (DistEventCommand)
     };
 
@@ -80,7 +80,8 @@ public static class DistCommand
         {
             int evalEvery = (int)o.Long("eval-every", Math.Max(1, rounds / 20), 1, 10_000_000);
             var options = new DistributedRunOptions(algorithm, task, n, topologyName, partition, alpha, rounds, evalEvery, batch, seed, h,
-                progress ? (Action<string>)(line => stdout.WriteLine(label == algorithm ? line : label + ": " + line)) : null);
+                progress ? (Action<string>)(line => stdout.WriteLine(label == algorithm ? line : label + ": " + line)) : null,
+                EvaluateLocalModels: o.Has("local-eval"));
             if (world is not null && n == world.Size) return DistributedRunner.RunRank(world, options);
             // Single-worker baselines under MPI run in-process on each rank (no communication, same numbers).
             DistributedRunResult? result = null;
@@ -167,7 +168,7 @@ public static class DistCommand
     }
 
     private static string Summary(string label, DistributedRunResult r) =>
-        Inv($"{label} seed {r.Seed}: test accuracy {Metric(r, "test_accuracy"):F4}, train loss {Metric(r, "train_loss"):F4}, consensus {r.Final.ConsensusError:E2}, {r.Final.BytesSent / 1e6:F3} MB sent per worker, {r.Final.GradientEvaluations:F0} gradients per worker, {r.Seconds:F1} s{(r.Diverged ? ", DIVERGED" : "")}");
+        Inv($"{label} seed {r.Seed}: test accuracy {Metric(r, "test_accuracy"):F4}, train loss {Metric(r, "train_loss"):F4}, consensus {r.Final.ConsensusError:E2}, {r.Final.BytesSent / 1e6:F3} MB sent per worker, {r.Final.GradientEvaluations:F0} gradients per worker, {r.Seconds:F1} s{(r.Final.Metrics.ContainsKey("local_test_accuracy_mean") ? Inv($"; local models' test accuracy mean {Metric(r, "local_test_accuracy_mean"):F4}, best {Metric(r, "local_test_accuracy_best"):F4}, worst {Metric(r, "local_test_accuracy_worst"):F4}") : "")}{(r.Diverged ? ", DIVERGED" : "")}");
 
     private static double Metric(DistributedRunResult r, string key) => r.Final.Metrics.TryGetValue(key, out var v) ? v : double.NaN;
 

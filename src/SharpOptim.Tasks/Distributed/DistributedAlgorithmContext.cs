@@ -12,9 +12,12 @@ namespace SharpOptim.Tasks.Distributed;
 /// mini-batch, from the same stream as <see cref="WorkerProblem.NextLoss"/> (which is <c>NextBatch()()</c>), and
 /// returns a closure giving the loss on that batch at the current weights, for methods that take two gradients on one
 /// batch (FedSpeed's SAM step). A factory uses either it or <c>Problem.NextLoss</c>, never both.</para>
+/// <para><see cref="BeforeFinalMerge"/> (null when unused) is the runner's local-model evaluation hook: an algorithm
+/// that ends with one global merge of the workers' models (single-merging) calls it on every rank right before that
+/// merge; it only observes.</para>
 /// </summary>
 public sealed record DistributedAlgorithmContext(WorkerProblem Problem, ICommunicator Comm, Topology Topology, int Rounds, int Seed,
-    double L1, IReadOnlyDictionary<string, double> Options, Func<Func<Tensor>>? NextBatch = null)
+    double L1, IReadOnlyDictionary<string, double> Options, Func<Func<Tensor>>? NextBatch = null, Action? BeforeFinalMerge = null)
 {
     /// <summary>The user's value of <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
     public double Option(string name, double fallback) => Options.TryGetValue(name, out var v) ? v : fallback;

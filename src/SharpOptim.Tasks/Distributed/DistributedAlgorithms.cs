@@ -66,7 +66,7 @@ public static class DistributedAlgorithms
         var options = new SingleMergingOptions
         {
             LocalSteps = localSteps, TotalSteps = checked(c.Rounds * localSteps), RStart = c.Option("r_start", 0.2), REnd = rEnd == -1 ? null : rEnd,
-            Point1 = c.Option("point1", 0.997), FinalMerge = c.Flag("final_merge", true), Seed = c.Seed,
+            Point1 = c.Option("point1", 0.997), FinalMerge = c.Flag("final_merge", true), Seed = c.Seed, BeforeFinalMerge = c.BeforeFinalMerge,
         };
         var sgd = new SharpOptim.Optimizers.SGD(c.Problem.Parameters, c.Option("lr", 0.05), weight_decay: c.Option("weight_decay", 0));
         return new SingleMerging(c.Comm, c.Problem, sgd, options);

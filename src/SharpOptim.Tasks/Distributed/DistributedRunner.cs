@@ -14,6 +14,13 @@ namespace SharpOptim.Tasks.Distributed;
 /// [‖x_i − x̄‖², gradient evaluations, bytes]; its traffic, and the initial broadcast of rank 0's weights, are excluded
 /// from the bytes reported. Only rank 0 computes the task metrics of x̄ and returns the result; the other ranks return
 /// null.</para>
+/// <para>Local models (<see cref="DistributedRunOptions.EvaluateLocalModels"/>, off by default): every rank evaluates
+/// its own reported model's test accuracy on its own copy of the task model and one all-reduce (excluded from the
+/// traffic, like every evaluation) gathers the n values; the final point's metrics then hold
+/// <c>local_test_accuracy_mean</c>, <c>_best</c> and <c>_worst</c>. The models are taken at the final point, or, for an
+/// algorithm that ends with a global merge (single-merging, through <see cref="DistributedAlgorithmContext.BeforeFinalMerge"/>),
+/// right before that merge, i.e. the models the merge combines. The evaluation reads the parameters only, so every
+/// number of the run is unchanged (tested); the gathered accuracies travel as float32.</para>
 /// <para>Timing: when <c>comm</c> is a <see cref="TimedCommunicator"/>, its recording window is open exactly while
 /// the rounds run (evaluations, the stop broadcast and the set-up are outside), for <see cref="TimeBreakdown"/>.</para>
 /// </summary>
@@ -32,14 +39,27 @@ public static class DistributedRunner
         DistributedAlgorithms.CheckOptions(info, options.Hyperparameters);
         var topology = comm.Size == 1 ? Topology.FullyConnected(1) : Topology.Create(options.Topology, comm.Size, options.Seed);
         var (problem, nextBatch, _) = options.Task.CreateWorkerWithBatches(comm.Rank, comm.Size, options.Partition, options.Alpha, options.Seed, options.Batch);
-        var algorithm = info.Create(new DistributedAlgorithmContext(problem, comm, topology, options.Rounds, options.Seed, options.Task.L1, options.Hyperparameters, nextBatch));
+        var localModel = options.EvaluateLocalModels ? options.Task.CreateModel() : null;
+        float[]? localAccuracies = null;
+        var clock = Stopwatch.StartNew();
+        // The hook runs only inside Round(), once `gather` (LocalAccuracies below) is set; it stays outside the clock
+        // and the timing window like every evaluation.
+        Func<float[]>? gather = null;
+        Action? beforeFinalMerge = localModel is null ? null : () =>
+        {
+            clock.Stop();
+            (comm as TimedCommunicator)?.StopWindow();
+            localAccuracies = gather!();
+            (comm as TimedCommunicator)?.StartWindow();
+            clock.Start();
+        };
+        var algorithm = info.Create(new DistributedAlgorithmContext(problem, comm, topology, options.Rounds, options.Seed, options.Task.L1, options.Hyperparameters, nextBatch, beforeFinalMerge));
         long excludedBytes = comm.Stats.BytesSent, excludedMessages = comm.Stats.MessagesSent, excludedSyncs = comm.Stats.GlobalSyncs;
         var evalModel = comm.Rank == 0 ? options.Task.CreateModel() : null;
         var curve = new List<DistributedRunPoint>();
         var reported = new float[problem.Length];
         var mean = new float[problem.Length];
         long evaluations = 0;
-        var clock = Stopwatch.StartNew();
         bool diverged = false;
 
         // Runs communication that is not the algorithm's (evaluation, stopping) and leaves it out of the totals.
@@ -51,6 +71,18 @@ public static class DistributedRunner
             excludedMessages += comm.Stats.MessagesSent - messages;
             excludedSyncs += comm.Stats.GlobalSyncs - syncs;
         }
+
+        // Every rank's test accuracy of its own reported model, gathered on every rank (one all-reduce, excluded).
+        float[] LocalAccuracies()
+        {
+            algorithm.CopyReportedParametersTo(reported);
+            var all = new float[comm.Size];
+            all[comm.Rank] = (float)options.Task.Evaluate(localModel!, reported)["test_accuracy"];
+            Excluded(() => comm.AllReduceSum(all));
+            return all;
+        }
+
+        gather = LocalAccuracies;
 
         DistributedRunPoint Evaluate(int round)
         {
@@ -71,6 +103,16 @@ public static class DistributedRunner
                 comm.AllReduceSum(sums);
             });
             var metrics = evalModel is null ? new Dictionary<string, double>() : options.Task.Evaluate(evalModel, mean);
+            if (localModel is not null && round == options.Rounds)
+            {
+                var local = localAccuracies ?? LocalAccuracies();
+                metrics = new Dictionary<string, double>(metrics)
+                {
+                    ["local_test_accuracy_mean"] = local.Average(v => (double)v),
+                    ["local_test_accuracy_best"] = local.Max(),
+                    ["local_test_accuracy_worst"] = local.Min(),
+                };
+            }
             var point = new DistributedRunPoint(round, sums[1] / comm.Size, sums[2] / comm.Size, sums[0] / comm.Size, clock.Elapsed.TotalSeconds, metrics);
             if (evalModel is not null && options.Progress is not null)
                 options.Progress(Inv($"{options.Algorithm} seed {options.Seed} round {round,5}/{options.Rounds}  grads {point.GradientEvaluations,7:F0}  test acc {Get(metrics, "test_accuracy"):F4}  train loss {Get(metrics, "train_loss"):F4}  consensus {point.ConsensusError:E2}  MB {point.BytesSent / 1e6:F2}  {point.Seconds,6:F1} s"));

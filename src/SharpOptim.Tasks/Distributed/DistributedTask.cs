@@ -22,9 +22,12 @@ public sealed class DistributedTask : IDisposable
     private readonly ClassificationData _data;
     private readonly int[] _trainLabels;
 
-    /// <summary>Loads task <paramref name="name"/> (mnist10k from <paramref name="cacheDirectory"/>).</summary>
-    public DistributedTask(string name, string? cacheDirectory = null)
+    /// <summary>Loads task <paramref name="name"/> (mnist10k from <paramref name="cacheDirectory"/>). <paramref name="l1"/>
+    /// replaces digits-l1's ℓ1 weight (default 1e-3); other tasks reject it.</summary>
+    public DistributedTask(string name, string? cacheDirectory = null, double? l1 = null)
     {
+        if (l1 is { } w && (name != "digits-l1" || !(w > 0) || !double.IsFinite(w)))
+            throw new ArgumentException(FormattableString.Invariant($"an l1 weight ({w}) applies only to digits-l1 and must be positive and finite; task '{name}'."), nameof(l1));
         Name = name;
         switch (name)
         {
@@ -41,8 +44,8 @@ public sealed class DistributedTask : IDisposable
             case "digits-l1":
                 _data = Digits.Load();
                 Widths = new[] { 64, 10 };
-                L1 = 1e-3;
-                Description = "digits, multinomial logistic regression 64-10, mean cross-entropy + 1e-3·‖x‖₁ (composite)";
+                L1 = l1 ?? 1e-3;
+                Description = FormattableString.Invariant($"digits, multinomial logistic regression 64-10, mean cross-entropy + {L1:G}·‖x‖₁ (composite)");
                 break;
             default:
                 throw new ArgumentException(FormattableString.Invariant($"unknown distributed task '{name}'; valid: {string.Join(", ", Names)}."), nameof(name));

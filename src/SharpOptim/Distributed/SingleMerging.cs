@@ -101,7 +101,11 @@ public sealed class SingleMerging : IDistributedAlgorithm
             _inner.step();
         }
         _step += steps;
-        if (_step >= _options.TotalSteps && _options.FinalMerge) Merge();
+        if (_step >= _options.TotalSteps && _options.FinalMerge)
+        {
+            _options.BeforeFinalMerge?.Invoke();
+            Merge();
+        }
         else Gossip(ExtraNeighbours((double)_step / _options.TotalSteps));
         _round++;
         return steps;

@@ -26,4 +26,12 @@ public sealed record SingleMergingOptions
 
     /// <summary>Seed shared by all ranks for the per-round random gossip matrices.</summary>
     public long Seed { get; init; }
+
+    /// <summary>
+    /// Observation hook (null = none): called on every rank after the last local steps and right before the global
+    /// merge, so that a caller can evaluate the local models the merge combines. Collective when the hook
+    /// communicates (every rank calls it in the same round). It must not change the parameters or draw from the
+    /// batch stream; the run's numbers are then those of a run without the hook.
+    /// </summary>
+    public Action? BeforeFinalMerge { get; init; }
 }

@@ -17,7 +17,8 @@ namespace SharpOptim.Distributed.Mpi;
 /// only: nothing leaves the machine) and <c>--mca pml ob1</c> (no UCX/fabric layer that warns or fails without
 /// hardware); <c>--mca oob_tcp_if_include lo</c> (the runtime's own wire-up on loopback);
 /// <c>OMPI_MCA_btl_vader_single_copy_mechanism=none</c> (containers often forbid the cross-memory-attach copy, which
-/// breaks every large message: open-mpi/ompi#4948); <c>--tag-output</c> (prefix every line with its rank). The flags
+/// breaks every large message: open-mpi/ompi#4948); <c>OMPI_MCA_mpi_yield_when_idle=1</c> when the job has more ranks
+/// than logical cores (<see cref="EnvironmentFor"/>: waiting ranks yield the core instead of spinning); <c>--tag-output</c> (prefix every line with its rank). The flags
 /// are Open MPI 4.x's (Debian 12); Open MPI 5 renamed some of them.
 /// </remarks>
 public static partial class MpiJob
@@ -32,6 +33,27 @@ public static partial class MpiJob
         // without a line end, in the middle of the ranks' tagged output.
         ["TERM"] = "dumb",
     };
+
+    /// <summary>
+    /// Open MPI's yield-when-idle parameter: with 1, a rank waiting inside an MPI call calls sched_yield between polls
+    /// instead of spinning. <see cref="EnvironmentFor"/> sets it to 1 for oversubscribed jobs (more ranks than
+    /// logical cores): measured by <c>sharpoptim bench distributed --part speedup</c> (docs/distributed/bench), spinning
+    /// ranks of data-parallel SGD on 2 shared cores took 3.5–4.8× longer per round than yielding ones. A caller's
+    /// environment overrides it (e.g. "0" to measure spinning).
+    /// </summary>
+    public const string YieldWhenIdleVariable = "OMPI_MCA_mpi_yield_when_idle";
+
+    /// <summary>
+    /// The environment a job of <paramref name="ranks"/> ranks starts with: <see cref="JobEnvironment"/>, plus
+    /// <see cref="YieldWhenIdleVariable"/> = 1 when <paramref name="ranks"/> exceeds <see cref="Environment.ProcessorCount"/>.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> EnvironmentFor(int ranks)
+    {
+        if (ranks < 1) throw new ArgumentOutOfRangeException(nameof(ranks), ranks, "an MPI job needs at least 1 rank.");
+        var env = new Dictionary<string, string>(JobEnvironment);
+        if (ranks > Environment.ProcessorCount) env[YieldWhenIdleVariable] = "1";
+        return env;
+    }
 
     /// <summary>mpirun's arguments before the command (see the class remarks).</summary>
     public static IReadOnlyList<string> LauncherArguments(int ranks)
@@ -72,7 +94,7 @@ public static partial class MpiJob
         // A job started from inside another MPI job must not inherit the outer job's identity.
         foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("OMPI_COMM_WORLD", StringComparison.Ordinal) || k.StartsWith("PMIX_", StringComparison.Ordinal)).ToList())
             info.Environment.Remove(key);
-        foreach (var (k, v) in JobEnvironment) info.Environment[k] = v;
+        foreach (var (k, v) in EnvironmentFor(ranks)) info.Environment[k] = v;
         if (environment is not null)
             foreach (var (k, v) in environment)
             {
