@@ -37,9 +37,10 @@ public static partial class MpiJob
     /// <summary>
     /// Open MPI's yield-when-idle parameter: with 1, a rank waiting inside an MPI call calls sched_yield between polls
     /// instead of spinning. <see cref="EnvironmentFor"/> sets it to 1 for oversubscribed jobs (more ranks than
-    /// logical cores): measured by <c>sharpoptim bench distributed --part speedup</c> (docs/distributed/bench), spinning
-    /// ranks of data-parallel SGD on 2 shared cores took 3.5–4.8× longer per round than yielding ones. A caller's
-    /// environment overrides it (e.g. "0" to measure spinning).
+    /// logical cores): measured by <c>sharpoptim bench distributed --part speedup</c> (docs/distributed/bench), 4 spinning
+    /// ranks of data-parallel SGD on 2 shared cores took 3.7–4.1× longer per round than 4 yielding ones (two runs; 2
+    /// ranks: 1.4–4.8×, so a loaded machine gains even without oversubscription, but the default follows the rank count,
+    /// which is all a launcher knows). A caller's environment overrides it (e.g. "0" to measure spinning).
     /// </summary>
     public const string YieldWhenIdleVariable = "OMPI_MCA_mpi_yield_when_idle";
 
