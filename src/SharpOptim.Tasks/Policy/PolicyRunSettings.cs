@@ -10,10 +10,16 @@ namespace SharpOptim.Tasks.Policy;
 /// log-L script values of <see cref="SharpOptim.Policy.DiscoOptions"/>; <c>Robust</c> is set by the method name).
 /// <see cref="TrainPrompts"/> &gt; 0 restricts the training prompts to the first that many of the task's training split (so
 /// each prompt recurs more often, as ARPO's per-task replay assumes); 0 uses all 800.
+/// <para><see cref="Epochs"/> E and <see cref="MiniBatches"/> M: after sampling, ℓ^old and ℓ^ref are fixed and the
+/// batch is split into M mini-batches of whole groups (prompt-major rows, a group is never split; a seeded group order
+/// per epoch when M &gt; 1), each taking one optimizer step, for E epochs (verl's <c>ppo_mini_batch_size</c> /
+/// <c>ppo_epochs</c> order): E·M optimizer steps per rollout batch. E = M = 1 is the single-update setting (ρ = 1 at the
+/// step) and reproduces the earlier runs bit for bit. M must divide <see cref="PromptsPerStep"/>.</para>
 /// </summary>
 public sealed record PolicyRunSettings(string Method, int Steps = 150, int PromptsPerStep = 8, int GroupSize = 8, double Temperature = 1,
     string Optimizer = "adam", double LearningRate = 1e-3, double Beta = 0.04, int EvalEvery = 10, bool UseCache = true,
-    SharpOptim.Policy.CapoOptions? Capo = null, SharpOptim.Policy.DiscoOptions? Disco = null, int TrainPrompts = 0)
+    SharpOptim.Policy.CapoOptions? Capo = null, SharpOptim.Policy.DiscoOptions? Disco = null, int TrainPrompts = 0,
+    int Epochs = 1, int MiniBatches = 1)
 {
     /// <summary>The method names <see cref="PolicyTraining"/> runs.</summary>
     public static IReadOnlyList<string> Methods { get; } = new[] { "grpo", "dr-grpo", "remax", "reinforce", "rloo", "disco", "disco-b", "arpo", "capo", "ppo" };
@@ -27,5 +33,8 @@ public sealed record PolicyRunSettings(string Method, int Steps = 150, int Promp
             throw new ArgumentException($"TrainPrompts = {TrainPrompts}; it must be 0 (all) or at least the {PromptsPerStep} prompts per step.", nameof(TrainPrompts));
         if (!(Temperature > 0) || !(LearningRate > 0) || !(Beta >= 0))
             throw new ArgumentException(FormattableString.Invariant($"temperature {Temperature}, lr {LearningRate}, beta {Beta}: temperature and lr > 0, beta ≥ 0."), nameof(LearningRate));
+        if (Epochs < 1) throw new ArgumentException($"Epochs = {Epochs}; it must be at least 1.", nameof(Epochs));
+        if (MiniBatches < 1 || PromptsPerStep % MiniBatches != 0)
+            throw new ArgumentException($"MiniBatches = {MiniBatches}; it must be at least 1 and divide the {PromptsPerStep} groups (prompts) per step, since a group is never split.", nameof(MiniBatches));
     }
 }
