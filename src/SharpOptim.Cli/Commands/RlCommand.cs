@@ -28,7 +28,7 @@ public static class RlCommand
         ["beta"] = true, ["prompts"] = true, ["group"] = true, ["eval-every"] = true, ["layers"] = true, ["dim"] = true, ["heads"] = true,
         ["sft-steps"] = true, ["cache"] = true, ["threads"] = true, ["force"] = false, ["no-progress"] = false, ["no-cache-model"] = false,
         ["disco-delta"] = true, ["capo-tau-h"] = true, ["capo-tau-f"] = true, ["no-bench"] = false, ["train-prompts"] = true, ["capo-sgd-model"] = false,
-        ["epochs"] = true, ["minibatches"] = true,
+        ["epochs"] = true, ["minibatches"] = true, ["recompute-old"] = false,
     };
 
     /// <summary>One configuration of the run: a label for tables and plots, and its settings.</summary>
@@ -93,7 +93,7 @@ public static class RlCommand
         var run = new PolicyRunSettings("grpo", Steps: (int)o.Long("steps", 150, 1, 1_000_000), PromptsPerStep: (int)o.Long("prompts", 8, 1, 800),
             GroupSize: (int)o.Long("group", 8, 2, 1024), Optimizer: optimizer, LearningRate: o.Double("lr", 1e-3, 1e-9, 10),
             Beta: o.Double("beta", 0.04, 0, 1000), EvalEvery: (int)o.Long("eval-every", 10, 1, 1_000_000), TrainPrompts: (int)o.Long("train-prompts", 0, 0, 800),
-            Epochs: (int)o.Long("epochs", 1, 1, 1000), MiniBatches: (int)o.Long("minibatches", 1, 1, 800));
+            Epochs: (int)o.Long("epochs", 1, 1, 1000), MiniBatches: (int)o.Long("minibatches", 1, 1, 800), RecomputeOld: o.Has("recompute-old"));
         if (run.PromptsPerStep % run.MiniBatches != 0)
             throw new UsageException($"--minibatches {run.MiniBatches} must divide the {run.PromptsPerStep} groups (--prompts) per step: a group is never split.");
         if (run.TrainPrompts != 0 && run.TrainPrompts < run.PromptsPerStep)
@@ -489,7 +489,7 @@ public static class RlCommand
                 task = taskName,
                 variant = new { task.Variant.MaxLeadingZeros, task.Variant.PLeadingZeros, task.Variant.HardFraction, task.Variant.HardPCorrect, new_tokens = task.NewTokens, hard_ids = task.HardIds },
                 model = new { model.Layers, model.Dim, model.Heads, model.BlockSize, sft_steps = model.Steps, sft_lr = model.LearningRate, sft_greedy = sftGreedy, sft_sampled = sftSampled, sft_variant_stats = sftStats },
-                settings = new { run.Steps, run.PromptsPerStep, run.GroupSize, run.Temperature, run.Optimizer, run.LearningRate, run.Beta, run.EvalEvery, run.TrainPrompts, run.Epochs, run.MiniBatches },
+                settings = new { run.Steps, run.PromptsPerStep, run.GroupSize, run.Temperature, run.Optimizer, run.LearningRate, run.Beta, run.EvalEvery, run.TrainPrompts, run.Epochs, run.MiniBatches, run.RecomputeOld },
                 configurations = configs.Select(c => new
                 {
                     label = c.Label, method = c.Settings.Method,

@@ -14,12 +14,15 @@ namespace SharpOptim.Tasks.Policy;
 /// batch is split into M mini-batches of whole groups (prompt-major rows, a group is never split; a seeded group order
 /// per epoch when M &gt; 1), each taking one optimizer step, for E epochs (verl's <c>ppo_mini_batch_size</c> /
 /// <c>ppo_epochs</c> order): E·M optimizer steps per rollout batch. E = M = 1 is the single-update setting (ρ = 1 at the
-/// step) and reproduces the earlier runs bit for bit. M must divide <see cref="PromptsPerStep"/>.</para>
+/// step) and reproduces the earlier runs bit for bit. M must divide <see cref="PromptsPerStep"/>. <see cref="RecomputeOld"/>: ℓ^old is recomputed by the policy's
+/// full forward before the first update (per mini-batch of the first epoch, so the first update sees ρ = 1 exactly), as
+/// verl's actor recomputes <c>old_log_prob</c>; false (default) keeps the sampler's incremental (key/value cache)
+/// log-probabilities, which differ from the full forward by float rounding (about 1e-7). ARPO always recomputes.</para>
 /// </summary>
 public sealed record PolicyRunSettings(string Method, int Steps = 150, int PromptsPerStep = 8, int GroupSize = 8, double Temperature = 1,
     string Optimizer = "adam", double LearningRate = 1e-3, double Beta = 0.04, int EvalEvery = 10, bool UseCache = true,
     SharpOptim.Policy.CapoOptions? Capo = null, SharpOptim.Policy.DiscoOptions? Disco = null, int TrainPrompts = 0,
-    int Epochs = 1, int MiniBatches = 1)
+    int Epochs = 1, int MiniBatches = 1, bool RecomputeOld = false)
 {
     /// <summary>The method names <see cref="PolicyTraining"/> runs.</summary>
     public static IReadOnlyList<string> Methods { get; } = new[] { "grpo", "dr-grpo", "remax", "reinforce", "rloo", "disco", "disco-b", "arpo", "capo", "ppo" };

@@ -113,19 +113,24 @@ public static class PolicyTraining
             var partitions = Enumerable.Range(1, e)
                 .Select(epoch => MiniBatchRows(ids.Length, g, settings.MiniBatches, settings.MiniBatches > 1 ? new Random(unchecked(seed * 7_919 + step * 104_729 + epoch * 13)) : null))
                 .ToArray();
-            if (buffer is not null && partitions[0].Length > 1)
+            if ((buffer is not null && partitions[0].Length > 1) || (buffer is null && settings.RecomputeOld))
             {
-                // ARPO recomputes ℓ^old with the current weights; with several mini-batches it is computed per mini-batch of
-                // the first epoch (same shapes as that epoch's forwards), so the first update sees ρ = 1 exactly.
+                // ℓ^old recomputed with the current weights (ARPO always; others with RecomputeOld, as verl's actor does)
+                // per mini-batch of the first epoch (the same shapes as that epoch's forwards), so the first update sees
+                // ρ = 1 exactly; one mini-batch is the plain full-batch forward.
                 using (no_grad())
                 {
-                    var full = zeros(comp.shape[0], comp.shape[1], dtype: old.dtype);
-                    foreach (var part in partitions[0])
+                    if (partitions[0].Length == 1) old = SequenceLogProbs.Compute(policy, batch.Prompts, comp);
+                    else
                     {
-                        using var idx = tensor(part.Select(r => (long)r).ToArray());
-                        full.index_copy_(0, idx, SequenceLogProbs.Compute(policy, part.Select(r => batch.Prompts[r]).ToArray(), comp.index_select(0, idx)));
+                        var full = zeros(comp.shape[0], comp.shape[1], dtype: old.dtype);
+                        foreach (var part in partitions[0])
+                        {
+                            using var idx = tensor(part.Select(r => (long)r).ToArray());
+                            full.index_copy_(0, idx, SequenceLogProbs.Compute(policy, part.Select(r => batch.Prompts[r]).ToArray(), comp.index_select(0, idx)));
+                        }
+                        old = full;
                     }
-                    old = full;
                 }
             }
 
