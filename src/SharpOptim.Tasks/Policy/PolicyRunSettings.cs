@@ -2,8 +2,8 @@ namespace SharpOptim.Tasks.Policy;
 
 /// <summary>
 /// One RL run on <see cref="NoisyAddition"/> (brief §0.2): per step <see cref="PromptsPerStep"/> training prompts ×
-/// <see cref="GroupSize"/> completions at <see cref="Temperature"/>, one optimizer step of <see cref="Optimizer"/>
-/// (any SharpOptim catalog name) at <see cref="LearningRate"/> per rollout batch; greedy accuracy on the held-out
+/// <see cref="GroupSize"/> completions at <see cref="Temperature"/>, <see cref="Epochs"/> × <see cref="MiniBatches"/> optimizer steps (default one) of
+/// <see cref="Optimizer"/> (any SharpOptim catalog name) at <see cref="LearningRate"/> per rollout batch; greedy accuracy on the held-out
 /// prompts every <see cref="EvalEvery"/> steps. <see cref="Beta"/> is GRPO's k3 weight (other methods use their own
 /// defaults, see <see cref="PolicyTraining"/>). <see cref="Capo"/> overrides CAPO's thresholds (null =
 /// <see cref="PolicyTraining.CapoDefaults"/>); <see cref="Disco"/> overrides DisCO's settings (null = the official

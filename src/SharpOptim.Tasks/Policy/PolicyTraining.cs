@@ -8,9 +8,18 @@ namespace SharpOptim.Tasks.Policy;
 
 /// <summary>
 /// The RL loop on <see cref="NoisyAddition"/>: sample groups with <see cref="RolloutSampler"/> (key/value cache),
-/// score them exactly, compute ℓ^ref with the frozen reference (no grad) and ℓ with the policy, apply the method's loss,
-/// take one optimizer step per rollout batch (so ρ = 1 in value at the step: PPO clipping and DisCO's trust region are
-/// inactive, as in DeepSeekMath's single-update setting). Methods and the settings they run with:
+/// score them exactly, compute ℓ^ref with the frozen reference (no grad), fix ℓ^old and the advantages (ReMax's greedy
+/// baseline, PPO's values and GAE) once per rollout batch, then take <see cref="PolicyRunSettings.Epochs"/> ×
+/// <see cref="PolicyRunSettings.MiniBatches"/> optimizer steps, each on a mini-batch of whole groups with ℓ from the
+/// policy's forward on it (verl's <c>ppo_epochs</c> / <c>ppo_mini_batch_size</c> loop; DisCO's official script takes 4
+/// steps per rollout batch). With the default 1 × 1, ρ = 1 in value at the step, so PPO clipping and DisCO's trust region
+/// are inactive (DeepSeekMath's single-update setting); with more, they bind after the first update and
+/// <see cref="PolicyStepMetrics.ClipFraction"/>, <see cref="PolicyStepMetrics.RatioDeviation"/> and
+/// <see cref="PolicyStepMetrics.DiscoKl"/> show how much. Group-local advantages (GRPO, RLOO, DisCO, CAPO, ReMax) are the
+/// same per batch or per mini-batch because a group is never split; losses are normalized per mini-batch, as verl's
+/// per-mini-batch loss. K3, exact KL and entropy are logged from the first epoch's forwards (token-weighted over its
+/// mini-batches; each at the weights before its own update). CAPO's shadow state takes each update's mean gradient.
+/// Methods and the settings they run with:
 /// <list type="bullet">
 /// <item>grpo: <see cref="Grpo"/>, unbiased std, ε_std 1e-4, per-completion token mean, β = <see cref="PolicyRunSettings.Beta"/>;</item>
 /// <item>dr-grpo: <see cref="GrpoOptions.DrGrpo"/> (r − mean, sum / (N · 4), β = 0);</item>

@@ -100,6 +100,30 @@ public class RlMiniBatchTests
         });
     }
 
+    /// <summary>Every method runs with E = 2 epochs × M = 2 mini-batches: 4 logged updates per step in verl's order, each on
+    /// 2 whole groups, finite metrics, and the clip fraction defined exactly for the methods with a ratio clip.</summary>
+    [Fact]
+    public void EveryMethodRunsSeveralUpdatesPerBatch()
+    {
+        var (task, model, sft) = Small();
+        foreach (var method in PolicyRunSettings.Methods)
+        {
+            using var policy = AdditionPretraining.Copy(sft, task, model);
+            using var reference = AdditionPretraining.Copy(sft, task, model);
+            var r = PolicyTraining.Run(policy, reference, task, new PolicyRunSettings(method, Steps: 1, PromptsPerStep: 4, GroupSize: 4, EvalEvery: 10, Epochs: 2, MiniBatches: 2), seed: 2);
+            var u = r.Steps[0].Updates!;
+            Assert.Equal(new[] { (1, 1), (1, 2), (2, 1), (2, 2) }, u.Select(x => (x.Epoch, x.MiniBatch)).ToArray());
+            Assert.All(u, x => Assert.Equal(8, x.Rows.Count));
+            Assert.Equal(Enumerable.Range(0, 16), u.Take(2).SelectMany(x => x.Rows).Order());
+            Assert.Equal(Enumerable.Range(0, 16), u.Skip(2).SelectMany(x => x.Rows).Order());
+            bool clipped = method is "grpo" or "dr-grpo" or "arpo" or "capo" or "ppo";
+            Assert.All(u, x => Assert.Equal(clipped, !double.IsNaN(x.ClipFraction)));
+            Assert.All(u, x => Assert.True(double.IsFinite(x.RatioDeviation)));
+            Assert.Equal(method is "disco" or "disco-b", !double.IsNaN(r.Steps[0].DiscoKl));
+            Assert.True(double.IsFinite(r.Steps[0].K3) && double.IsFinite(r.Steps[0].Entropy));
+        }
+    }
+
     [Fact]
     public void MiniBatchesAreWholeGroupsThatCoverTheBatch()
     {
