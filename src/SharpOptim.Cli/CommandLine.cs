@@ -108,6 +108,10 @@ public static class CommandLine
                        --capo-sgd-model   CAPO models the optimizer as SGD (D = G) instead of its shadow Adam
                        --no-bench         skip the KV-cache tokens/s and ReMax memory sections
                        --train-prompts N  train on the first N of the 800 training prompts only (default 0: all)
+                       --epochs E --minibatches M   E epochs over M mini-batches of whole groups per rollout
+                                          batch: E x M optimizer steps (default 1 x 1); M must divide --prompts
+                       --recompute-old    recompute log π_old by the policy's full forward (verl's actor) instead of
+                                          the sampler's cached values (ARPO always does)
                        --seeds N          seeds per method (default 3)
                        --steps N          RL steps (default 150); --prompts N (default 8) x --group G (default 8) per step
                        --optimizer NAME   any name from 'sharpoptim list' (default adam); --lr X (default 0.001)

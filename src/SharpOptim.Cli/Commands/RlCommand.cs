@@ -28,6 +28,7 @@ public static class RlCommand
         ["beta"] = true, ["prompts"] = true, ["group"] = true, ["eval-every"] = true, ["layers"] = true, ["dim"] = true, ["heads"] = true,
         ["sft-steps"] = true, ["cache"] = true, ["threads"] = true, ["force"] = false, ["no-progress"] = false, ["no-cache-model"] = false,
         ["disco-delta"] = true, ["capo-tau-h"] = true, ["capo-tau-f"] = true, ["no-bench"] = false, ["train-prompts"] = true, ["capo-sgd-model"] = false,
+        ["epochs"] = true, ["minibatches"] = true, ["recompute-old"] = false,
     };
 
     /// <summary>One configuration of the run: a label for tables and plots, and its settings.</summary>
@@ -91,7 +92,10 @@ public static class RlCommand
         if (model.Dim % model.Heads != 0) throw new UsageException($"--dim {model.Dim} must be divisible by --heads {model.Heads}.");
         var run = new PolicyRunSettings("grpo", Steps: (int)o.Long("steps", 150, 1, 1_000_000), PromptsPerStep: (int)o.Long("prompts", 8, 1, 800),
             GroupSize: (int)o.Long("group", 8, 2, 1024), Optimizer: optimizer, LearningRate: o.Double("lr", 1e-3, 1e-9, 10),
-            Beta: o.Double("beta", 0.04, 0, 1000), EvalEvery: (int)o.Long("eval-every", 10, 1, 1_000_000), TrainPrompts: (int)o.Long("train-prompts", 0, 0, 800));
+            Beta: o.Double("beta", 0.04, 0, 1000), EvalEvery: (int)o.Long("eval-every", 10, 1, 1_000_000), TrainPrompts: (int)o.Long("train-prompts", 0, 0, 800),
+            Epochs: (int)o.Long("epochs", 1, 1, 1000), MiniBatches: (int)o.Long("minibatches", 1, 1, 800), RecomputeOld: o.Has("recompute-old"));
+        if (run.PromptsPerStep % run.MiniBatches != 0)
+            throw new UsageException($"--minibatches {run.MiniBatches} must divide the {run.PromptsPerStep} groups (--prompts) per step: a group is never split.");
         if (run.TrainPrompts != 0 && run.TrainPrompts < run.PromptsPerStep)
             throw new UsageException($"--train-prompts {run.TrainPrompts} must be 0 (all) or at least --prompts {run.PromptsPerStep}.");
         var deltas = DoubleList(o, "disco-delta", 0, 1e6);
@@ -118,7 +122,7 @@ public static class RlCommand
         stdout.WriteLine(FormattableString.Invariant($"rl: noisy addition, model {model.Layers}x{model.Dim} ({sft.parameters().Sum(p => p.numel())} parameters), SFT {model.Steps} steps {(cached ? "loaded from " + sftFile : $"trained in {sftSeconds:F0} s")}; held-out greedy accuracy {sftGreedy:F3}, sampled {sftSampled:F3}; {threads.Describe()}"));
         var sftStats = SftStats(sft, task);
         if (sftStats is not null) stdout.WriteLine($"variant {taskName}: {sftStats}");
-        stdout.WriteLine(FormattableString.Invariant($"{configs.Count} configurations x {seeds} seeds, {run.Steps} steps of {run.PromptsPerStep} prompts x G = {run.GroupSize}, {optimizer} lr {run.LearningRate}"));
+        stdout.WriteLine(FormattableString.Invariant($"{configs.Count} configurations x {seeds} seeds, {run.Steps} steps of {run.PromptsPerStep} prompts x G = {run.GroupSize}, {optimizer} lr {run.LearningRate}, {run.Epochs} epoch(s) x {run.MiniBatches} mini-batch(es) = {run.Epochs * run.MiniBatches} update(s) per rollout batch"));
 
         CacheBench? bench = null;
         Memory? memory = null;
@@ -139,7 +143,7 @@ public static class RlCommand
                 var r = PolicyTraining.Run(policy, reference, task, config.Settings, seed, m =>
                 {
                     if (progress && !double.IsNaN(m.GreedyAccuracy))
-                        stdout.WriteLine(FormattableString.Invariant($"  {method} seed {seed} step {m.Step}/{run.Steps}: reward {m.Reward:F3}, greedy {m.GreedyAccuracy:F3}, KL {m.ExactKl:F4}, entropy {m.Entropy:F3}, {m.TokensPerSecond:F0} tok/s"));
+                        stdout.WriteLine(FormattableString.Invariant($"  {method} seed {seed} step {m.Step}/{run.Steps}: reward {m.Reward:F3}, greedy {m.GreedyAccuracy:F3}, KL {m.ExactKl:F4}, entropy {m.Entropy:F3}, {m.TokensPerSecond:F0} tok/s{UpdateLine(m)}"));
                 });
                 r = r with { Method = method };
                 results.Add(r);
@@ -151,6 +155,12 @@ public static class RlCommand
         stdout.WriteLine($"wrote {outDir}/report.md, results.json, curves.csv and the plots");
         return 0;
     }
+
+    /// <summary>The update statistics of a progress line (empty where none is defined).</summary>
+    private static string UpdateLine(PolicyStepMetrics m) =>
+        (double.IsNaN(m.ClipFraction) ? "" : FormattableString.Invariant($", clip fraction {m.ClipFraction:F4}"))
+        + FormattableString.Invariant($", |ρ−1| {m.RatioDeviation:G3}")
+        + (double.IsNaN(m.DiscoKl) ? "" : FormattableString.Invariant($", DisCO KL {m.DiscoKl:G3} (penalty active in {m.DiscoPenaltyActive:P0} of updates)"));
 
     private sealed record CacheBench(string Rows, double Addition, double AdditionNoCache, double Long, double LongNoCache);
 
@@ -319,14 +329,25 @@ public static class RlCommand
                 PlotCurves("masked.png", FormattableString.Invariant($"{what}: share of completion tokens CAPO masked, {seeds} seeds"), "masked fraction",
                     m => (xs, Mean(m, s => s.MaskedFraction)));
 
+            bool anyClip = results.Any(r => r.Steps.Any(s => !double.IsNaN(s.ClipFraction)));
+            bool anyDisco = results.Any(r => r.Steps.Any(s => !double.IsNaN(s.DiscoKl)));
+            if (anyClip)
+                PlotCurves("clip_fraction.png", FormattableString.Invariant($"{what}: share of tokens with the ratio clip active (moving mean of 10 steps), {run.Epochs}x{run.MiniBatches} updates/batch, {seeds} seeds"), "clip fraction",
+                    m => (xs, Smooth(Mean(m, s => s.ClipFraction), 10)));
+            PlotCurves("ratio_deviation.png", FormattableString.Invariant($"{what}: mean |ρ − 1| (ρ = π_θ/π_old) over the updates, {run.Epochs}x{run.MiniBatches} updates/batch, {seeds} seeds"), "mean |ρ − 1|",
+                m => (xs, Smooth(Mean(m, s => s.RatioDeviation), 10)));
+            if (anyDisco)
+                PlotCurves("disco_kl.png", FormattableString.Invariant($"{what}: DisCO's KL estimate to π_old (mean over updates, moving mean of 10 steps), {seeds} seeds"), "K",
+                    m => (xs, Smooth(Mean(m, s => s.DiscoKl), 10)));
+
             string Opt(double v, string fmt = "F4") => double.IsNaN(v) ? "" : F(v, fmt);
-            var csv = new StringBuilder("method,step,reward,greedy_accuracy,k3,exact_kl,entropy,zero_variance_groups,length,replaced,masked_fraction,length_wrong,length_right,hard_reward,hard_greedy_accuracy,hard_sampled_accuracy\n");
+            var csv = new StringBuilder("method,step,reward,greedy_accuracy,k3,exact_kl,entropy,zero_variance_groups,length,replaced,masked_fraction,length_wrong,length_right,hard_reward,hard_greedy_accuracy,hard_sampled_accuracy,clip_fraction,ratio_deviation,disco_kl,disco_penalty_active\n");
             foreach (var method in methods)
                 for (int t = 0; t < steps; t++)
                 {
                     var rs = Runs(method).Select(r => r.Steps[t]).ToArray();
                     double Avg(Func<PolicyStepMetrics, double> f) => NanMean(rs.Select(f));
-                    csv.Append(FormattableString.Invariant($"{method},{t + 1},{Avg(s => s.Reward):F4},{Opt(Avg(s => s.GreedyAccuracy))},{Avg(s => s.K3):G5},{Avg(s => s.ExactKl):G5},{Avg(s => s.Entropy):F4},{Avg(s => s.ZeroVarianceGroups):F4},{Avg(s => s.Length):F3},{Avg(s => s.Replaced):F2},{Opt(Avg(s => s.MaskedFraction))},{Opt(Avg(s => s.LengthWrong), "F3")},{Opt(Avg(s => s.LengthRight), "F3")},{Opt(Avg(s => s.HardReward))},{Opt(Avg(s => s.HardGreedyAccuracy))},{Opt(Avg(s => s.HardSampledAccuracy))}\n"));
+                    csv.Append(FormattableString.Invariant($"{method},{t + 1},{Avg(s => s.Reward):F4},{Opt(Avg(s => s.GreedyAccuracy))},{Avg(s => s.K3):G5},{Avg(s => s.ExactKl):G5},{Avg(s => s.Entropy):F4},{Avg(s => s.ZeroVarianceGroups):F4},{Avg(s => s.Length):F3},{Avg(s => s.Replaced):F2},{Opt(Avg(s => s.MaskedFraction))},{Opt(Avg(s => s.LengthWrong), "F3")},{Opt(Avg(s => s.LengthRight), "F3")},{Opt(Avg(s => s.HardReward))},{Opt(Avg(s => s.HardGreedyAccuracy))},{Opt(Avg(s => s.HardSampledAccuracy))},{Opt(Avg(s => s.ClipFraction), "G5")},{Opt(Avg(s => s.RatioDeviation), "G5")},{Opt(Avg(s => s.DiscoKl), "G5")},{Opt(Avg(s => s.DiscoPenaltyActive))}\n"));
                 }
             File.WriteAllText(Path.Combine(staging, "curves.csv"), csv.ToString());
 
@@ -357,7 +378,7 @@ public static class RlCommand
                 md.AppendLine(FormattableString.Invariant($"Training prompts restricted to the first {run.TrainPrompts} of the 800 (`--train-prompts`; {task.TrainIds.Take(run.TrainPrompts).Count(task.IsHard)} of them hard): each is drawn about {run.Steps * run.PromptsPerStep / (double)run.TrainPrompts:F1} times in the run. The held-out evaluation is unchanged."));
                 md.AppendLine();
             }
-            md.AppendLine(FormattableString.Invariant($"RL: {steps} steps of {run.PromptsPerStep} training prompts × G = {run.GroupSize} completions at temperature {run.Temperature}, one {run.Optimizer} step (lr {run.LearningRate}) per rollout batch, {seeds} seeds per method (seed = prompt order and sampling stream; every run starts from the same π_ref). GRPO: β = {run.Beta} (k3), unbiased std, per-completion token mean. Dr. GRPO: r − mean, sum/(G·{task.NewTokens}), β = 0. ReMax: plain form (r − r̄ of the greedy completion, token mean). REINFORCE: no baseline; RLOO: leave-one-out; both per-completion token mean. DisCO: log-L, τ = 10, β = 1e3, δ = 1e-4 unless the label says otherwise (official script values). ARPO: replay buffer (8 per prompt) + GRPO with clip [0.8, 1.3], dual clip 3, token mean, no KL. PPO: actor-critic, critic = a copy of π_ref with a Linear(dim, 1) value head trained by its own AdamW (lr as the policy's, weight decay 0.01) on the clipped value loss (clip 0.5), outcome reward on the last token, GAE γ = λ = 1 with whitened advantages, clip 0.2, dual clip 3, token mean, no KL (verl's defaults). With one update per rollout batch ρ = 1 at the step, so PPO clipping and DisCO's KL trust region never bind here."));
+            md.AppendLine(FormattableString.Invariant($"RL: {steps} steps of {run.PromptsPerStep} training prompts × G = {run.GroupSize} completions at temperature {run.Temperature}, {(run.Epochs * run.MiniBatches == 1 ? "one" : FormattableString.Invariant($"{run.Epochs} epoch(s) × {run.MiniBatches} mini-batch(es) of whole groups = {run.Epochs * run.MiniBatches}"))} {run.Optimizer} step(s) (lr {run.LearningRate}) per rollout batch (ℓ^old, ℓ^ref and advantages fixed per rollout batch), {seeds} seeds per method (seed = prompt order and sampling stream; every run starts from the same π_ref). GRPO: β = {run.Beta} (k3), unbiased std, per-completion token mean. Dr. GRPO: r − mean, sum/(G·{task.NewTokens}), β = 0. ReMax: plain form (r − r̄ of the greedy completion, token mean). REINFORCE: no baseline; RLOO: leave-one-out; both per-completion token mean. DisCO: log-L, τ = 10, β = 1e3, δ = 1e-4 unless the label says otherwise (official script values). ARPO: replay buffer (8 per prompt) + GRPO with clip [0.8, 1.3], dual clip 3, token mean, no KL. PPO: actor-critic, critic = a copy of π_ref with a Linear(dim, 1) value head trained by its own AdamW (lr as the policy's, weight decay 0.01) on the clipped value loss (clip 0.5), outcome reward on the last token, GAE γ = λ = 1 with whitened advantages, clip 0.2, dual clip 3, token mean, no KL (verl's defaults). {(run.Epochs * run.MiniBatches == 1 ? "With one update per rollout batch ρ = 1 at the step, so PPO clipping and DisCO's KL trust region never bind here." : "With several updates per rollout batch ρ departs from 1 after the first, so the ratio clips and DisCO's KL trust region can bind (see the update statistics below).")}"));
             md.AppendLine();
             foreach (var c in configs.Where(c => c.Settings.Method == "capo"))
             {
@@ -446,6 +467,19 @@ public static class RlCommand
             md.AppendLine(FormattableString.Invariant($"Bytes of trainable state (float32 parameters + gradients + {run.Optimizer} state as the optimizer reports it) plus the frozen reference's parameters: ReMax = policy ({memory.PolicyParams} parameters) + reference = {memory.ReMaxBytes} B; PPO-style actor-critic = the same + a value model (the same trunk with a scalar head, {memory.ValueParams} parameters) with its gradients and state = {memory.PpoBytes} B. Ratio {(double)memory.ReMaxBytes / memory.PpoBytes:F3} ({1 - (double)memory.ReMaxBytes / memory.PpoBytes:P0} less; the brief's idealized 5/9 = 0.556 assumes equal-size models). This checks the mechanism of the paper's 46% figure, which also counts activations and the reward model; `sharpoptim bench remax-ppo` measures time per step and peak memory against the implemented actor-critic (`ppo`)."));
                 md.AppendLine();
             }
+            md.AppendLine("## Update statistics");
+            md.AppendLine();
+            md.AppendLine(FormattableString.Invariant($"{run.Epochs} epoch(s) × {run.MiniBatches} mini-batch(es) per rollout batch. Per update, measured on its mini-batch before its optimizer step and averaged over the step's updates, then over steps (per seed) and seeds (mean ± sd): clip fraction = share of completion tokens with the ratio clip active (−A·clip(ρ) > −A·ρ; – for methods without a ratio clip), |ρ − 1| = token mean with ρ = π_θ/π_old, DisCO's KL estimate K to π_old and the share of updates with K > δ (penalty active)."));
+            md.AppendLine();
+            md.AppendLine("| method | clip fraction, all steps | clip fraction, last 10 steps | mean abs(ρ − 1), all steps | DisCO K, all steps | DisCO penalty active (share of updates) |");
+            md.AppendLine("|---|---|---|---|---|---|");
+            foreach (var method in methods)
+            {
+                var rs = Runs(method);
+                string Ms2(Func<PolicyRunResult, double> f) { var v = rs.Select(f).ToArray(); if (v.Any(double.IsNaN)) return "–"; var (mu, sd) = MeanSd(v); return FormattableString.Invariant($"{mu:G3} ± {sd:G2}"); }
+                md.AppendLine($"| {method} | {Ms2(r => r.Steps.Average(s => s.ClipFraction))} | {Ms2(r => r.Steps.TakeLast(10).Average(s => s.ClipFraction))} | {Ms2(r => r.Steps.Average(s => s.RatioDeviation))} | {Ms2(r => r.Steps.Average(s => s.DiscoKl))} | {Ms2(r => r.Steps.Average(s => s.DiscoPenaltyActive))} |");
+            }
+            md.AppendLine();
             md.AppendLine("Times are wall-clock on a shared 2-core machine (other builds and tests ran at the same time): indicative only.");
             File.WriteAllText(Path.Combine(staging, "report.md"), md.ToString());
 
@@ -455,7 +489,7 @@ public static class RlCommand
                 task = taskName,
                 variant = new { task.Variant.MaxLeadingZeros, task.Variant.PLeadingZeros, task.Variant.HardFraction, task.Variant.HardPCorrect, new_tokens = task.NewTokens, hard_ids = task.HardIds },
                 model = new { model.Layers, model.Dim, model.Heads, model.BlockSize, sft_steps = model.Steps, sft_lr = model.LearningRate, sft_greedy = sftGreedy, sft_sampled = sftSampled, sft_variant_stats = sftStats },
-                settings = new { run.Steps, run.PromptsPerStep, run.GroupSize, run.Temperature, run.Optimizer, run.LearningRate, run.Beta, run.EvalEvery, run.TrainPrompts },
+                settings = new { run.Steps, run.PromptsPerStep, run.GroupSize, run.Temperature, run.Optimizer, run.LearningRate, run.Beta, run.EvalEvery, run.TrainPrompts, run.Epochs, run.MiniBatches, run.RecomputeOld },
                 configurations = configs.Select(c => new
                 {
                     label = c.Label, method = c.Settings.Method,
@@ -479,6 +513,10 @@ public static class RlCommand
                     masked_fraction = r.Steps.Any(s => !double.IsNaN(s.MaskedFraction)) ? r.Steps.Select(s => Nn(s.MaskedFraction)) : null,
                     greedy_accuracy = r.Steps.Where(s => !double.IsNaN(s.GreedyAccuracy)).Select(s => new { step = s.Step, accuracy = s.GreedyAccuracy, hard_greedy = Nn(s.HardGreedyAccuracy), hard_sampled = Nn(s.HardSampledAccuracy) }),
                     tokens_per_second = r.Steps.Average(s => s.TokensPerSecond),
+                    clip_fraction = r.Steps.Any(s => !double.IsNaN(s.ClipFraction)) ? r.Steps.Select(s => Nn(s.ClipFraction)) : null,
+                    ratio_deviation = r.Steps.Select(s => s.RatioDeviation),
+                    disco_kl = r.Steps.Any(s => !double.IsNaN(s.DiscoKl)) ? r.Steps.Select(s => Nn(s.DiscoKl)) : null,
+                    disco_penalty_active = r.Steps.Any(s => !double.IsNaN(s.DiscoPenaltyActive)) ? r.Steps.Select(s => Nn(s.DiscoPenaltyActive)) : null,
                 }),
             }, new JsonSerializerOptions { WriteIndented = true });
             File.WriteAllText(Path.Combine(staging, "results.json"), json);

@@ -8,9 +8,18 @@ namespace SharpOptim.Tasks.Policy;
 
 /// <summary>
 /// The RL loop on <see cref="NoisyAddition"/>: sample groups with <see cref="RolloutSampler"/> (key/value cache),
-/// score them exactly, compute ℓ^ref with the frozen reference (no grad) and ℓ with the policy, apply the method's loss,
-/// take one optimizer step per rollout batch (so ρ = 1 in value at the step: PPO clipping and DisCO's trust region are
-/// inactive, as in DeepSeekMath's single-update setting). Methods and the settings they run with:
+/// score them exactly, compute ℓ^ref with the frozen reference (no grad), fix ℓ^old and the advantages (ReMax's greedy
+/// baseline, PPO's values and GAE) once per rollout batch, then take <see cref="PolicyRunSettings.Epochs"/> ×
+/// <see cref="PolicyRunSettings.MiniBatches"/> optimizer steps, each on a mini-batch of whole groups with ℓ from the
+/// policy's forward on it (verl's <c>ppo_epochs</c> / <c>ppo_mini_batch_size</c> loop; DisCO's official script takes 4
+/// steps per rollout batch). With the default 1 × 1, ρ = 1 in value at the step, so PPO clipping and DisCO's trust region
+/// are inactive (DeepSeekMath's single-update setting); with more, they bind after the first update and
+/// <see cref="PolicyStepMetrics.ClipFraction"/>, <see cref="PolicyStepMetrics.RatioDeviation"/> and
+/// <see cref="PolicyStepMetrics.DiscoKl"/> show how much. Group-local advantages (GRPO, RLOO, DisCO, CAPO, ReMax) are the
+/// same per batch or per mini-batch because a group is never split; losses are normalized per mini-batch, as verl's
+/// per-mini-batch loss. K3, exact KL and entropy are logged from the first epoch's forwards (token-weighted over its
+/// mini-batches; each at the weights before its own update). CAPO's shadow state takes each update's mean gradient.
+/// Methods and the settings they run with:
 /// <list type="bullet">
 /// <item>grpo: <see cref="Grpo"/>, unbiased std, ε_std 1e-4, per-completion token mean, β = <see cref="PolicyRunSettings.Beta"/>;</item>
 /// <item>dr-grpo: <see cref="GrpoOptions.DrGrpo"/> (r − mean, sum / (N · 4), β = 0);</item>
@@ -108,78 +117,156 @@ public static class PolicyTraining
 
             Tensor refDist;
             using (no_grad()) refDist = SequenceLogProbs.Distributions(reference, batch.Prompts, comp);
-            var dist = SequenceLogProbs.Distributions(policy, batch.Prompts, comp);
-            var logp = SequenceLogProbs.Gather(dist, comp);
             var uid = batch.PromptIds;
-            Tensor loss;
-            CapoTokenEffects? effects = null;
-            switch (settings.Method)
+            int e = settings.Epochs;
+            var partitions = Enumerable.Range(1, e)
+                .Select(epoch => MiniBatchRows(ids.Length, g, settings.MiniBatches, settings.MiniBatches > 1 ? new Random(unchecked(seed * 7_919 + step * 104_729 + epoch * 13)) : null))
+                .ToArray();
+            if ((buffer is not null && partitions[0].Length > 1) || (buffer is null && settings.RecomputeOld))
             {
-                case "grpo":
-                    loss = Grpo.Loss(logp, old, SequenceLogProbs.Gather(refDist, comp), mask, rewards, uid, new GrpoOptions { Beta = settings.Beta });
-                    break;
-                case "dr-grpo":
-                    loss = Grpo.Loss(logp, old, null, mask, rewards, uid, GrpoOptions.DrGrpo(task.NewTokens));
-                    break;
-                case "remax":
+                // ℓ^old recomputed with the current weights (ARPO always; others with RecomputeOld, as verl's actor does)
+                // per mini-batch of the first epoch (the same shapes as that epoch's forwards), so the first update sees
+                // ρ = 1 exactly; one mini-batch is the plain full-batch forward.
+                using (no_grad())
                 {
-                    using var greedy = sampler.Greedy(prompts, ids.Select(i => (long)i).ToArray());
-                    var greedyRewards = Enumerable.Range(0, ids.Length).Select(j => task.Reward(ids[j], greedy.CompletionOf(j))).ToArray();
-                    generated += greedy.Lengths.Sum();
-                    loss = ReMax.Loss(logp, null, mask, rewards, Enumerable.Range(0, n).Select(r => greedyRewards[r / g]).ToArray());
-                    break;
+                    if (partitions[0].Length == 1) old = SequenceLogProbs.Compute(policy, batch.Prompts, comp);
+                    else
+                    {
+                        var full = zeros(comp.shape[0], comp.shape[1], dtype: old.dtype);
+                        foreach (var part in partitions[0])
+                        {
+                            using var idx = tensor(part.Select(r => (long)r).ToArray());
+                            full.index_copy_(0, idx, SequenceLogProbs.Compute(policy, part.Select(r => batch.Prompts[r]).ToArray(), comp.index_select(0, idx)));
+                        }
+                        old = full;
+                    }
                 }
-                case "reinforce":
-                    loss = Reinforce.Loss(logp, mask, rewards, ReinforceBaseline.None, aggregation: PolicyLossAggregation.SequenceMean);
-                    break;
-                case "rloo":
-                    loss = Reinforce.Loss(logp, mask, rewards, ReinforceBaseline.LeaveOneOut, groupIds: uid, aggregation: PolicyLossAggregation.SequenceMean);
-                    break;
-                case "disco":
-                case "disco-b":
-                    loss = Disco.Loss(logp, old, mask, rewards, uid, (settings.Disco ?? new DiscoOptions()) with { Robust = settings.Method == "disco" });
-                    break;
-                case "capo":
-                {
-                    var adv = Capo.Advantages(rewards, uid);
-                    Tensor hidden;
-                    using (no_grad()) hidden = Capo.HiddenStates(policy, batch.Prompts, comp);
-                    effects = Capo.TokenEffects(hidden, policy.HeadWeight, comp, mask, adv, settings.LearningRate, shadow, capoOptions);
-                    loss = Capo.Loss(logp, old, mask, effects.Keep, adv, capoOptions);
-                    break;
-                }
-                case "ppo":
-                {
-                    Tensor oldValues;
-                    using (no_grad()) oldValues = critic!.Values(batch.Prompts, comp);
-                    var tokenRewards = Ppo.TokenRewards(rewards, mask, old, SequenceLogProbs.Gather(refDist, comp), PpoDefaults.KlCoefficient);
-                    var (advantages, returns) = Ppo.Gae(tokenRewards, oldValues, mask, PpoDefaults);
-                    loss = Ppo.PolicyLoss(logp, old, advantages, mask, PpoDefaults);
-                    var valueLoss = Ppo.ValueLoss(critic.Values(batch.Prompts, comp), oldValues, returns, mask, PpoDefaults);
-                    criticOpt!.zero_grad();
-                    valueLoss.backward();
-                    criticOpt.step();
-                    break;
-                }
-                default:   // arpo
-                    loss = Grpo.Loss(logp, old, null, mask, rewards, uid, GrpoOptions.Arpo);
-                    break;
             }
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
-            if (effects?.MeanGradient is not null) shadow.Update(effects.MeanGradient);
 
-            var (k3, exact, entropy) = KlAndEntropy(dist.detach(), refDist, logp.detach(), SequenceLogProbs.Gather(refDist, comp), mask);
-            long trained = batch.Prompts.Sum(p => (long)p.Length + task.NewTokens - 1);
+            // Once per rollout batch (as verl): advantages, ReMax's greedy baseline, PPO's values and GAE.
+            GrpoOptions? grpoOptions = settings.Method switch
+            {
+                "grpo" => new GrpoOptions { Beta = settings.Beta },
+                "dr-grpo" => GrpoOptions.DrGrpo(task.NewTokens),
+                "arpo" => GrpoOptions.Arpo,
+                _ => null,
+            };
+            double[]? advantages = grpoOptions is not null ? Grpo.Advantages(rewards, uid, grpoOptions.ScaleByStd, grpoOptions.EpsilonStd)
+                : settings.Method == "capo" ? Capo.Advantages(rewards, uid) : null;
+            double[]? greedyRewards = null;
+            if (settings.Method == "remax")
+            {
+                using var greedy = sampler.Greedy(prompts, ids.Select(i => (long)i).ToArray());
+                greedyRewards = Enumerable.Range(0, ids.Length).Select(j => task.Reward(ids[j], greedy.CompletionOf(j))).ToArray();
+                generated += greedy.Lengths.Sum();
+            }
+            Tensor? oldValues = null, ppoAdvantages = null, returns = null;
+            if (critic is not null)
+            {
+                using (no_grad()) oldValues = critic.Values(batch.Prompts, comp);
+                var tokenRewards = Ppo.TokenRewards(rewards, mask, old, SequenceLogProbs.Gather(refDist, comp), PpoDefaults.KlCoefficient);
+                (ppoAdvantages, returns) = Ppo.Gae(tokenRewards, oldValues, mask, PpoDefaults);
+            }
+            var discoOptions = (settings.Disco ?? new DiscoOptions()) with { Robust = settings.Method == "disco" };
+
+            var updates = new List<PolicyUpdateMetrics>();
+            var klParts = new List<(double K3, double Exact, double Entropy, double Tokens)>();
+            var maskedFractions = new List<double>();
+            for (int epoch = 1; epoch <= e; epoch++)
+                for (int part = 0; part < partitions[epoch - 1].Length; part++)
+                {
+                    var rows = partitions[epoch - 1][part];
+                    bool all = rows.Length == n;
+                    var idx = all ? null : tensor(rows.Select(r => (long)r).ToArray());
+                    Tensor Rows(Tensor t) => all ? t : t.index_select(0, idx!);
+                    var mbPrompts = all ? batch.Prompts : rows.Select(r => batch.Prompts[r]).ToArray();
+                    Tensor mbComp = Rows(comp), mbMask = Rows(mask), mbOld = Rows(old), mbRefDist = Rows(refDist);
+                    var mbRewards = rows.Select(r => rewards[r]).ToArray();
+                    var mbUid = rows.Select(r => uid[r]).ToArray();
+                    var mbAdv = advantages is null ? null : rows.Select(r => advantages[r]).ToArray();
+                    var dist = SequenceLogProbs.Distributions(policy, mbPrompts, mbComp);
+                    var logp = SequenceLogProbs.Gather(dist, mbComp);
+                    Tensor loss;
+                    CapoTokenEffects? effects = null;
+                    double clip = double.NaN, discoKl = double.NaN;
+                    bool penalty = false;
+                    switch (settings.Method)
+                    {
+                        case "grpo":
+                        case "dr-grpo":
+                        case "arpo":
+                            loss = Grpo.LossFromAdvantages(logp, mbOld, settings.Method == "grpo" ? SequenceLogProbs.Gather(mbRefDist, mbComp) : null, mbMask, mbAdv!, grpoOptions);
+                            clip = ClipFraction(logp.detach(), mbOld, AdvantageColumn(mbAdv!), mbMask, grpoOptions!.ClipLow, grpoOptions.ClipHigh);
+                            break;
+                        case "remax":
+                            loss = ReMax.Loss(logp, null, mbMask, mbRewards, rows.Select(r => greedyRewards![r / g]).ToArray());
+                            break;
+                        case "reinforce":
+                            loss = Reinforce.Loss(logp, mbMask, mbRewards, ReinforceBaseline.None, aggregation: PolicyLossAggregation.SequenceMean);
+                            break;
+                        case "rloo":
+                            loss = Reinforce.Loss(logp, mbMask, mbRewards, ReinforceBaseline.LeaveOneOut, groupIds: mbUid, aggregation: PolicyLossAggregation.SequenceMean);
+                            break;
+                        case "disco":
+                        case "disco-b":
+                        {
+                            var result = Disco.Compute(logp, mbOld, mbMask, mbRewards, mbUid, discoOptions);
+                            loss = result.Loss;
+                            discoKl = result.Kl;
+                            penalty = discoOptions.Beta > 0 && result.Kl > discoOptions.Delta;
+                            break;
+                        }
+                        case "capo":
+                        {
+                            Tensor hidden;
+                            using (no_grad()) hidden = Capo.HiddenStates(policy, mbPrompts, mbComp);
+                            effects = Capo.TokenEffects(hidden, policy.HeadWeight, mbComp, mbMask, mbAdv!, settings.LearningRate, shadow, capoOptions);
+                            loss = Capo.Loss(logp, mbOld, mbMask, effects.Keep, mbAdv!, capoOptions);
+                            clip = ClipFraction(logp.detach(), mbOld, AdvantageColumn(mbAdv!), mbMask, capoOptions.Clip, capoOptions.Clip);
+                            maskedFractions.Add(effects.MaskedFraction);
+                            break;
+                        }
+                        default:   // ppo
+                        {
+                            var mbAdvantages = Rows(ppoAdvantages!);
+                            loss = Ppo.PolicyLoss(logp, mbOld, mbAdvantages, mbMask, PpoDefaults);
+                            clip = ClipFraction(logp.detach(), mbOld, mbAdvantages, mbMask, PpoDefaults.ClipLow, PpoDefaults.ClipHigh);
+                            var valueLoss = Ppo.ValueLoss(critic!.Values(mbPrompts, mbComp), Rows(oldValues!), Rows(returns!), mbMask, PpoDefaults);
+                            criticOpt!.zero_grad();
+                            valueLoss.backward();
+                            criticOpt.step();
+                            break;
+                        }
+                    }
+                    double deviation = RatioDeviation(logp.detach(), mbOld, mbMask);
+                    opt.zero_grad();
+                    loss.backward();
+                    opt.step();
+                    if (effects?.MeanGradient is not null) shadow.Update(effects.MeanGradient);
+                    if (epoch == 1)
+                    {
+                        var (pk3, pexact, pentropy) = KlAndEntropy(dist.detach(), mbRefDist, logp.detach(), SequenceLogProbs.Gather(mbRefDist, mbComp), mbMask);
+                        klParts.Add((pk3, pexact, pentropy, mbMask.sum().item<float>()));
+                    }
+                    updates.Add(new PolicyUpdateMetrics(epoch, part + 1, rows, clip, deviation, discoKl, penalty));
+                }
+            // Epoch 1's forwards (each at the weights before its own update), token-weighted over the mini-batches; with one
+            // mini-batch this is the single forward's value exactly.
+            double tokensAll = klParts.Sum(p => p.Tokens);
+            double k3 = klParts.Sum(p => p.K3 * p.Tokens) / tokensAll, exact = klParts.Sum(p => p.Exact * p.Tokens) / tokensAll,
+                entropy = klParts.Sum(p => p.Entropy * p.Tokens) / tokensAll;
+            long trained = e * batch.Prompts.Sum(p => (long)p.Length + task.NewTokens - 1);
+            bool isDisco = settings.Method is "disco" or "disco-b";
             bool evaluate = step % settings.EvalEvery == 0 || step == settings.Steps;
             double greedyAcc = evaluate ? GreedyAccuracy(policy, task, task.HeldOutIds) : double.NaN;
             double hardGreedy = evaluate && hasHard ? GreedyAccuracy(policy, task, task.HeldOutHardIds) : double.NaN;
             double hardSampled = evaluate && hasHard ? SampledAccuracy(policy, task, task.HeldOutHardIds, HardSamplesPerPrompt, seed * 7919L + step) : double.NaN;
             double secs = sw.Elapsed.TotalSeconds;
             var m = new PolicyStepMetrics(step, meanReward, greedyAcc, k3, exact, entropy, zeroVar / (double)ids.Length,
-                batch.Lengths.Average(), replaced, (generated + trained) / secs, total.Elapsed.TotalSeconds, effects?.MaskedFraction ?? double.NaN,
-                lengthWrong, lengthRight, hardReward, hardGreedy, hardSampled);
+                batch.Lengths.Average(), replaced, (generated + trained) / secs, total.Elapsed.TotalSeconds, maskedFractions.Count > 0 ? maskedFractions.Average() : double.NaN,
+                lengthWrong, lengthRight, hardReward, hardGreedy, hardSampled,
+                updates.Average(u => u.ClipFraction), updates.Average(u => u.RatioDeviation),
+                isDisco ? updates.Average(u => u.DiscoKl) : double.NaN, isDisco ? updates.Average(u => u.DiscoPenaltyActive ? 1.0 : 0.0) : double.NaN, updates);
             steps.Add(m);
             progress?.Invoke(m);
         }
@@ -255,6 +342,51 @@ public static class PolicyTraining
                 Mean(rows.Where(r => rewards[r] == 1).Select(r => (double)lengths[r])),
                 Mean(rows.Where(r => task.IsHard((int)promptIds[r])).Select(r => rewards[r])));
     }
+
+    /// <summary>The rows of each mini-batch for one epoch: <paramref name="groups"/> groups of <paramref name="groupSize"/>
+    /// prompt-major rows (group j = rows j·G … j·G + G − 1) split into <paramref name="miniBatches"/> mini-batches of
+    /// whole groups, in the order drawn from <paramref name="order"/> (null: groups in order); each mini-batch lists its
+    /// groups ascending, so its rows stay prompt-major. Their union is every row once.</summary>
+    public static int[][] MiniBatchRows(int groups, int groupSize, int miniBatches, Random? order)
+    {
+        if (groups < 1 || groupSize < 1) throw new ArgumentException($"groups = {groups}, group size = {groupSize}: both must be at least 1.", nameof(groups));
+        if (miniBatches < 1 || groups % miniBatches != 0)
+            throw new ArgumentException($"miniBatches = {miniBatches}; it must be at least 1 and divide the {groups} groups, since a group is never split.", nameof(miniBatches));
+        var perm = Enumerable.Range(0, groups).ToArray();
+        if (order is not null)
+            for (int i = groups - 1; i > 0; i--)
+            {
+                int j = order.Next(i + 1);
+                (perm[i], perm[j]) = (perm[j], perm[i]);
+            }
+        int per = groups / miniBatches;
+        return Enumerable.Range(0, miniBatches)
+            .Select(b => perm.Skip(b * per).Take(per).Order().SelectMany(j => Enumerable.Range(j * groupSize, groupSize)).ToArray())
+            .ToArray();
+    }
+
+    /// <summary>Share of completion tokens (mask 1) where the ratio clip is active: −A·clip(ρ, 1 − ε_low, 1 + ε_high) &gt;
+    /// −A·ρ with ρ = exp(ℓ − ℓ^old), i.e. A &gt; 0 and ρ &gt; 1 + ε_high or A &lt; 0 and ρ &lt; 1 − ε_low (verl's
+    /// <c>pg_clipfrac</c>). <paramref name="advantages"/> broadcasts to [N, L] (a [N, 1] column or per-token values).</summary>
+    public static double ClipFraction(Tensor logProbs, Tensor oldLogProbs, Tensor advantages, Tensor mask, double clipLow, double clipHigh)
+    {
+        using var s = new ScalarHold();
+        using var scope = NewDisposeScope();
+        var ratio = logProbs.sub(oldLogProbs).exp();
+        var negA = advantages.neg();
+        var active = negA.mul(ratio.clamp(s[1 - clipLow], s[1 + clipHigh])).gt(negA.mul(ratio)).to_type(mask.dtype);
+        return active.mul(mask).sum().div(mask.sum()).to_type(ScalarType.Float64).item<double>();
+    }
+
+    /// <summary>Token mean (mask 1) of |ρ − 1| with ρ = exp(ℓ − ℓ^old).</summary>
+    public static double RatioDeviation(Tensor logProbs, Tensor oldLogProbs, Tensor mask)
+    {
+        using var s = new ScalarHold();
+        using var scope = NewDisposeScope();
+        return logProbs.sub(oldLogProbs).exp().sub(s[1]).abs().mul(mask).sum().div(mask.sum()).to_type(ScalarType.Float64).item<double>();
+    }
+
+    private static Tensor AdvantageColumn(double[] advantages) => tensor(advantages, dtype: ScalarType.Float64).to_type(ScalarType.Float32).reshape(-1, 1);
 
     private static (double K3, double Exact, double Entropy) KlAndEntropy(Tensor dist, Tensor refDist, Tensor logp, Tensor refLogp, Tensor mask)
     {
