@@ -69,7 +69,9 @@ public static class Capo
             throw new ArgumentException($"tokens must be int64 [{n}, {l}]; got {tokens.dtype} [{string.Join(", ", tokens.shape)}].", nameof(tokens));
         if (tokens.numel() > 0)
         {
-            long lo = tokens.min().item<long>(), hi = tokens.max().item<long>();
+            using var min = tokens.min();
+            using var max = tokens.max();
+            long lo = min.item<long>(), hi = max.item<long>();
             if (lo < 0 || hi >= vocab) throw new ArgumentException(FormattableString.Invariant($"token ids must lie in [0, {vocab}); got {lo}..{hi}."), nameof(tokens));
         }
         using (var first = hidden.select(2, 0)) PolicyInputs.CheckTokens(first, mask);

@@ -91,7 +91,10 @@ public static class Ppo
             double scale = 1 / Math.Sqrt(variance + 1e-8);
             for (long k = 0; k < adv.Length; k++) adv[k] = (adv[k] - mean) * scale;
         }
-        Tensor T(double[] x) => tensor(x, dtype: ScalarType.Float64).to(values.dtype, values.device).reshape(n, l);
+        // Scoped: the float64 tensor and its converted copy are temporaries passed to native calls (README,
+        // Compatibility: TorchSharp's tensor-temporary race).
+        using var scope = NewDisposeScope();
+        Tensor T(double[] x) => tensor(x, dtype: ScalarType.Float64).to(values.dtype, values.device).reshape(n, l).MoveToOuterDisposeScope();
         return (T(adv), T(ret));
     }
 
