@@ -201,43 +201,8 @@ public sealed class HessianSpectrum
         var v = new double[m, m];
         for (int i = 0; i < m; i++) { a[i, i] = alpha[i]; v[i, i] = 1; }
         for (int i = 0; i + 1 < m; i++) { a[i, i + 1] = beta[i]; a[i + 1, i] = beta[i]; }
-        for (int sweep = 0; sweep < 100; sweep++)
-        {
-            double off = 0, diag = 0;
-            for (int i = 0; i < m; i++)
-            {
-                diag += a[i, i] * a[i, i];
-                for (int j = i + 1; j < m; j++) off += a[i, j] * a[i, j];
-            }
-            if (off <= 1e-34 * Math.Max(diag, double.Epsilon)) break;
-            for (int p = 0; p < m - 1; p++)
-                for (int r = p + 1; r < m; r++)
-                {
-                    if (a[p, r] == 0) continue;
-                    double theta = (a[r, r] - a[p, p]) / (2 * a[p, r]);
-                    double t = Math.Sign(theta) / (Math.Abs(theta) + Math.Sqrt(theta * theta + 1));
-                    if (theta == 0) t = 1;
-                    double c = 1 / Math.Sqrt(t * t + 1), s = t * c;
-                    for (int k = 0; k < m; k++)
-                    {
-                        double akp = a[k, p], akr = a[k, r];
-                        a[k, p] = c * akp - s * akr;
-                        a[k, r] = s * akp + c * akr;
-                    }
-                    for (int k = 0; k < m; k++)
-                    {
-                        double apk = a[p, k], ark = a[r, k];
-                        a[p, k] = c * apk - s * ark;
-                        a[r, k] = s * apk + c * ark;
-                    }
-                    for (int k = 0; k < m; k++)
-                    {
-                        double vkp = v[k, p], vkr = v[k, r];
-                        v[k, p] = c * vkp - s * vkr;
-                        v[k, r] = s * vkp + c * vkr;
-                    }
-                }
-        }
+        // a[p, r] == 0 is the only value below double.Epsilon (the smallest subnormal) in magnitude.
+        JacobiEigen.Diagonalize(a, v, (off, diag) => off <= 1e-34 * Math.Max(diag, double.Epsilon), skipBelow: double.Epsilon);
         var order = Enumerable.Range(0, m).OrderBy(i => a[i, i]).ToArray();
         return new RitzPairs(order.Select(i => a[i, i]).ToArray(), order.Select(i => v[0, i] * v[0, i]).ToArray());
     }
