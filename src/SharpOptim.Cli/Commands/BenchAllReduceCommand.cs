@@ -63,7 +63,7 @@ public static class BenchAllReduceCommand
         if (MpiRuntime.UnavailableReason is { } reason) throw new InvalidOperationException($"bench allreduce: {reason}.");
 
         stdout.WriteLine(FormattableString.Invariant($"bench allreduce: {MpiRuntime.LibraryVersion}; {Environment.ProcessorCount} cores; ranks {string.Join(",", ranks)}; sizes {string.Join(",", sizes.Select(FormatBytes))}; {seconds} s per size and method"));
-        stdout.WriteLine(FormattableString.Invariant($"  load average at the start (other processes on this machine): {LoadAverage()}"));
+        stdout.WriteLine(FormattableString.Invariant($"  load average at the start (other processes on this machine): {MachineLoad.Averages()}"));
         var rows = new List<Row>();
         var clock = Stopwatch.StartNew();
         foreach (int n in ranks)
@@ -215,7 +215,7 @@ public static class BenchAllReduceCommand
             var doc = new Dictionary<string, object?>
             {
                 ["library"] = MpiRuntime.LibraryVersion, ["cores"] = Environment.ProcessorCount, ["seconds_per_size"] = seconds,
-                ["launcher"] = string.Join(' ', MpiJob.LauncherArguments(2).Skip(2)), ["load_average_at_end"] = LoadAverage(),
+                ["launcher"] = string.Join(' ', MpiJob.LauncherArguments(2).Skip(2)), ["load_average_at_end"] = MachineLoad.Averages(),
                 ["total_seconds"] = elapsed.TotalSeconds,
                 ["rows"] = rows.Select(r => new Dictionary<string, object?>
                 {
@@ -266,7 +266,7 @@ public static class BenchAllReduceCommand
         var b = new StringBuilder();
         b.AppendLine("# All-reduce throughput: MpiCommunicator vs raw MPI_Allreduce");
         b.AppendLine();
-        b.AppendLine(FormattableString.Invariant($"Open MPI: {MpiRuntime.LibraryVersion}. Machine: {Environment.ProcessorCount} cores; load average at the end {LoadAverage()}. One run, {elapsed.TotalSeconds:F0} s in all."));
+        b.AppendLine(FormattableString.Invariant($"Open MPI: {MpiRuntime.LibraryVersion}. Machine: {Environment.ProcessorCount} cores; load average at the end {MachineLoad.Averages()}. One run, {elapsed.TotalSeconds:F0} s in all."));
         b.AppendLine(FormattableString.Invariant($"Launcher: `mpirun {string.Join(' ', MpiJob.LauncherArguments(2).Skip(2))}` with `{string.Join(' ', MpiJob.JobEnvironment.Select(kv => kv.Key + "=" + kv.Value))}`."));
         b.AppendLine();
         b.AppendLine("Each rank holds one pinned float32 buffer per size and alternates, call by call, `MpiCommunicator.AllReduceSum` "
@@ -293,19 +293,4 @@ public static class BenchAllReduceCommand
         return b.ToString();
     }
 
-    private static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return "unknown";
-        }
-    }
 }

@@ -81,7 +81,7 @@ public static class BenchBusyCommand
         var clock = Stopwatch.StartNew();
         try
         {
-            stdout.WriteLine(FormattableString.Invariant($"load average at the start (other processes on this machine): {LoadAverage()}"));
+            stdout.WriteLine(FormattableString.Invariant($"load average at the start (other processes on this machine): {MachineLoad.Averages(unavailable: "n/a")}"));
             stdout.WriteLine(FormattableString.Invariant($"bench busy: AdamW on digits ({digitsSteps} steps) and charlm ({charlmSteps} steps), alone and beside `sharpoptim compare --task charlm`; {Environment.ProcessorCount} cores"));
             stdout.WriteLine(FormattableString.Invariant($"  old settings: {Environment.ProcessorCount} threads (libtorch's default), libgomp's default wait (GOMP_SPINCOUNT=300000: spin, then sleep)"));
             stdout.WriteLine(FormattableString.Invariant($"  new settings: {(threads is { } t ? t.ToString(CultureInfo.InvariantCulture) + " thread(s) (--threads)" : "threads by model size (CpuThreads.DefaultFor)")}, OMP_WAIT_POLICY=PASSIVE; fused-kernel workers never spin"));
@@ -273,17 +273,6 @@ public static class BenchBusyCommand
     // JSON has no NaN: a figure that does not exist (a killed run) is null.
     private static double? Finite(double x) => double.IsFinite(x) ? x : null;
 
-    private static string LoadAverage()
-    {
-        try
-        {
-            return File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
-        }
-        catch (IOException)
-        {
-            return "n/a";
-        }
-    }
 
     private static string Note(Row r) =>
         !double.IsNaN(r.KilledAfterSeconds) ? FormattableString.Invariant($" [killed after {r.KilledAfterSeconds:F0} s: no step ended]")

@@ -64,7 +64,8 @@ public static class BenchDistributedCommand
         string mpiNote = o.Has("no-mpi") ? "--no-mpi was given" : MpiRuntime.UnavailableReason ?? "";
         using var threads = ThreadsOption.Apply(o, 1);
         stdout.WriteLine(threads.Describe());
-        stdout.WriteLine(Inv($"bench distributed: parts {string.Join(",", parts)}; {Environment.ProcessorCount} cores; load average {LoadAverage()}; MPI {(mpi ? MpiRuntime.LibraryVersion : "not used: " + mpiNote)}"));
+        string loadAtStart = MachineLoad.Averages();
+        stdout.WriteLine(Inv($"bench distributed: parts {string.Join(",", parts)}; {Environment.ProcessorCount} cores; load average {loadAtStart}; MPI {(mpi ? MpiRuntime.LibraryVersion : "not used: " + mpiNote)}"));
 
         Directory.CreateDirectory(outDir);
         string staging = Path.Combine(outDir, StagingPrefix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
@@ -73,13 +74,13 @@ public static class BenchDistributedCommand
         var clock = Stopwatch.StartNew();
         var json = new Dictionary<string, object?>
         {
-            ["cores"] = Environment.ProcessorCount, ["load_average_at_start"] = LoadAverage(), ["threads_per_rank"] = threads.Threads,
+            ["cores"] = Environment.ProcessorCount, ["load_average_at_start"] = loadAtStart, ["threads_per_rank"] = threads.Threads,
             ["mpi"] = mpi ? MpiRuntime.LibraryVersion : null, ["launcher"] = mpi ? "mpirun " + string.Join(' ', MpiJob.LauncherArguments(2).Skip(2)) : null,
         };
         var report = new StringBuilder();
         report.AppendLine("# Distributed benchmark");
         report.AppendLine();
-        report.AppendLine(Inv($"Machine: {Environment.ProcessorCount} cores, shared with other jobs (load average {LoadAverage()} at the start), so seconds are noisy; ratios and fractions from one run. ")
+        report.AppendLine(Inv($"Machine: {Environment.ProcessorCount} cores, shared with other jobs (load average {loadAtStart} at the start), so seconds are noisy; ratios and fractions from one run. ")
             + Inv($"libtorch threads per rank: {threads.Threads}. Open MPI: {(mpi ? MpiRuntime.LibraryVersion : "not used (" + mpiNote + ")")}."));
         if (mpi) report.AppendLine(Inv($"Launcher: `mpirun {string.Join(' ', MpiJob.LauncherArguments(2).Skip(2))}` with `{string.Join(' ', MpiJob.JobEnvironment.Select(kv => kv.Key + "=" + kv.Value))}`."));
         report.AppendLine();
@@ -104,8 +105,8 @@ public static class BenchDistributedCommand
                 files.AddRange(section.Files);
             }
             json["total_seconds"] = clock.Elapsed.TotalSeconds;
-            json["load_average_at_end"] = LoadAverage();
-            report.AppendLine(Inv($"Total {clock.Elapsed.TotalSeconds:F0} s; load average at the end {LoadAverage()}."));
+            json["load_average_at_end"] = MachineLoad.Averages();
+            report.AppendLine(Inv($"Total {clock.Elapsed.TotalSeconds:F0} s; load average at the end {MachineLoad.Averages()}."));
             report.AppendLine();
             report.AppendLine(Inv($"Command: `sharpoptim bench distributed --part {string.Join(",", parts)} --ranks {string.Join(",", ranks)} --seeds {seeds}{(scale != 1 ? Inv($" --rounds-scale {scale}") : "")}{(parts.Contains("prox-dasa") ? Inv($" --l1 {l1:G}") : "")}{(parts.Contains("speedup") ? " --yield " + string.Join(",", yieldSettings) : "")}`"));
             File.WriteAllText(Path.Combine(staging, "results.json"), JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
@@ -776,21 +777,6 @@ public static class BenchDistributedCommand
         return new Section(md.ToString(), json, ["prox-dasa-scaling.png", "prox-dasa-consensus.png"]);
     }
 
-    private static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return "unknown";
-        }
-    }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

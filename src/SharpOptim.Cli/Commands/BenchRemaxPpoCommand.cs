@@ -72,7 +72,7 @@ public static class BenchRemaxPpoCommand
         bool memory = !o.Has("no-memory") && PeakMemoryProbe.Available;
         using var threads = ThreadsOption.Apply(o, 1);
         stdout.WriteLine(threads.Describe());
-        string loadBefore = LoadAverage();
+        string loadBefore = MachineLoad.Averages(" / ");
         var task = new NoisyAddition();
 
         var rows = new List<Row>();
@@ -103,7 +103,7 @@ public static class BenchRemaxPpoCommand
             stdout.WriteLine(Inv($"{size} ({weights}): step ReMax {row.ReMax.Step:F1} ms, PPO {row.Ppo.Step:F1} ms (PPO / ReMax {row.Ppo.Step / row.ReMax.Step:F2}); counted bytes ReMax {row.ReMaxBytes.Total / 1e6:F2} MB, PPO {row.PpoBytes.Total / 1e6:F2} MB (ReMax / PPO {(double)row.ReMaxBytes.Total / row.PpoBytes.Total:F3})") +
                 (memory ? Inv($"; peak RSS over baseline ReMax {mRemax!.Total / 1e6:F1} MB, PPO {mPpo!.Total / 1e6:F1} MB (ReMax / PPO {(double)mRemax.Total / mPpo.Total:F3})") : ""));
         }
-        Write(outDir, rows, o, prompts, group, seed, lr, warmup, repeats, memory, threads.Describe(), (loadBefore, LoadAverage()));
+        Write(outDir, rows, o, prompts, group, seed, lr, warmup, repeats, memory, threads.Describe(), (loadBefore, MachineLoad.Averages(" / ")));
         stdout.WriteLine($"wrote {outDir}/report.md, results.json and plots");
         return 0;
     }
@@ -294,13 +294,6 @@ public static class BenchRemaxPpoCommand
         return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
     }
 
-    /// <summary>The 1-, 5- and 15-minute load averages (/proc/loadavg), or "unknown".</summary>
-    private static string LoadAverage()
-    {
-        try { return string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
-        catch (IOException) { return "unknown"; }
-        catch (UnauthorizedAccessException) { return "unknown"; }
-    }
 
     private static void Write(string outDir, List<Row> rows, Options o, int prompts, int group, int seed, double lr, int warmup, int repeats, bool memory, string threads,
         (string Before, string After) load)
