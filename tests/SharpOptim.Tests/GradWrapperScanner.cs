@@ -17,11 +17,6 @@ namespace SharpOptim.Tests;
 /// </summary>
 internal static class GradWrapperScanner
 {
-    private static readonly Dictionary<short, OpCode> OpCodesByValue = typeof(OpCodes)
-        .GetFields(BindingFlags.Public | BindingFlags.Static)
-        .Select(f => (OpCode)f.GetValue(null)!)
-        .ToDictionary(o => o.Value);
-
     private const BindingFlags All = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
 
     /// <summary>Every finding in the methods of <paramref name="types"/>, as "Type.Method" (one entry per read).</summary>
@@ -33,11 +28,11 @@ internal static class GradWrapperScanner
             foreach (var m in type.GetMethods(All).Cast<MethodBase>().Concat(type.GetConstructors(All)))
             {
                 bool scopeOpened = false;
-                var instructions = Instructions(m).ToList();
+                var instructions = IlReader.Instructions(m).ToList();
                 for (int i = 0; i < instructions.Count; i++)
                 {
                     var (op, token) = instructions[i];
-                    if (op.OperandType != OperandType.InlineMethod || Resolve(m, token) is not { } target) continue;
+                    if (op.OperandType != OperandType.InlineMethod || IlReader.Resolve(m, token) is not { } target) continue;
                     if (target.Name == "NewDisposeScope" && target.DeclaringType == typeof(TorchSharp.torch)) scopeOpened = true;
                     if (scopeOpened || target.Name != "get_grad" || target.DeclaringType != typeof(Tensor)) continue;
                     var next = i + 1 < instructions.Count ? instructions[i + 1].Op : OpCodes.Ret;
@@ -51,45 +46,4 @@ internal static class GradWrapperScanner
     private static bool IsStore(OpCode op) =>
         op == OpCodes.Stloc || op == OpCodes.Stloc_S || op == OpCodes.Stloc_0 || op == OpCodes.Stloc_1 || op == OpCodes.Stloc_2
         || op == OpCodes.Stloc_3 || op == OpCodes.Stfld || op == OpCodes.Stsfld;
-
-    private static MethodBase? Resolve(MethodBase context, int token)
-    {
-        try
-        {
-            var typeArgs = context.DeclaringType is { IsGenericType: true } dt ? dt.GetGenericArguments() : null;
-            var methodArgs = context.IsGenericMethod ? context.GetGenericArguments() : null;
-            return context.Module.ResolveMethod(token, typeArgs, methodArgs);
-        }
-        catch (ArgumentException)
-        {
-            return null;   // a token into a generic context this reader does not instantiate
-        }
-    }
-
-    /// <summary>The instructions of a method body in order: opcode and 4-byte operand (0 where it has none).</summary>
-    private static IEnumerable<(OpCode Op, int Token)> Instructions(MethodBase m)
-    {
-        byte[]? il;
-        try { il = m.GetMethodBody()?.GetILAsByteArray(); }
-        catch (Exception e) when (e is InvalidOperationException or NotSupportedException) { il = null; }
-        if (il is null) yield break;
-        int i = 0;
-        while (i < il.Length)
-        {
-            short value = il[i] == 0xFE ? (short)(0xFE00 | il[i + 1]) : il[i];
-            i += il[i] == 0xFE ? 2 : 1;
-            var op = OpCodesByValue[value];
-            int token = op.OperandType == OperandType.InlineMethod ? BitConverter.ToInt32(il, i) : 0;
-            yield return (op, token);
-            i += op.OperandType switch
-            {
-                OperandType.InlineNone => 0,
-                OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar => 1,
-                OperandType.InlineVar => 2,
-                OperandType.InlineI8 or OperandType.InlineR => 8,
-                OperandType.InlineSwitch => 4 + 4 * BitConverter.ToInt32(il, i),
-                _ => 4,
-            };
-        }
-    }
 }

@@ -24,10 +24,6 @@ namespace SharpOptim.Tests;
 internal static class ImplicitScalarScanner
 {
     private const int Depth = 8;
-    private static readonly Dictionary<short, OpCode> OpCodesByValue = typeof(OpCodes)
-        .GetFields(BindingFlags.Public | BindingFlags.Static)
-        .Select(f => (OpCode)f.GetValue(null)!)
-        .ToDictionary(o => o.Value);
     private static readonly Assembly TorchSharpAssembly = typeof(Scalar).Assembly;
     private static readonly Dictionary<MethodBase, string?> Internal = new();
 
@@ -45,7 +41,7 @@ internal static class ImplicitScalarScanner
                 var calls = Calls(m).ToList();
                 for (int i = 0; i < calls.Count; i++)
                 {
-                    var target = Resolve(m, calls[i].Token);
+                    var target = IlReader.Resolve(m, calls[i].Token);
                     if (target?.DeclaringType?.Assembly != TorchSharpAssembly) continue;
                     string where = $"{type.FullName}.{m.Name}";
                     string callee = Describe(target);
@@ -78,7 +74,7 @@ internal static class ImplicitScalarScanner
         string? found = null;
         foreach (var (token, _) in Calls(m))
         {
-            var t = Resolve(m, token);
+            var t = IlReader.Resolve(m, token);
             if (t is null) continue;
             if (CreatesScalar(t)) { found = Describe(m); break; }
             if (depth > 0 && t.DeclaringType?.Assembly == TorchSharpAssembly && CreatesScalarInside(t, depth - 1) is { } deeper)
@@ -94,49 +90,18 @@ internal static class ImplicitScalarScanner
     private static string Describe(MethodBase m) =>
         $"{m.DeclaringType?.Name}.{m.Name}({string.Join(", ", m.GetParameters().Select(p => p.ParameterType.Name))})";
 
-    private static MethodBase? Resolve(MethodBase context, int token)
-    {
-        try
-        {
-            var typeArgs = context.DeclaringType is { IsGenericType: true } dt ? dt.GetGenericArguments() : null;
-            var methodArgs = context.IsGenericMethod ? context.GetGenericArguments() : null;
-            return context.Module.ResolveMethod(token, typeArgs, methodArgs);
-        }
-        catch (ArgumentException)
-        {
-            return null;   // a token into a generic context this reader does not instantiate
-        }
-    }
-
     /// <summary>The call, callvirt and newobj instructions of a method body: their method token and the opcode after them.</summary>
     private static IEnumerable<(int Token, OpCode? Next)> Calls(MethodBase m)
     {
-        byte[]? il;
-        try { il = m.GetMethodBody()?.GetILAsByteArray(); }
-        catch (Exception e) when (e is InvalidOperationException or NotSupportedException) { il = null; }
-        if (il is null) yield break;
-        int i = 0;
         int? pending = null;
-        while (i < il.Length)
+        foreach (var (op, token) in IlReader.Instructions(m))
         {
-            short value = il[i] == 0xFE ? (short)(0xFE00 | il[i + 1]) : il[i];
-            i += il[i] == 0xFE ? 2 : 1;
-            var op = OpCodesByValue[value];
-            if (pending is { } token)
+            if (pending is { } call)
             {
-                yield return (token, op);
+                yield return (call, op);
                 pending = null;
             }
-            if (op.OperandType == OperandType.InlineMethod) pending = BitConverter.ToInt32(il, i);
-            i += op.OperandType switch
-            {
-                OperandType.InlineNone => 0,
-                OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar => 1,
-                OperandType.InlineVar => 2,
-                OperandType.InlineI8 or OperandType.InlineR => 8,
-                OperandType.InlineSwitch => 4 + 4 * BitConverter.ToInt32(il, i),
-                _ => 4,
-            };
+            if (op.OperandType == OperandType.InlineMethod) pending = token;
         }
         if (pending is { } last) yield return (last, null);
     }
