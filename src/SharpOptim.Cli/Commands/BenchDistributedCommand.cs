@@ -24,7 +24,7 @@ namespace SharpOptim.Cli.Commands;
 /// <item><c>gt-floor</c>: the gradient-tracking miniature of §3 (<see cref="RidgeLogisticShards"/>): ‖x̄ − x*‖ of GT
 /// and D-SGD with full local gradients and a constant step, x* from a float64 Newton solve.</item>
 /// <item><c>prox-dasa</c>: the Prox-DASA miniature of §4: composite stationarity against iterations for n = 2, 4, 8
-/// (batch 4, Dirichlet(0.3)), Prox-DASA against prox-D-SGD (<see cref="ProxDecentralizedSgd"/>).</item>
+/// (batch 4, Dirichlet(0.3)), Prox-DASA against prox-D-SGD (<see cref="DecentralizedSgd"/> with the ℓ1 prox).</item>
 /// </list>
 /// Writes report.md, results.json and PNG plots through a staging folder (moved into place at the end).
 /// </summary>
@@ -660,15 +660,14 @@ public static class BenchDistributedCommand
 
     // ---------------------------------------------------------------- Prox-DASA scaling
 
-    /// <summary>The Prox-DASA miniature's methods: (dist entry, label). prox-DSGT is the "gt" entry, which applies the
-    /// task's ℓ1 prox after its step (<see cref="GradientTracking"/>).</summary>
+    /// <summary>The Prox-DASA miniature's methods: (dist entry, label). prox-D-SGD and prox-DSGT are the "dsgd" and "gt"
+    /// entries, which apply the task's ℓ1 prox after their step (<see cref="DecentralizedSgd"/>,
+    /// <see cref="GradientTracking"/>).</summary>
     internal static readonly (string Entry, string Label)[] ProxDasaMethods =
-        [("prox-dasa", "Prox-DASA"), ("prox-dasa-gt", "Prox-DASA-GT"), ("prox-dsgd", "prox-D-SGD"), ("gt", "prox-DSGT")];
+        [("prox-dasa", "Prox-DASA"), ("prox-dasa-gt", "Prox-DASA-GT"), ("dsgd", "prox-D-SGD"), ("gt", "prox-DSGT")];
 
     private static Section ProxDasaScaling(int seeds, double scale, double l1, string staging, TextWriter stdout)
     {
-        DistributedAlgorithms.Register(new DistributedAlgorithmInfo("prox-dsgd", 2000, new Dictionary<string, double> { ["lr"] = 0.1 },
-            c => new ProxDecentralizedSgd(c.Problem, c.Comm, c.Topology, c.Option("lr", 0.1), c.L1)));
         int rounds = Scaled(2000, scale), every = Math.Max(1, rounds / 40);
         int[] sizes = [2, 4, 8];
         using var task = new DistributedTask("digits-l1", l1: l1);
@@ -731,7 +730,7 @@ public static class BenchDistributedCommand
         md.AppendLine();
         md.AppendLine(Inv($"digits-l1 (multinomial logistic regression, mean cross-entropy + {l1:G}·‖x‖₁), Dirichlet(0.3) label shards, batch 4 per worker for every method, {rounds} iterations, ring for n = 4, 8 and the complete graph for n = 2, {seeds} seeds (mean), simulator. ")
             + "Prox-DASA and Prox-DASA-GT (the recommended, bug-fixed tracking form, `prox-dasa-gt`) with the `dist` defaults (lr 5, α_base 0.3, diminishing α_k = min(α_base·√(n/(k+1)), 1)); "
-            + "prox-D-SGD (`ProxDecentralizedSgd`) and prox-DSGT (`GradientTracking` with the ℓ1 prox, the `gt` entry) with lr 0.1. "
+            + "prox-D-SGD (`DecentralizedSgd` with the ℓ1 prox, the `dsgd` entry) and prox-DSGT (`GradientTracking` with the ℓ1 prox, the `gt` entry) with lr 0.1. "
             + "Stationarity ‖x̄ − prox_Ψ(x̄ − ∇f(x̄))‖² with the full training gradient (brief §1.2); Ξ = (1/n) Σ_i ‖x_i − x̄‖² of the reported models.");
         md.AppendLine();
         md.AppendLine(Inv($"| method | n | stationarity at {rounds / 4} | at {rounds / 2} | at {rounds} | Ξ at {rounds / 2} | Ξ at {rounds} | iterations to {level:E2} |"));

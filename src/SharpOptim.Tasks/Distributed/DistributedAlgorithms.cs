@@ -13,7 +13,7 @@ public static class DistributedAlgorithms
     private static readonly List<DistributedAlgorithmInfo> Entries = new()
     {
         new("dsgd", 1000, D(("lr", 0.1), ("mix_every", 1), ("combine_then_adapt", 0)), c => new DecentralizedSgd(c.Problem, c.Comm, c.Topology,
-            c.Option("lr", 0.1), c.Flag("combine_then_adapt", false) ? GossipOrder.CombineThenAdapt : GossipOrder.AdaptThenCombine, c.Count("mix_every", 1))),
+            c.Option("lr", 0.1), c.Flag("combine_then_adapt", false) ? GossipOrder.CombineThenAdapt : GossipOrder.AdaptThenCombine, c.Count("mix_every", 1), c.L1)),
         new("gt", 1000, D(("lr", 0.1), ("combine_then_adapt", 0)), c => new GradientTracking(c.Problem, c.Comm, c.Topology,
             c.Option("lr", 0.1), c.L1, c.Flag("combine_then_adapt", false) ? GossipOrder.CombineThenAdapt : GossipOrder.AdaptThenCombine)),
         new("prox-dasa", 1000, D(("lr", 5.0), ("alpha_base", 0.3), ("comm_rounds", 1), ("scale_loss", 0)), c => ProxDasaFor(c, ProxDasaVariant.ProxDasa)),

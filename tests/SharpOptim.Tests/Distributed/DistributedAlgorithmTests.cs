@@ -102,6 +102,32 @@ public class DistributedAlgorithmTests
         AssertClose(Expected("gt"), gt.SelectMany(x => x).ToArray(), GoldenTolerance, "gradient tracking");
     }
 
+    /// <summary>prox-D-SGD (l1 &gt; 0, the Prox-DASA miniature's baseline): one round is the reference-checked plain
+    /// D-SGD round followed by soft-thresholding at η·l1, written here independently — exactly, with a threshold (the
+    /// median magnitude) that zeroes some coordinates and shrinks the others; a negative l1 is refused.</summary>
+    [Fact]
+    public void ProxDecentralizedSgdIsADsgdRoundThenSoftThresholding()
+    {
+        var f = Data.Value;
+        double lr = Hyper("dsgd", "lr");
+        var plain = RunWorld(f.Workers, 1, (c, p) => new DecentralizedSgd(p, c, Topology.Ring(f.Workers), lr), f.Problem);
+        var magnitudes = plain.SelectMany(x => x).Select(v => Math.Abs((double)v)).OrderBy(v => v).ToArray();
+        double l1 = magnitudes[magnitudes.Length / 2] / lr, c = lr * l1;
+        var prox = RunWorld(f.Workers, 1, (comm, p) => new DecentralizedSgd(p, comm, Topology.Ring(f.Workers), lr, l1: l1), f.Problem);
+        int zeros = 0;
+        for (int w = 0; w < f.Workers; w++)
+            for (int i = 0; i < plain[w].Length; i++)
+            {
+                double a = plain[w][i];
+                float expected = a > c ? (float)(a - c) : a < -c ? (float)(a + c) : 0f;
+                Assert.Equal(expected, prox[w][i]);
+                if (expected == 0f) zeros++;
+            }
+        Assert.InRange(zeros, 1, plain.Sum(x => x.Length) - 1);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => RunWorld(f.Workers, 1, (comm, p) => new DecentralizedSgd(p, comm, Topology.Ring(f.Workers), lr, l1: -1e-3), f.Problem));
+        Assert.Equal("l1", e.ParamName);
+    }
+
     [Fact]
     public void OtherOrdersAndLocalStepsMatchTheReference()
     {
